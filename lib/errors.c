@@ -1,0 +1,53 @@
+/*
+ * errors.c -- mpx_strerror(), mpx_err_name() and the thread-local detail
+ * message behind mpx_last_error(), all generated from MPX_ERRNO_MAP.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "mpx.h"
+#include "util.h"
+
+static _Thread_local char last_error[1024];
+
+/* Returns the sentence of code from the table. */
+const char *mpx_strerror(int code) {
+  if (code == 0)
+    return "success";
+  switch (code) {
+#define MPX_ERRNO_STR(name, value, msg)                                        \
+  case value:                                                                  \
+    return msg;
+    MPX_ERRNO_MAP(MPX_ERRNO_STR)
+#undef MPX_ERRNO_STR
+  }
+  return "unknown error";
+}
+
+/* Returns the symbolic name of code from the table. */
+const char *mpx_err_name(int code) {
+  if (code == 0)
+    return "MPX_OK";
+  switch (code) {
+#define MPX_ERRNO_NAME(name, value, msg)                                       \
+  case value:                                                                  \
+    return "MPX_" #name;
+    MPX_ERRNO_MAP(MPX_ERRNO_NAME)
+#undef MPX_ERRNO_NAME
+  }
+  return "MPX_EUNKNOWN";
+}
+
+/* Returns this thread's last detailed error message. */
+const char *mpx_last_error(void) {
+  return last_error;
+}
+
+/* Formats the detail message for this thread and returns code. */
+int mpx__fail(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  return code;
+}

@@ -1,0 +1,800 @@
+/*
+ * executor.c -- collective creation, the root's executor and its manager
+ * thread (CPython's _queue_management_worker).
+ *
+ * The user's threads only touch the shared state under sync->mu: they push
+ * futures on the pending FIFO (submit), cancel them, or ask for shutdown.
+ * The manager thread alone makes the pool's MPI calls. It owns the work-id
+ * table of in-flight items and the per-worker credits: at most `prefetch`
+ * call items in flight per worker, each carrying a batch of tasks sized
+ * from the backlog (guided self-scheduling: big batches while the queue is
+ * long, single tasks near its end), so a worker never waits for its next
+ * item and tiny tasks share messages. Futures are marked RUNNING, or
+ * dropped if cancelled, before their call item is sent.
+ *
+ * The idle manager must not burn a core (MPI's progress engine spins): it
+ * spins briefly after activity, then sleeps with exponential back-off on a
+ * condition variable that submit signals, and blocks outright when nothing
+ * is pending or in flight.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "future.h"
+#include "msg.h"
+#include "registry.h"
+#include "task.h"
+#include "transport.h"
+#include "util.h"
+#include "worker.h"
+#include "worktable.h"
+
+/* The largest head a call item may grow to before the batch is closed. */
+#define HEAD_MAX ((size_t)4 << 20)
+
+struct mpx_executor {
+  mpx__sync *sync;
+  MPI_Comm comm; /* duplicated, MPI_ERRORS_RETURN */
+  int root, size, nworkers, local;
+  mpx_options opts;
+  pthread_t mgr;
+  pthread_cond_t mgr_cv; /* the manager sleeps here; submit signals it */
+
+  /* Guarded by sync->mu. */
+  mpx_future *pend_head, *pend_tail; /* FIFO of pending futures */
+  size_t npending;
+  uint64_t next_id;
+  int mgr_sleeping;
+  int shutdown; /* no more submits */
+  int mgr_done; /* the manager thread has finished */
+  int broken;   /* MPX_EBROKEN cause code, or 0 */
+  char broken_msg[512];
+
+  /* Manager thread only. */
+  mpx__worktable table;
+  int *credits;  /* per rank: call items that may still be sent */
+  int last_rank; /* the worker that reported last (warmest) */
+  size_t inflight;
+  mpx__send *sends;
+  mpx__msgbuf mb;
+};
+
+/* ---- options ---------------------------------------------------------- */
+
+void mpx_options_init(mpx_options *o) {
+  if (!o)
+    return;
+  o->root = 0;
+  o->prefetch = (int)mpx__env_long("MPX_PREFETCH", 2);
+  o->max_batch = (int)mpx__env_long("MPX_MAX_BATCH", 64);
+  o->flush_interval = mpx__env_double("MPX_FLUSH_INTERVAL", 0.001);
+}
+
+static int check_options(const mpx_options *o, int size) {
+  if (o->root < 0 || o->root >= size)
+    return mpx__fail(MPX_EINVAL,
+                     "root %d is not a rank of a communicator "
+                     "of size %d",
+                     o->root, size);
+  if (o->prefetch < 1)
+    return mpx__fail(MPX_EINVAL, "prefetch must be at least 1 (got %d)",
+                     o->prefetch);
+  if (o->max_batch < 1)
+    return mpx__fail(MPX_EINVAL, "max_batch must be at least 1 (got %d)",
+                     o->max_batch);
+  if (!(o->flush_interval >= 0))
+    return mpx__fail(MPX_EINVAL, "flush_interval must be >= 0");
+  return 0;
+}
+
+/* ---- breaking the pool -------------------------------------------------- */
+
+typedef struct break_ctx {
+  mpx_executor *ex;
+  mpx__cbq *q;
+} break_ctx;
+
+/* Finishes one in-flight future with the pool's breakage (lock held). */
+static void finish_broken(uint64_t id, void *val, void *arg) {
+  (void)id;
+  break_ctx *c = arg;
+  mpx_future *f = val;
+  mpx__future_finish_locked(f, MPX_EBROKEN, NULL, 0, strdup(c->ex->broken_msg),
+                            c->q);
+  mpx__future_unref(f); /* the table's reference */
+}
+
+/* Marks the pool broken: every pending and in-flight future finishes with
+ * MPX_EBROKEN and a message naming the cause (CPython's BrokenProcessPool).
+ * Manager only. */
+static void break_pool(mpx_executor *ex, int cause, const char *msg) {
+  mpx__cbq q = {0};
+  break_ctx c = {ex, &q};
+  pthread_mutex_lock(&ex->sync->mu);
+  if (!ex->broken) {
+    ex->broken = cause;
+    snprintf(ex->broken_msg, sizeof ex->broken_msg,
+             "process pool is broken (%s): %s", mpx_err_name(cause), msg);
+  }
+  for (mpx_future *f = ex->pend_head, *n; f; f = n) {
+    n = f->next;
+    f->next = NULL;
+    finish_broken(0, f, &c);
+  }
+  ex->pend_head = ex->pend_tail = NULL;
+  ex->npending = 0;
+  mpx__worktable_drain(&ex->table, finish_broken, &c);
+  ex->inflight = 0;
+  pthread_mutex_unlock(&ex->sync->mu);
+  mpx__cbq_free(&q);
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+/* Releases a sent future's arguments once the send completed. */
+static void release_arg(void *arg) {
+  mpx_future *f = arg;
+  free(f->arg);
+  f->arg = NULL;
+  mpx__future_unref(f);
+}
+
+/* Under the lock: pops up to max futures that are still pending, marking
+ * them RUNNING on worker rank w; cancelled ones are dropped, never sent.
+ * A payload big enough to travel as a tail closes the batch. */
+static size_t take_batch_locked(mpx_executor *ex, int w, size_t max,
+                                mpx_future **out) {
+  size_t n = 0, bytes = 0;
+  while (n < max && ex->pend_head) {
+    mpx_future *f = ex->pend_head;
+    if (n > 0 && f->arg_len >= MPX_TAIL_MIN)
+      break;
+    ex->pend_head = f->next;
+    if (!ex->pend_head)
+      ex->pend_tail = NULL;
+    ex->npending--;
+    f->next = NULL;
+    if (!mpx__future_set_running_or_notify_cancel_locked(f)) {
+      mpx__future_unref(f); /* the executor's reference */
+      continue;
+    }
+    f->worker = w;
+    out[n++] = f;
+    bytes += f->arg_len;
+    if (f->arg_len >= MPX_TAIL_MIN || bytes >= HEAD_MAX)
+      break;
+  }
+  return n;
+}
+
+/* Guided batch size: a share of the backlog per credit, within limits. */
+static size_t batch_size(const mpx_executor *ex, size_t npending) {
+  size_t slots = (size_t)ex->nworkers * (size_t)ex->opts.prefetch * 2;
+  size_t b = (npending + slots - 1) / slots;
+  if (b < 1)
+    b = 1;
+  if (b > (size_t)ex->opts.max_batch)
+    b = (size_t)ex->opts.max_batch;
+  return b;
+}
+
+/* Encodes a batch taken for worker w and starts sending it. The futures
+ * enter the work-id table before the send, so a fast reply finds them. */
+static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
+  mpx__msgbuf_begin(&ex->mb, MPX_MSG_CALL, 0);
+  mpx_future *tailf = NULL;
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    mpx_future *f = batch[i];
+    ex->inflight++;
+    if (mpx__worktable_put(&ex->table, f->id, f) != 0) {
+      /* Keep the invariant "every RUNNING future is in the table or
+       * finished": fail this one in place. */
+      mpx__cbq q = {0};
+      pthread_mutex_lock(&ex->sync->mu);
+      mpx__future_finish_locked(f, MPX_ENOMEM, NULL, 0, NULL, &q);
+      pthread_mutex_unlock(&ex->sync->mu);
+      mpx__cbq_free(&q);
+      mpx__future_unref(f);
+      ex->inflight--;
+      continue;
+    }
+    if (rc)
+      continue;
+    if (f->arg_len >= MPX_TAIL_MIN) {
+      rc = mpx__msgbuf_add_tail(&ex->mb, f->id, f->task_id, 0, f->arg,
+                                f->arg_len);
+      tailf = f;
+    } else {
+      rc = mpx__msgbuf_add(&ex->mb, f->id, f->task_id, 0, f->arg, f->arg_len);
+      free(f->arg);
+      f->arg = NULL;
+    }
+  }
+  if (rc)
+    return mpx__fail(rc, "cannot encode a call item");
+  mpx__msgbuf_finish(&ex->mb);
+  mpx__send *s = NULL;
+  if (tailf)
+    mpx__future_ref(tailf);
+  rc = mpx__send_start(ex->comm, w, &ex->mb, tailf ? release_arg : NULL, tailf,
+                       &s);
+  if (s) {
+    s->next = ex->sends;
+    ex->sends = s;
+  } else if (tailf) {
+    mpx__future_unref(tailf);
+  }
+  ex->credits[w]--;
+  return rc;
+}
+
+/* Sends call items to workers with credit, breadth first: every idle
+ * worker gets an item before any worker gets a second one, and among
+ * equals the warmest (the one that reported last) goes first. Returns the
+ * number of tasks sent, or a negative code when the pool must break. */
+static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
+  long sent = 0;
+  for (int level = ex->opts.prefetch; level > 0; level--) {
+    for (int k = 0; k < ex->size; k++) {
+      int w = (ex->last_rank + k) % ex->size;
+      if (w == ex->root || ex->credits[w] < level)
+        continue;
+      pthread_mutex_lock(&ex->sync->mu);
+      size_t want = batch_size(ex, ex->npending);
+      if (want > *capp) {
+        mpx_future **nb = realloc(*bufp, want * sizeof *nb);
+        if (!nb) {
+          pthread_mutex_unlock(&ex->sync->mu);
+          return mpx__fail(MPX_ENOMEM, "manager out of memory");
+        }
+        *bufp = nb;
+        *capp = want;
+      }
+      size_t n = take_batch_locked(ex, w, want, *bufp);
+      pthread_mutex_unlock(&ex->sync->mu);
+      if (n == 0)
+        return sent;
+      int rc = send_batch(ex, w, *bufp, n);
+      if (rc)
+        return rc;
+      sent += (long)n;
+    }
+  }
+  return sent;
+}
+
+/* ---- results ------------------------------------------------------------- */
+
+/* Completes the futures of one result message. Returns 0 or MPX_EPROTO. */
+static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
+  if (r->hdr.kind != MPX_MSG_RESULT)
+    return mpx__fail(MPX_EPROTO, "unexpected message kind %u from rank %d",
+                     r->hdr.kind, r->src);
+  size_t pos = 0;
+  mpx__msg_item it;
+  int rc = 0;
+  pthread_mutex_lock(&ex->sync->mu);
+  while (mpx__msg_next(r->head, &r->hdr, &pos, r->tail, &it)) {
+    mpx_future *f = mpx__worktable_get(&ex->table, it.work_id);
+    if (!f || f->worker != r->src) {
+      rc = mpx__fail(MPX_EPROTO, "rank %d returned unknown work id %llu",
+                     r->src, (unsigned long long)it.work_id);
+      break;
+    }
+    mpx__worktable_pop(&ex->table, it.work_id);
+    ex->inflight--;
+    void *res = NULL;
+    char *err = NULL;
+    int st = it.status;
+    if (st == 0) {
+      if (it.data == r->tail && r->tail) {
+        res = r->tail; /* adopt the separately received payload */
+        r->tail = NULL;
+      } else if ((res = mpx__alloc((size_t)it.len)) != NULL) {
+        memcpy(res, it.data, (size_t)it.len);
+      } else {
+        st = MPX_ENOMEM;
+      }
+    } else {
+      if (st != MPX_ETASK && st != MPX_ENOTASK)
+        st = MPX_EPROTO;
+      err = strndup(it.data, (size_t)it.len);
+    }
+    mpx__future_finish_locked(f, st, res, res ? (size_t)it.len : 0, err, q);
+    mpx__future_unref(f); /* the table's reference */
+  }
+  pthread_mutex_unlock(&ex->sync->mu);
+  if (rc == 0 && (r->hdr.flags & MPX_MSG_END_OF_CALL))
+    ex->credits[r->src]++;
+  ex->last_rank = r->src;
+  return rc;
+}
+
+/* ---- the manager thread ---------------------------------------------- */
+
+/* Sleeps on mgr_cv for up to us microseconds (forever when us < 0) unless
+ * work is pending or a shutdown was asked; submit and shutdown signal it. */
+static void mgr_sleep(mpx_executor *ex, long us) {
+  pthread_mutex_lock(&ex->sync->mu);
+  if (!ex->pend_head && !ex->shutdown) {
+    ex->mgr_sleeping = 1;
+    if (us < 0) {
+      pthread_cond_wait(&ex->mgr_cv, &ex->sync->mu);
+    } else {
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      ts.tv_nsec += us * 1000L;
+      ts.tv_sec += ts.tv_nsec / 1000000000L;
+      ts.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait(&ex->mgr_cv, &ex->sync->mu, &ts);
+    }
+    ex->mgr_sleeping = 0;
+  }
+  pthread_mutex_unlock(&ex->sync->mu);
+}
+
+/* Whether the manager may stop: shut down and nothing left to do. */
+static int mgr_finished(mpx_executor *ex) {
+  pthread_mutex_lock(&ex->sync->mu);
+  int done = ex->shutdown && !ex->pend_head;
+  pthread_mutex_unlock(&ex->sync->mu);
+  return done && ex->inflight == 0;
+}
+
+/* Tells every worker to leave its loop and waits for the sends. */
+static void release_workers(mpx_executor *ex) {
+  for (int w = 0; w < ex->size; w++) {
+    if (w == ex->root)
+      continue;
+    mpx__msgbuf_begin(&ex->mb, MPX_MSG_STOP, 0);
+    mpx__msgbuf_finish(&ex->mb);
+    mpx__send *s = NULL;
+    mpx__send_start(ex->comm, w, &ex->mb, NULL, NULL, &s);
+    if (s) {
+      s->next = ex->sends;
+      ex->sends = s;
+    }
+  }
+  mpx__send_progress(&ex->sends, 1);
+}
+
+/* The multi-rank manager loop. */
+static void manager_mpi(mpx_executor *ex) {
+  const double spin_s =
+      1e-6 * (double)mpx__env_long("MPX_MANAGER_SPIN_US", 200);
+  const long sleep_max = mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
+  double last_active = mpx__now();
+  long sleep_us = 1;
+  mpx_future **buf = NULL;
+  size_t cap = 0;
+  mpx__cbq q = {0};
+  for (;;) {
+    int progress = 0, rc = 0;
+    /* Results first: they return credits for the dispatch below. */
+    for (int i = 0; i < 256; i++) {
+      mpx__recvd r;
+      int got = mpx__recv_poll(ex->comm, &r);
+      if (got <= 0) {
+        rc = got;
+        break;
+      }
+      rc = handle_result(ex, &r, &q);
+      mpx__recvd_free(&r);
+      progress = 1;
+      if (rc)
+        break;
+    }
+    mpx__cbq_run(&q);
+    if (rc == 0) {
+      long sent = dispatch(ex, &buf, &cap);
+      if (sent < 0)
+        rc = (int)sent;
+      else if (sent > 0)
+        progress = 1;
+    }
+    if (rc == 0)
+      rc = mpx__send_progress(&ex->sends, 0);
+    if (rc) {
+      break_pool(ex, rc, mpx_last_error());
+      break;
+    }
+    if (mgr_finished(ex))
+      break;
+    if (progress) {
+      last_active = mpx__now();
+      sleep_us = 1;
+      continue;
+    }
+    if (mpx__now() - last_active < spin_s) {
+      mpx__cpu_relax();
+      continue;
+    }
+    /* Nothing in flight: nothing can arrive, so block until submit. The
+     * timeout only bounds how long an error from MPI could go unseen. */
+    if (ex->inflight == 0) {
+      mgr_sleep(ex, 100000);
+      continue;
+    }
+    mgr_sleep(ex, sleep_us);
+    sleep_us = sleep_us * 2 < sleep_max ? sleep_us * 2 : sleep_max;
+  }
+  mpx__cbq_free(&q);
+  free(buf);
+  release_workers(ex);
+}
+
+/* The single-rank manager: it is also the worker thread, running each
+ * pending task in turn inside the root process. */
+static void manager_local(mpx_executor *ex) {
+  int rank = 0;
+  mpx__cbq q = {0};
+  MPI_Comm_rank(ex->comm, &rank);
+  for (;;) {
+    mpx_future *f = NULL;
+    pthread_mutex_lock(&ex->sync->mu);
+    while (!f && ex->pend_head) {
+      if (take_batch_locked(ex, rank, 1, &f) == 0)
+        f = NULL;
+    }
+    pthread_mutex_unlock(&ex->sync->mu);
+    if (!f) {
+      if (mgr_finished(ex))
+        break;
+      mgr_sleep(ex, 100000);
+      continue;
+    }
+    void *res = NULL;
+    size_t rlen = 0;
+    int st =
+        mpx__task_run(f->task_id, f->arg, f->arg_len, rank, 1, &res, &rlen);
+    pthread_mutex_lock(&ex->sync->mu);
+    free(f->arg);
+    f->arg = NULL;
+    if (st == 0)
+      mpx__future_finish_locked(f, 0, res, rlen, NULL, &q);
+    else
+      mpx__future_finish_locked(f, st, NULL, 0, res, &q);
+    pthread_mutex_unlock(&ex->sync->mu);
+    mpx__cbq_run(&q);
+    mpx__future_unref(f);
+  }
+  mpx__cbq_free(&q);
+}
+
+static void *manager_main(void *arg) {
+  mpx_executor *ex = arg;
+  mpx__future_set_no_block(1);
+  mpx__low_timer_slack();
+  if (ex->local)
+    manager_local(ex);
+  else
+    manager_mpi(ex);
+  pthread_mutex_lock(&ex->sync->mu);
+  ex->mgr_done = 1;
+  pthread_cond_broadcast(&ex->sync->cv);
+  pthread_mutex_unlock(&ex->sync->mu);
+  return NULL;
+}
+
+/* ---- creation ---------------------------------------------------------- */
+
+/* Agrees on an error code over comm: the most negative wins, and the ranks
+ * that did not fail themselves learn which rank did. */
+static int agree(MPI_Comm comm, int rc, const char *what) {
+  int all = 0;
+  if (MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
+    return mpx__fail(MPX_EMPI, "MPI_Allreduce failed while %s", what);
+  if (all != 0 && rc == 0)
+    return mpx__fail(all, "another rank failed while %s with %s", what,
+                     mpx_err_name(all));
+  return all;
+}
+
+/* Checks that every rank registered the same tasks. Collective over comm.
+ * On a mismatch every rank returns MPX_EMISMATCH with the root's sentence
+ * naming the difference. */
+static int check_registry(MPI_Comm comm, int root) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  char *tab = NULL;
+  size_t len = 0;
+  int rc = mpx__registry_serialize(&tab, &len);
+  if (agree(comm, rc, "serialising the task table") != 0) {
+    free(tab);
+    return rc ? rc : MPX_ENOMEM;
+  }
+  int ilen = (int)len;
+  int *lens = NULL, *displs = NULL;
+  char *all = NULL;
+  char msg[512] = "";
+  if (rank == root) {
+    lens = calloc((size_t)size, sizeof *lens);
+    displs = calloc((size_t)size, sizeof *displs);
+  }
+  MPI_Gather(&ilen, 1, MPI_INT, lens, 1, MPI_INT, root, comm);
+  int verdict = 0;
+  if (rank == root) {
+    size_t total = 0;
+    for (int i = 0; i < size; i++) {
+      displs[i] = (int)total;
+      total += (size_t)lens[i];
+    }
+    all = malloc(total + 1);
+  }
+  MPI_Gatherv(tab, ilen, MPI_CHAR, all, lens, displs, MPI_CHAR, root, comm);
+  if (rank == root) {
+    for (int i = 0; i < size && verdict == 0; i++)
+      verdict = mpx__registry_compare(tab, len, root, all + displs[i],
+                                      (size_t)lens[i], i, msg, sizeof msg);
+  }
+  MPI_Bcast(&verdict, 1, MPI_INT, root, comm);
+  MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, root, comm);
+  free(tab);
+  free(all);
+  free(lens);
+  free(displs);
+  if (verdict)
+    return mpx__fail(verdict, "ranks registered different tasks: %s", msg);
+  return 0;
+}
+
+int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
+                        mpx_executor **out) {
+  if (!out)
+    return mpx__fail(MPX_EINVAL, "mpx_executor_create: NULL output");
+  *out = NULL;
+  int inited = 0, finalized = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&finalized);
+  if (!inited || finalized)
+    return mpx__fail(MPX_EINVAL, "mpx_executor_create: MPI is not "
+                                 "initialised (call mpx_init or "
+                                 "MPI_Init_thread first)");
+  if (comm == MPI_COMM_NULL)
+    return mpx__fail(MPX_EINVAL, "mpx_executor_create: MPI_COMM_NULL");
+  mpx_options o;
+  if (opts)
+    o = *opts;
+  else
+    mpx_options_init(&o);
+  int rank, size, provided;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  MPI_Query_thread(&provided);
+  int rc = check_options(&o, size);
+  if (rc == 0 && provided < MPI_THREAD_SERIALIZED)
+    rc = mpx__fail(MPX_ETHREAD,
+                   "MPI provides thread level %d; mpx needs "
+                   "MPI_THREAD_SERIALIZED or higher (use "
+                   "mpx_init or MPI_Init_thread)",
+                   provided);
+  if ((rc = agree(comm, rc, "checking options and thread level")) != 0)
+    return rc;
+
+  MPI_Comm pc;
+  int mrc = MPI_Comm_dup(comm, &pc);
+  if (mrc != MPI_SUCCESS)
+    return mpx__mpi_fail(mrc, "MPI_Comm_dup");
+  MPI_Comm_set_errhandler(pc, MPI_ERRORS_RETURN);
+  if ((rc = check_registry(pc, o.root)) != 0) {
+    MPI_Comm_free(&pc);
+    return rc;
+  }
+
+  if (rank != o.root) {
+    mpx__registry_hold(1);
+    rc = mpx__worker_loop(pc, o.root, &o);
+    mpx__registry_hold(-1);
+    MPI_Comm_free(&pc);
+    return rc;
+  }
+
+  mpx_executor *ex = calloc(1, sizeof *ex);
+  int *credits = calloc((size_t)size, sizeof *credits);
+  if (!ex || !credits || mpx__sync_create(&ex->sync) != 0 ||
+      mpx__worktable_init(&ex->table) != 0) {
+    if (ex && ex->sync)
+      mpx__sync_unref(ex->sync);
+    if (ex)
+      mpx__worktable_destroy(&ex->table);
+    free(ex);
+    free(credits);
+    /* The workers are already serving: release them before failing. */
+    mpx_executor tmp = {.comm = pc, .root = o.root, .size = size};
+    release_workers(&tmp);
+    mpx__msgbuf_free(&tmp.mb);
+    MPI_Comm_free(&pc);
+    return mpx__fail(MPX_ENOMEM, "mpx_executor_create: out of memory");
+  }
+  ex->comm = pc;
+  ex->root = o.root;
+  ex->size = size;
+  ex->local = size == 1;
+  ex->nworkers = size > 1 ? size - 1 : 1;
+  ex->opts = o;
+  ex->credits = credits;
+  for (int w = 0; w < size; w++)
+    credits[w] = w == o.root ? 0 : o.prefetch;
+  ex->last_rank = (o.root + 1) % size;
+  ex->next_id = 1;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&ex->mgr_cv, &ca);
+  pthread_condattr_destroy(&ca);
+  mpx__registry_hold(1);
+  if (pthread_create(&ex->mgr, NULL, manager_main, ex) != 0) {
+    /* Mark everything done so that destroy can run its normal path. */
+    ex->shutdown = 1;
+    ex->mgr_done = 1;
+    if (!ex->local)
+      release_workers(ex);
+    ex->mgr = pthread_self();
+    mpx_executor_destroy(&ex);
+    return mpx__fail(MPX_ESYS, "mpx_executor_create: cannot start the "
+                               "manager thread");
+  }
+  *out = ex;
+  return 0;
+}
+
+int mpx_executor_workers(const mpx_executor *ex) {
+  return ex ? ex->nworkers : 0;
+}
+
+/* ---- submit / shutdown / destroy ---------------------------------------- */
+
+int mpx_submit(mpx_executor *ex, const char *name, const void *arg, size_t len,
+               mpx_future **fut) {
+  if (fut)
+    *fut = NULL;
+  if (!ex || !name || !fut || (len && !arg))
+    return mpx__fail(MPX_EINVAL, "mpx_submit: NULL executor, name or output, "
+                                 "or NULL arguments with a length");
+  int tid = mpx__registry_lookup(name);
+  if (tid < 0)
+    return mpx__fail(MPX_ENOTASK,
+                     "mpx_submit: no task named '%s' is "
+                     "registered",
+                     name);
+  mpx__sync *s = ex->sync;
+  pthread_mutex_lock(&s->mu);
+  int rc = 0;
+  if (ex->broken)
+    rc = mpx__fail(MPX_EBROKEN, "mpx_submit: %s", ex->broken_msg);
+  else if (ex->shutdown)
+    rc = mpx__fail(MPX_ESHUTDOWN,
+                   "mpx_submit: cannot submit '%s' after "
+                   "shutdown",
+                   name);
+  uint64_t id = ex->next_id++;
+  pthread_mutex_unlock(&s->mu);
+  if (rc)
+    return rc;
+  /* The copy happens outside the lock: arguments may be large. */
+  mpx_future *f;
+  if (mpx__future_create(s, id, (uint32_t)tid, arg, len, &f) != 0)
+    return mpx__fail(MPX_ENOMEM,
+                     "mpx_submit: out of memory copying %zu "
+                     "bytes of arguments",
+                     len);
+  pthread_mutex_lock(&s->mu);
+  if (ex->broken || ex->shutdown) {
+    rc = ex->broken ? MPX_EBROKEN : MPX_ESHUTDOWN;
+    pthread_mutex_unlock(&s->mu);
+    mpx__future_unref(f);
+    mpx__future_unref(f);
+    return mpx__fail(rc, "mpx_submit: the executor %s meanwhile",
+                     rc == MPX_EBROKEN ? "broke" : "was shut down");
+  }
+  if (ex->pend_tail)
+    ex->pend_tail->next = f;
+  else
+    ex->pend_head = f;
+  ex->pend_tail = f;
+  ex->npending++;
+  if (ex->mgr_sleeping)
+    pthread_cond_signal(&ex->mgr_cv);
+  pthread_mutex_unlock(&s->mu);
+  *fut = f;
+  return 0;
+}
+
+int mpx_executor_shutdown(mpx_executor *ex, int wait, int cancel_futures) {
+  if (!ex)
+    return mpx__fail(MPX_EINVAL, "mpx_executor_shutdown: NULL executor");
+  if (wait && mpx__future_no_block())
+    return mpx__fail(MPX_EDEADLK, "mpx_executor_shutdown: waiting from a "
+                                  "done-callback would deadlock");
+  mpx__cbq q = {0};
+  mpx__sync *s = ex->sync;
+  pthread_mutex_lock(&s->mu);
+  ex->shutdown = 1;
+  if (cancel_futures) {
+    /* Cancelled futures stay on the FIFO; the manager drops them. */
+    for (mpx_future *f = ex->pend_head; f; f = f->next)
+      mpx__future_cancel_locked(f, &q);
+  }
+  pthread_cond_signal(&ex->mgr_cv);
+  pthread_mutex_unlock(&s->mu);
+  mpx__cbq_free(&q);
+  if (wait) {
+    pthread_mutex_lock(&s->mu);
+    while (!ex->mgr_done) {
+      s->nwaiters++;
+      pthread_cond_wait(&s->cv, &s->mu);
+      s->nwaiters--;
+    }
+    pthread_mutex_unlock(&s->mu);
+  }
+  return 0;
+}
+
+int mpx_executor_destroy(mpx_executor **exp) {
+  if (!exp || !*exp)
+    return 0;
+  mpx_executor *ex = *exp;
+  pthread_mutex_lock(&ex->sync->mu);
+  int shut = ex->shutdown;
+  pthread_mutex_unlock(&ex->sync->mu);
+  if (!shut)
+    return mpx__fail(MPX_EBUSY, "mpx_executor_destroy: the executor is live; "
+                                "call mpx_executor_shutdown first");
+  if (mpx__future_no_block())
+    return mpx__fail(MPX_EDEADLK, "mpx_executor_destroy: called from a "
+                                  "done-callback");
+  if (!pthread_equal(ex->mgr, pthread_self()))
+    pthread_join(ex->mgr, NULL);
+  /* Futures still pending here were cancelled; drop the FIFO's refs. */
+  for (mpx_future *f = ex->pend_head, *n; f; f = n) {
+    n = f->next;
+    mpx__future_unref(f);
+  }
+  mpx__send_progress(&ex->sends, 1);
+  mpx__msgbuf_free(&ex->mb);
+  mpx__worktable_destroy(&ex->table);
+  pthread_cond_destroy(&ex->mgr_cv);
+  MPI_Comm_free(&ex->comm);
+  free(ex->credits);
+  mpx__registry_hold(-1);
+  mpx__sync_unref(ex->sync);
+  free(ex);
+  *exp = NULL;
+  return 0;
+}
+
+/* ---- MPI start-up helpers -------------------------------------------------
+ */
+
+static int we_initialised;
+
+int mpx_init(int *argc, char ***argv) {
+  int inited = 0, provided = 0;
+  MPI_Initialized(&inited);
+  if (!inited) {
+    int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
+    if (rc != MPI_SUCCESS)
+      return mpx__fail(MPX_EMPI, "MPI_Init_thread failed (%d)", rc);
+    we_initialised = 1;
+  } else {
+    MPI_Query_thread(&provided);
+  }
+  if (provided < MPI_THREAD_SERIALIZED)
+    return mpx__fail(MPX_ETHREAD,
+                     "MPI provides thread level %d, below "
+                     "MPI_THREAD_SERIALIZED",
+                     provided);
+  return 0;
+}
+
+int mpx_finalize(void) {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (we_initialised && !finalized && MPI_Finalize() != MPI_SUCCESS)
+    return mpx__fail(MPX_EMPI, "MPI_Finalize failed");
+  return 0;
+}

@@ -1,0 +1,677 @@
+/*
+ * future.c -- futures and the waiters behind mpx_wait() and as_completed.
+ *
+ * All state changes happen under the executor-wide sync->mu; readers of
+ * the state alone use the atomic field. A waiter is registered on every
+ * future it watches (CPython's _Waiter): completion bumps its counters and
+ * queues the future, so a wait over n futures costs O(n) once, not per
+ * wake-up. Blocking waits spin briefly on an epoch counter before sleeping
+ * on the condition variable, because waking a sleeping thread costs tens of
+ * microseconds, more than a whole task round trip.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "future.h"
+#include "util.h"
+
+static _Thread_local int no_block;
+
+/* Bumped on every completion so that spinning waiters notice progress. */
+static atomic_ulong completion_epoch;
+
+void mpx__future_set_no_block(int on) {
+  no_block = on;
+}
+int mpx__future_no_block(void) {
+  return no_block;
+}
+
+/* ---- sync ------------------------------------------------------------- */
+
+int mpx__sync_create(mpx__sync **out) {
+  mpx__sync *s = calloc(1, sizeof *s);
+  if (!s)
+    return MPX_ENOMEM;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  atomic_init(&s->refs, 1);
+  s->spin_us = (unsigned)mpx__env_long("MPX_SPIN_US", 50);
+  *out = s;
+  return 0;
+}
+
+void mpx__sync_ref(mpx__sync *s) {
+  atomic_fetch_add(&s->refs, 1);
+}
+
+void mpx__sync_unref(mpx__sync *s) {
+  if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+  }
+}
+
+/* ---- waiters ---------------------------------------------------------- */
+
+struct mpx__waiter {
+  size_t ndone, nexc; /* completions seen since registration */
+  mpx_future **queue; /* completion order (as_completed), or NULL */
+  size_t qhead, qtail;
+  mpx__wlink *links; /* one per watched future */
+};
+
+/* Under the lock: tells every waiter of f that it completed. */
+static void notify_waiters_locked(mpx_future *f) {
+  for (mpx__wlink *l = f->waiters; l; l = l->next) {
+    mpx__waiter *w = l->w;
+    w->ndone++;
+    if (f->status != 0 && f->status != MPX_ECANCELED)
+      w->nexc++;
+    if (w->queue)
+      w->queue[w->qtail++] = f;
+  }
+  f->waiters = NULL;
+  atomic_fetch_add(&completion_epoch, 1);
+  if (f->sync->nwaiters > 0)
+    pthread_cond_broadcast(&f->sync->cv);
+}
+
+/* Under the lock: removes waiter w from f's list (if still there). */
+static void unlink_waiter_locked(mpx_future *f, mpx__waiter *w) {
+  for (mpx__wlink **pp = &f->waiters; *pp; pp = &(*pp)->next) {
+    if ((*pp)->w == w) {
+      *pp = (*pp)->next;
+      return;
+    }
+  }
+}
+
+/* ---- futures ---------------------------------------------------------- */
+
+int mpx__future_create(mpx__sync *s, uint64_t id, uint32_t task_id,
+                       const void *arg, size_t len, mpx_future **out) {
+  mpx_future *f = calloc(1, sizeof *f);
+  if (!f)
+    return MPX_ENOMEM;
+  f->arg = mpx__alloc(len);
+  if (!f->arg) {
+    free(f);
+    return MPX_ENOMEM;
+  }
+  if (len)
+    memcpy(f->arg, arg, len);
+  f->arg_len = len;
+  f->sync = s;
+  mpx__sync_ref(s);
+  atomic_init(&f->refs, 2);
+  atomic_init(&f->state, MPX_PENDING);
+  f->id = id;
+  f->task_id = task_id;
+  f->worker = -1;
+  *out = f;
+  return 0;
+}
+
+void mpx__future_ref(mpx_future *f) {
+  atomic_fetch_add(&f->refs, 1);
+}
+
+void mpx__future_unref(mpx_future *f) {
+  if (!f || atomic_fetch_sub(&f->refs, 1) != 1)
+    return;
+  for (mpx__cb *c = f->cbs, *n; c; c = n) {
+    n = c->next;
+    free(c);
+  }
+  free(f->arg);
+  free(f->result);
+  free(f->error);
+  mpx__sync_unref(f->sync);
+  free(f);
+}
+
+int mpx__future_set_running_or_notify_cancel_locked(mpx_future *f) {
+  if (atomic_load(&f->state) != MPX_PENDING)
+    return 0;
+  atomic_store(&f->state, MPX_RUNNING);
+  return 1;
+}
+
+/* Moves f's callbacks into q, holding a reference until they have run. */
+static int detach_callbacks_locked(mpx_future *f, mpx__cbq *q) {
+  if (!f->cbs)
+    return 0;
+  if (q->n == q->cap) {
+    size_t ncap = q->cap ? 2 * q->cap : 16;
+    struct mpx__cbq_ent *n = realloc(q->v, ncap * sizeof *n);
+    if (!n)
+      return MPX_ENOMEM;
+    q->v = n;
+    q->cap = ncap;
+  }
+  mpx__future_ref(f);
+  q->v[q->n].f = f;
+  q->v[q->n].cbs = f->cbs;
+  q->n++;
+  f->cbs = NULL;
+  return 0;
+}
+
+void mpx__future_finish_locked(mpx_future *f, int status, void *result,
+                               size_t result_len, char *error, mpx__cbq *q) {
+  int st = atomic_load(&f->state);
+  if (st == MPX_FINISHED || st == MPX_CANCELLED) {
+    free(result);
+    free(error);
+    return;
+  }
+  if (st == MPX_PENDING) {
+    free(f->arg);
+    f->arg = NULL;
+  }
+  f->status = status;
+  f->result = result;
+  f->result_len = result ? result_len : 0;
+  f->error = error;
+  atomic_store(&f->state, MPX_FINISHED);
+  notify_waiters_locked(f);
+  /* Without memory for the queue the callbacks still run exactly once:
+   * they stay on the future and the caller's thread gets no second chance,
+   * so run them here rather than lose them. */
+  if (detach_callbacks_locked(f, q) != 0) {
+    mpx__cb *c = f->cbs;
+    f->cbs = NULL;
+    pthread_mutex_unlock(&f->sync->mu);
+    for (mpx__cb *n; c; c = n) {
+      n = c->next;
+      c->fn(f, c->arg);
+      free(c);
+    }
+    pthread_mutex_lock(&f->sync->mu);
+  }
+}
+
+int mpx__future_cancel_locked(mpx_future *f, mpx__cbq *q) {
+  int st = atomic_load(&f->state);
+  if (st == MPX_CANCELLED)
+    return 0;
+  if (st != MPX_PENDING)
+    return MPX_EBUSY;
+  free(f->arg);
+  f->arg = NULL;
+  f->status = MPX_ECANCELED;
+  atomic_store(&f->state, MPX_CANCELLED);
+  notify_waiters_locked(f);
+  if (detach_callbacks_locked(f, q) != 0) {
+    /* Same fallback as in finish: run them now, outside the lock. */
+    mpx__cb *c = f->cbs;
+    f->cbs = NULL;
+    pthread_mutex_unlock(&f->sync->mu);
+    for (mpx__cb *n; c; c = n) {
+      n = c->next;
+      c->fn(f, c->arg);
+      free(c);
+    }
+    pthread_mutex_lock(&f->sync->mu);
+  }
+  return 0;
+}
+
+void mpx__cbq_run(mpx__cbq *q) {
+  for (size_t i = 0; i < q->n; i++) {
+    mpx_future *f = q->v[i].f;
+    for (mpx__cb *c = q->v[i].cbs, *n; c; c = n) {
+      n = c->next;
+      c->fn(f, c->arg);
+      free(c);
+    }
+    mpx__future_unref(f);
+  }
+  q->n = 0;
+}
+
+void mpx__cbq_free(mpx__cbq *q) {
+  mpx__cbq_run(q);
+  free(q->v);
+  q->v = NULL;
+  q->cap = 0;
+}
+
+/* ---- waiting ---------------------------------------------------------- */
+
+/* Absolute deadline for a relative timeout (negative: none). */
+static double deadline_of(double timeout) {
+  return timeout < 0 ? -1.0 : mpx__now() + timeout;
+}
+
+/* Under the lock: waits for a completion or the deadline, spinning briefly
+ * first. Returns 0 after a wake-up (maybe spurious), MPX_ETIMEDOUT once the
+ * deadline passed. */
+static int block_locked(mpx__sync *s, double deadline) {
+  double now = mpx__now();
+  if (deadline >= 0 && now >= deadline)
+    return MPX_ETIMEDOUT;
+  if (s->spin_us) {
+    unsigned long e0 = atomic_load(&completion_epoch);
+    pthread_mutex_unlock(&s->mu);
+    double spin_end = now + 1e-6 * s->spin_us;
+    if (deadline >= 0 && spin_end > deadline)
+      spin_end = deadline;
+    int changed = 0;
+    for (unsigned i = 0;; i++) {
+      if (atomic_load(&completion_epoch) != e0) {
+        changed = 1;
+        break;
+      }
+      if ((i & 63) == 63 && mpx__now() >= spin_end)
+        break;
+      mpx__cpu_relax();
+    }
+    pthread_mutex_lock(&s->mu);
+    /* Completions bump the epoch under the lock, so one that landed after
+     * the spin gave up shows here and must not be slept through. */
+    if (changed || atomic_load(&completion_epoch) != e0)
+      return 0;
+  }
+  s->nwaiters++;
+  int rc;
+  if (deadline < 0) {
+    rc = pthread_cond_wait(&s->cv, &s->mu);
+  } else {
+    struct timespec ts;
+    ts.tv_sec = (time_t)deadline;
+    ts.tv_nsec = (long)((deadline - (double)ts.tv_sec) * 1e9);
+    rc = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+  }
+  s->nwaiters--;
+  if (rc == ETIMEDOUT)
+    return mpx__now() >= deadline ? MPX_ETIMEDOUT : 0;
+  return 0;
+}
+
+static int is_done_state(int st) {
+  return st == MPX_FINISHED || st == MPX_CANCELLED;
+}
+
+mpx_future_state mpx_future_state_get(const mpx_future *f) {
+  return (mpx_future_state)atomic_load(&((mpx_future *)f)->state);
+}
+
+int mpx_future_done(const mpx_future *f) {
+  return f && is_done_state(atomic_load(&((mpx_future *)f)->state));
+}
+
+int mpx_future_wait(mpx_future *f, double timeout) {
+  if (!f)
+    return mpx__fail(MPX_EINVAL, "mpx_future_wait: NULL future");
+  if (is_done_state(atomic_load(&f->state)))
+    return 0;
+  if (timeout == 0)
+    return MPX_ETIMEDOUT;
+  if (no_block)
+    return mpx__fail(MPX_EDEADLK, "mpx_future_wait: blocking on an "
+                                  "unfinished future from a done-callback");
+  double dl = deadline_of(timeout);
+  mpx__sync *s = f->sync;
+  int rc = 0;
+  pthread_mutex_lock(&s->mu);
+  mpx__waiter w = {0};
+  mpx__wlink link = {&w, NULL};
+  if (!is_done_state(atomic_load(&f->state))) {
+    link.next = f->waiters;
+    f->waiters = &link;
+    while (w.ndone == 0 && rc == 0)
+      rc = block_locked(s, dl);
+    if (w.ndone == 0) {
+      unlink_waiter_locked(f, &w);
+    } else {
+      rc = 0;
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+int mpx_future_exception(mpx_future *f, double timeout) {
+  int rc = mpx_future_wait(f, timeout);
+  if (rc)
+    return rc;
+  pthread_mutex_lock(&f->sync->mu);
+  rc = f->status;
+  pthread_mutex_unlock(&f->sync->mu);
+  return rc;
+}
+
+int mpx_future_result(mpx_future *f, double timeout, const void **data,
+                      size_t *len) {
+  if (data)
+    *data = NULL;
+  if (len)
+    *len = 0;
+  int rc = mpx_future_wait(f, timeout);
+  if (rc)
+    return rc;
+  pthread_mutex_lock(&f->sync->mu);
+  rc = f->status;
+  if (rc == 0) {
+    if (data)
+      *data = f->result;
+    if (len)
+      *len = f->result_len;
+  }
+  pthread_mutex_unlock(&f->sync->mu);
+  return rc;
+}
+
+int mpx_future_take(mpx_future *f, double timeout, void **data, size_t *len) {
+  if (data)
+    *data = NULL;
+  if (len)
+    *len = 0;
+  int rc = mpx_future_wait(f, timeout);
+  if (rc)
+    return rc;
+  pthread_mutex_lock(&f->sync->mu);
+  rc = f->status;
+  if (rc == 0) {
+    if (data) {
+      *data = f->result;
+      f->result = NULL;
+    }
+    if (len)
+      *len = f->result_len;
+    if (data)
+      f->result_len = 0;
+  }
+  pthread_mutex_unlock(&f->sync->mu);
+  return rc;
+}
+
+const char *mpx_future_error(const mpx_future *f) {
+  if (!f || !is_done_state(atomic_load(&((mpx_future *)f)->state)))
+    return NULL;
+  return f->error;
+}
+
+int mpx_future_worker(const mpx_future *f) {
+  if (!f)
+    return -1;
+  pthread_mutex_lock(&f->sync->mu);
+  int w = f->worker;
+  pthread_mutex_unlock(&f->sync->mu);
+  return w;
+}
+
+uint64_t mpx_future_id(const mpx_future *f) {
+  return f ? f->id : 0;
+}
+
+int mpx_future_add_done_callback(mpx_future *f, mpx_done_cb cb, void *arg) {
+  if (!f || !cb)
+    return mpx__fail(MPX_EINVAL, "mpx_future_add_done_callback: NULL "
+                                 "future or callback");
+  mpx__cb *c = malloc(sizeof *c);
+  if (!c)
+    return MPX_ENOMEM;
+  c->fn = cb;
+  c->arg = arg;
+  c->next = NULL;
+  pthread_mutex_lock(&f->sync->mu);
+  if (!is_done_state(atomic_load(&f->state))) {
+    /* Append, so callbacks run in the order they were added. */
+    mpx__cb **pp = &f->cbs;
+    while (*pp)
+      pp = &(*pp)->next;
+    *pp = c;
+    pthread_mutex_unlock(&f->sync->mu);
+    return 0;
+  }
+  pthread_mutex_unlock(&f->sync->mu);
+  cb(f, arg);
+  free(c);
+  return 0;
+}
+
+int mpx_future_cancel(mpx_future *f) {
+  if (!f)
+    return mpx__fail(MPX_EINVAL, "mpx_future_cancel: NULL future");
+  mpx__cbq q = {0};
+  pthread_mutex_lock(&f->sync->mu);
+  int rc = mpx__future_cancel_locked(f, &q);
+  pthread_mutex_unlock(&f->sync->mu);
+  mpx__cbq_free(&q);
+  return rc;
+}
+
+void mpx_future_destroy(mpx_future **fp) {
+  if (!fp || !*fp)
+    return;
+  mpx__future_unref(*fp);
+  *fp = NULL;
+}
+
+void mpx_free(void *p) {
+  free(p);
+}
+
+/* Checks that the n futures are non-NULL and share one sync. */
+static int check_futures(mpx_future *const *fs, size_t n, const char *who) {
+  if (n && !fs)
+    return mpx__fail(MPX_EINVAL, "%s: NULL future array", who);
+  for (size_t i = 0; i < n; i++) {
+    if (!fs[i])
+      return mpx__fail(MPX_EINVAL, "%s: future %zu is NULL", who, i);
+    if (fs[i]->sync != fs[0]->sync)
+      return mpx__fail(MPX_EINVAL, "%s: futures of different executors", who);
+  }
+  return 0;
+}
+
+/* Whether the wait condition of mode holds. */
+static int wait_met(mpx_wait_mode mode, size_t n, size_t ndone, size_t nexc) {
+  switch (mode) {
+  case MPX_FIRST_COMPLETED:
+    return ndone > 0;
+  case MPX_FIRST_EXCEPTION:
+    return nexc > 0 || ndone == n;
+  default:
+    return ndone == n;
+  }
+}
+
+int mpx_wait(mpx_future *const *fs, size_t n, mpx_wait_mode mode,
+             double timeout, unsigned char *done, size_t *ndone) {
+  if (ndone)
+    *ndone = 0;
+  int rc = check_futures(fs, n, "mpx_wait");
+  if (rc)
+    return rc;
+  if (mode != MPX_FIRST_COMPLETED && mode != MPX_FIRST_EXCEPTION &&
+      mode != MPX_ALL_COMPLETED)
+    return mpx__fail(MPX_EINVAL, "mpx_wait: unknown mode %d", (int)mode);
+  if (n == 0)
+    return 0;
+  double dl = deadline_of(timeout);
+  mpx__sync *s = fs[0]->sync;
+  mpx__waiter w = {0};
+  pthread_mutex_lock(&s->mu);
+  size_t nd = 0, ne = 0, nlinks = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (is_done_state(atomic_load(&fs[i]->state))) {
+      nd++;
+      if (fs[i]->status != 0 && fs[i]->status != MPX_ECANCELED)
+        ne++;
+    }
+  }
+  if (!wait_met(mode, n, nd, ne)) {
+    if (timeout == 0) {
+      rc = MPX_ETIMEDOUT;
+    } else if (no_block) {
+      rc = mpx__fail(MPX_EDEADLK, "mpx_wait: blocking from a done-callback");
+    } else {
+      w.links = calloc(n - nd, sizeof *w.links);
+      if (!w.links) {
+        rc = MPX_ENOMEM;
+      } else {
+        for (size_t i = 0; i < n; i++) {
+          if (!is_done_state(atomic_load(&fs[i]->state))) {
+            mpx__wlink *l = &w.links[nlinks++];
+            l->w = &w;
+            l->next = fs[i]->waiters;
+            fs[i]->waiters = l;
+          }
+        }
+        /* One link per occurrence, so a future listed twice counts twice
+         * in ndone, as it does in n. */
+        while (rc == 0 && !wait_met(mode, n, nd + w.ndone, ne + w.nexc))
+          rc = block_locked(s, dl);
+        if (wait_met(mode, n, nd + w.ndone, ne + w.nexc))
+          rc = 0;
+        for (size_t i = 0; i < n; i++)
+          if (!is_done_state(atomic_load(&fs[i]->state)))
+            unlink_waiter_locked(fs[i], &w);
+      }
+    }
+  }
+  size_t count = 0;
+  for (size_t i = 0; i < n; i++) {
+    int d = is_done_state(atomic_load(&fs[i]->state));
+    if (done)
+      done[i] = (unsigned char)d;
+    count += (size_t)d;
+  }
+  pthread_mutex_unlock(&s->mu);
+  free(w.links);
+  if (ndone)
+    *ndone = count;
+  return rc;
+}
+
+/* ---- as_completed ----------------------------------------------------- */
+
+struct mpx_as_completed {
+  mpx__sync *sync;
+  mpx_future **fs; /* unique futures, each referenced */
+  size_t n;
+  size_t yielded;
+  double deadline;
+  mpx__waiter w;
+};
+
+static int cmp_ptr(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t) * (mpx_future *const *)a;
+  uintptr_t y = (uintptr_t) * (mpx_future *const *)b;
+  return x < y ? -1 : x > y;
+}
+
+int mpx_as_completed_create(mpx_future *const *fs, size_t n, double timeout,
+                            mpx_as_completed **out) {
+  if (!out)
+    return mpx__fail(MPX_EINVAL, "mpx_as_completed_create: NULL output");
+  *out = NULL;
+  int rc = check_futures(fs, n, "mpx_as_completed_create");
+  if (rc)
+    return rc;
+  mpx_as_completed *it = calloc(1, sizeof *it);
+  mpx_future **uniq = malloc((n ? n : 1) * sizeof *uniq);
+  mpx_future **queue = malloc((n ? n : 1) * sizeof *queue);
+  mpx__wlink *links = calloc(n ? n : 1, sizeof *links);
+  if (!it || !uniq || !queue || !links) {
+    free(it);
+    free(uniq);
+    free(queue);
+    free(links);
+    return MPX_ENOMEM;
+  }
+  if (n)
+    memcpy(uniq, fs, n * sizeof *uniq);
+  qsort(uniq, n, sizeof *uniq, cmp_ptr);
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (m == 0 || uniq[m - 1] != uniq[i])
+      uniq[m++] = uniq[i];
+  it->fs = uniq;
+  it->n = m;
+  it->deadline = deadline_of(timeout);
+  it->w.queue = queue;
+  it->w.links = links;
+  if (m) {
+    it->sync = uniq[0]->sync;
+    mpx__sync_ref(it->sync);
+    pthread_mutex_lock(&it->sync->mu);
+    /* Futures already done are queued first; the rest register a link. */
+    size_t nl = 0;
+    for (size_t i = 0; i < m; i++) {
+      mpx__future_ref(uniq[i]);
+      if (is_done_state(atomic_load(&uniq[i]->state))) {
+        it->w.queue[it->w.qtail++] = uniq[i];
+        continue;
+      }
+      mpx__wlink *l = &links[nl++];
+      l->w = &it->w;
+      l->next = uniq[i]->waiters;
+      uniq[i]->waiters = l;
+    }
+    pthread_mutex_unlock(&it->sync->mu);
+  }
+  *out = it;
+  return 0;
+}
+
+int mpx_as_completed_next(mpx_as_completed *it, mpx_future **fut) {
+  if (!it || !fut)
+    return mpx__fail(MPX_EINVAL, "mpx_as_completed_next: NULL argument");
+  *fut = NULL;
+  if (it->yielded == it->n)
+    return MPX_EOF;
+  mpx__sync *s = it->sync;
+  int rc = 0;
+  pthread_mutex_lock(&s->mu);
+  while (it->w.qhead == it->w.qtail && rc == 0) {
+    if (no_block) {
+      if (it->deadline >= 0 && mpx__now() >= it->deadline)
+        rc = MPX_ETIMEDOUT;
+      else
+        rc = mpx__fail(MPX_EDEADLK,
+                       "mpx_as_completed_next: blocking from a done-callback");
+      break;
+    }
+    rc = block_locked(s, it->deadline);
+  }
+  if (it->w.qhead < it->w.qtail) {
+    *fut = it->w.queue[it->w.qhead++];
+    it->yielded++;
+    rc = 0;
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+void mpx_as_completed_destroy(mpx_as_completed **itp) {
+  if (!itp || !*itp)
+    return;
+  mpx_as_completed *it = *itp;
+  if (it->sync) {
+    pthread_mutex_lock(&it->sync->mu);
+    for (size_t i = 0; i < it->n; i++)
+      if (!is_done_state(atomic_load(&it->fs[i]->state)))
+        unlink_waiter_locked(it->fs[i], &it->w);
+    pthread_mutex_unlock(&it->sync->mu);
+    for (size_t i = 0; i < it->n; i++)
+      mpx__future_unref(it->fs[i]);
+    mpx__sync_unref(it->sync);
+  }
+  free(it->fs);
+  free(it->w.queue);
+  free(it->w.links);
+  free(it);
+  *itp = NULL;
+}

@@ -1,0 +1,190 @@
+/*
+ * msg.c -- encoding and validating the pool's messages (see msg.h for the
+ * layout). Every length read from the wire is checked before use, so a
+ * malformed message is an MPX_EPROTO, never a crash.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpx_errors.h"
+#include "msg.h"
+
+static size_t pad8(uint64_t n) {
+  return (size_t)((n + 7u) & ~(uint64_t)7u);
+}
+
+static void put16(unsigned char *p, uint16_t v) {
+  memcpy(p, &v, 2);
+}
+static void put32(unsigned char *p, uint32_t v) {
+  memcpy(p, &v, 4);
+}
+static void put64(unsigned char *p, uint64_t v) {
+  memcpy(p, &v, 8);
+}
+static uint16_t get16(const unsigned char *p) {
+  uint16_t v;
+  memcpy(&v, p, 2);
+  return v;
+}
+static uint32_t get32(const unsigned char *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+static uint64_t get64(const unsigned char *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+/* Grows the head so that extra more bytes fit. */
+static int reserve(mpx__msgbuf *b, size_t extra) {
+  if (b->len + extra <= b->cap)
+    return 0;
+  size_t ncap = b->cap ? b->cap : 256;
+  while (ncap < b->len + extra)
+    ncap *= 2;
+  unsigned char *n = realloc(b->buf, ncap);
+  if (!n)
+    return MPX_ENOMEM;
+  b->buf = n;
+  b->cap = ncap;
+  return 0;
+}
+
+/* Resets b to an empty message with room for the header. */
+void mpx__msgbuf_begin(mpx__msgbuf *b, uint16_t kind, uint32_t flags) {
+  b->len = 0;
+  b->nitems = 0;
+  b->kind = kind;
+  b->flags = flags;
+  b->tail = NULL;
+  b->tail_len = 0;
+  if (reserve(b, MPX_MSG_HDR_LEN) == 0) {
+    memset(b->buf, 0, MPX_MSG_HDR_LEN);
+    b->len = MPX_MSG_HDR_LEN;
+  }
+}
+
+/* Appends one item header. */
+static int add_item(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
+                    int32_t status, uint64_t len, size_t inline_len) {
+  if (b->len < MPX_MSG_HDR_LEN || b->tail)
+    return MPX_EINVAL;
+  if (inline_len > SIZE_MAX - MPX_MSG_ITEM_LEN - 8 ||
+      reserve(b, MPX_MSG_ITEM_LEN + pad8(inline_len)) != 0)
+    return MPX_ENOMEM;
+  unsigned char *p = b->buf + b->len;
+  put64(p, work_id);
+  put32(p + 8, task_id);
+  put32(p + 12, (uint32_t)status);
+  put64(p + 16, len);
+  b->len += MPX_MSG_ITEM_LEN;
+  b->nitems++;
+  return 0;
+}
+
+/* Appends an item whose payload is copied into the head. */
+int mpx__msgbuf_add(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
+                    int32_t status, const void *data, uint64_t len) {
+  if (len && !data)
+    return MPX_EINVAL;
+  int rc = add_item(b, work_id, task_id, status, len, (size_t)len);
+  if (rc)
+    return rc;
+  if (len)
+    memcpy(b->buf + b->len, data, (size_t)len);
+  size_t padded = pad8(len);
+  memset(b->buf + b->len + len, 0, padded - (size_t)len);
+  b->len += padded;
+  return 0;
+}
+
+/* Appends the last item, its payload travelling as the tail. */
+int mpx__msgbuf_add_tail(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
+                         int32_t status, const void *data, uint64_t len) {
+  if (len && !data)
+    return MPX_EINVAL;
+  int rc = add_item(b, work_id, task_id, status, len, 0);
+  if (rc)
+    return rc;
+  b->tail = data ? data : (const void *)b->buf;
+  b->tail_len = len;
+  return 0;
+}
+
+/* Fills in the header now that the items are known. */
+void mpx__msgbuf_finish(mpx__msgbuf *b) {
+  if (b->len < MPX_MSG_HDR_LEN)
+    return;
+  put32(b->buf, MPX_MSG_MAGIC);
+  put16(b->buf + 4, MPX_MSG_VERSION);
+  put16(b->buf + 6, b->kind);
+  put32(b->buf + 8, b->nitems);
+  put32(b->buf + 12, b->flags);
+  put64(b->buf + 16, b->len);
+  put64(b->buf + 24, b->tail_len);
+}
+
+void mpx__msgbuf_free(mpx__msgbuf *b) {
+  free(b->buf);
+  memset(b, 0, sizeof *b);
+}
+
+/* Checks the header and walks every item once to prove it fits. */
+int mpx__msg_parse(const void *head, size_t len, mpx__msg_hdr *h) {
+  const unsigned char *p = head;
+  if (!head || len < MPX_MSG_HDR_LEN)
+    return MPX_EPROTO;
+  if (get32(p) != MPX_MSG_MAGIC || get16(p + 4) != MPX_MSG_VERSION)
+    return MPX_EPROTO;
+  h->kind = get16(p + 6);
+  h->nitems = get32(p + 8);
+  h->flags = get32(p + 12);
+  h->head_len = get64(p + 16);
+  h->tail_len = get64(p + 24);
+  if (h->kind < 1 || h->kind > MPX_MSG_KIND_MAX || h->head_len != len)
+    return MPX_EPROTO;
+  if (h->tail_len && h->nitems == 0)
+    return MPX_EPROTO;
+  size_t pos = MPX_MSG_HDR_LEN;
+  for (uint32_t i = 0; i < h->nitems; i++) {
+    if (len - pos < MPX_MSG_ITEM_LEN)
+      return MPX_EPROTO;
+    uint64_t ilen = get64(p + pos + 16);
+    pos += MPX_MSG_ITEM_LEN;
+    int is_tail = h->tail_len && i + 1 == h->nitems;
+    if (is_tail) {
+      if (ilen != h->tail_len)
+        return MPX_EPROTO;
+      continue;
+    }
+    if (ilen > len - pos || pad8(ilen) > len - pos)
+      return MPX_EPROTO;
+    pos += pad8(ilen);
+  }
+  return pos == len ? 0 : MPX_EPROTO;
+}
+
+/* Returns the item at *pos and advances past it. */
+int mpx__msg_next(const void *head, const mpx__msg_hdr *h, size_t *pos,
+                  const void *tail, mpx__msg_item *it) {
+  const unsigned char *p = head;
+  if (*pos == 0)
+    *pos = MPX_MSG_HDR_LEN;
+  if (*pos + MPX_MSG_ITEM_LEN > h->head_len)
+    return 0;
+  it->work_id = get64(p + *pos);
+  it->task_id = get32(p + *pos + 8);
+  it->status = (int32_t)get32(p + *pos + 12);
+  it->len = get64(p + *pos + 16);
+  *pos += MPX_MSG_ITEM_LEN;
+  if (h->tail_len && *pos == h->head_len) {
+    it->data = tail;
+  } else {
+    it->data = p + *pos;
+    *pos += pad8(it->len);
+  }
+  return 1;
+}

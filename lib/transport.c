@@ -1,0 +1,159 @@
+/*
+ * transport.c -- heads and fragmented tails over MPI (see transport.h).
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mpx_errors.h"
+#include "transport.h"
+#include "util.h"
+
+size_t mpx__frag_max(void) {
+  long v = mpx__env_long("MPX_FRAG_MAX", 1L << 30);
+  if (v < 1 || v > INT_MAX)
+    v = 1L << 30;
+  return (size_t)v;
+}
+
+int mpx__mpi_fail(int mpirc, const char *what) {
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  if (MPI_Error_string(mpirc, text, &len) != MPI_SUCCESS)
+    strcpy(text, "unknown MPI error");
+  return mpx__fail(MPX_EMPI, "%s failed: %s", what, text);
+}
+
+int mpx__send_start(MPI_Comm comm, int dest, mpx__msgbuf *b,
+                    void (*release)(void *), void *release_arg,
+                    mpx__send **out) {
+  size_t frag = mpx__frag_max();
+  uint64_t nfrag = b->tail_len ? (b->tail_len + frag - 1) / frag : 0;
+  mpx__send *s = calloc(1, sizeof *s);
+  MPI_Request *reqs = malloc((size_t)(1 + nfrag) * sizeof *reqs);
+  if (!s || !reqs || b->len > INT_MAX) {
+    free(s);
+    free(reqs);
+    return b->len > INT_MAX ? MPX_E2BIG : MPX_ENOMEM;
+  }
+  s->reqs = reqs;
+  s->head = b->buf;
+  s->release = release;
+  s->release_arg = release_arg;
+  int rc = MPI_Isend(b->buf, (int)b->len, MPI_BYTE, dest, MPX_TAG_HEAD, comm,
+                     &reqs[0]);
+  s->nreqs = 1;
+  const char *t = b->tail;
+  for (uint64_t off = 0; rc == MPI_SUCCESS && off < b->tail_len; off += frag) {
+    uint64_t n = b->tail_len - off < frag ? b->tail_len - off : frag;
+    rc = MPI_Isend(t + off, (int)n, MPI_BYTE, dest, MPX_TAG_TAIL, comm,
+                   &reqs[s->nreqs]);
+    if (rc == MPI_SUCCESS)
+      s->nreqs++;
+  }
+  /* The head now belongs to the send. */
+  b->buf = NULL;
+  b->cap = b->len = 0;
+  *out = s;
+  if (rc != MPI_SUCCESS)
+    return mpx__mpi_fail(rc, "MPI_Isend");
+  return 0;
+}
+
+static void send_free(mpx__send *s) {
+  if (s->release)
+    s->release(s->release_arg);
+  free(s->head);
+  free(s->reqs);
+  free(s);
+}
+
+int mpx__send_progress(mpx__send **list, int wait) {
+  int result = 0;
+  for (mpx__send **pp = list; *pp;) {
+    mpx__send *s = *pp;
+    int done = 0, rc;
+    if (wait)
+      rc = MPI_Waitall(s->nreqs, s->reqs, MPI_STATUSES_IGNORE), done = 1;
+    else
+      rc = MPI_Testall(s->nreqs, s->reqs, &done, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) {
+      result = mpx__mpi_fail(rc, "MPI_Testall on a send");
+      done = 1;
+    }
+    if (done) {
+      *pp = s->next;
+      send_free(s);
+    } else {
+      pp = &s->next;
+    }
+  }
+  return result;
+}
+
+int mpx__recv_poll(MPI_Comm comm, mpx__recvd *r) {
+  memset(r, 0, sizeof *r);
+  int flag = 0, count = 0;
+  MPI_Message m;
+  MPI_Status st;
+  int rc = MPI_Improbe(MPI_ANY_SOURCE, MPX_TAG_HEAD, comm, &flag, &m, &st);
+  if (rc != MPI_SUCCESS)
+    return mpx__mpi_fail(rc, "MPI_Improbe");
+  if (!flag)
+    return 0;
+  r->src = st.MPI_SOURCE;
+  MPI_Get_count(&st, MPI_BYTE, &count);
+  unsigned char *head = malloc(count > 0 ? (size_t)count : 1);
+  if (!head) {
+    MPI_Mrecv(NULL, 0, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+    return MPX_ENOMEM;
+  }
+  rc = MPI_Mrecv(head, count, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+  if (rc != MPI_SUCCESS) {
+    free(head);
+    return mpx__mpi_fail(rc, "MPI_Mrecv");
+  }
+  if (count < 0 || mpx__msg_parse(head, (size_t)count, &r->hdr) != 0) {
+    free(head);
+    return mpx__fail(MPX_EPROTO, "malformed message of %d bytes from rank %d",
+                     count, r->src);
+  }
+  r->head = head;
+  if (r->hdr.tail_len) {
+    if (r->hdr.tail_len > SIZE_MAX - 16 ||
+        !(r->tail = mpx__alloc((size_t)r->hdr.tail_len))) {
+      mpx__recvd_free(r);
+      return mpx__fail(MPX_ENOMEM,
+                       "cannot allocate a %llu-byte payload from "
+                       "rank %d",
+                       (unsigned long long)r->hdr.tail_len, r->src);
+    }
+    size_t frag = mpx__frag_max();
+    char *t = r->tail;
+    for (uint64_t off = 0; off < r->hdr.tail_len; off += frag) {
+      uint64_t n = r->hdr.tail_len - off < frag ? r->hdr.tail_len - off : frag;
+      MPI_Status ts;
+      rc = MPI_Recv(t + off, (int)n, MPI_BYTE, r->src, MPX_TAG_TAIL, comm, &ts);
+      int got = 0;
+      if (rc == MPI_SUCCESS)
+        MPI_Get_count(&ts, MPI_BYTE, &got);
+      if (rc != MPI_SUCCESS || (uint64_t)got != n) {
+        mpx__recvd_free(r);
+        return rc != MPI_SUCCESS
+                   ? mpx__mpi_fail(rc, "MPI_Recv of a payload fragment")
+                   : mpx__fail(MPX_EPROTO,
+                               "short payload fragment from rank "
+                               "%d",
+                               st.MPI_SOURCE);
+      }
+    }
+  }
+  return 1;
+}
+
+void mpx__recvd_free(mpx__recvd *r) {
+  free(r->head);
+  free(r->tail);
+  r->head = NULL;
+  r->tail = NULL;
+}

@@ -1,0 +1,94 @@
+/*
+ * util.c -- time, sleeping, allocation and environment helpers.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* Returns CLOCK_MONOTONIC in seconds. */
+double mpx__now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Sleeps us microseconds, or yields the CPU when us is 0. */
+void mpx__sleep_us(unsigned us) {
+  if (us == 0) {
+    sched_yield();
+    return;
+  }
+  struct timespec ts = {.tv_sec = us / 1000000u,
+                        .tv_nsec = (long)(us % 1000000u) * 1000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/* The default 50 us timer slack would make every back-off step at least
+ * that long; the pool's pollers want their short sleeps short. */
+void mpx__low_timer_slack(void) {
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+}
+
+/* A pause hint for spin loops. */
+void mpx__cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/* malloc aligns to 16 on our platforms; ask for at least one byte so that a
+ * zero-length result is still a distinct, freeable pointer. */
+void *mpx__alloc(size_t len) {
+  return malloc(len ? len : 1);
+}
+
+static char host[256];
+static pthread_once_t host_once = PTHREAD_ONCE_INIT;
+
+static void host_init(void) {
+  if (gethostname(host, sizeof host - 1) != 0)
+    strcpy(host, "unknown-host");
+  host[sizeof host - 1] = 0;
+}
+
+/* Returns the host name, looked up once per process. */
+const char *mpx__hostname(void) {
+  pthread_once(&host_once, host_init);
+  return host;
+}
+
+/* Parses a non-negative integer environment variable. */
+long mpx__env_long(const char *name, long def) {
+  const char *s = getenv(name);
+  if (!s || !*s)
+    return def;
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || *end || v < 0)
+    return def;
+  return v;
+}
+
+/* Parses a non-negative double environment variable. */
+double mpx__env_double(const char *name, double def) {
+  const char *s = getenv(name);
+  if (!s || !*s)
+    return def;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || *end || v < 0)
+    return def;
+  return v;
+}

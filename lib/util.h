@@ -1,0 +1,42 @@
+/*
+ * util.h -- small internal helpers shared by the library's modules: error
+ * recording, monotonic time, back-off sleeping and aligned allocation.
+ */
+#ifndef MPX_UTIL_H
+#define MPX_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Records a detailed message for mpx_last_error() on this thread and returns
+ * code, so callers can write `return mpx__fail(MPX_EINVAL, "...")`. */
+int mpx__fail(int code, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Monotonic time in seconds. */
+double mpx__now(void);
+
+/* Sleeps for about the given number of microseconds (0 yields). */
+void mpx__sleep_us(unsigned us);
+
+/* Lowers this thread's timer slack so that short sleeps are short. */
+void mpx__low_timer_slack(void);
+
+/* CPU pause hint for spin loops. */
+void mpx__cpu_relax(void);
+
+/* Allocates len bytes (at least 1) aligned to 8 bytes; free with free(). */
+void *mpx__alloc(size_t len);
+
+/* The host name of this process (cached, static storage). */
+const char *mpx__hostname(void);
+
+/* Reads a non-negative integer or double from the environment; returns def
+ * when unset or malformed. */
+long mpx__env_long(const char *name, long def);
+double mpx__env_double(const char *name, double def);
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * worker.c -- the worker loop. It waits for call items with a spin-then-
+ * sleep back-off (Open MPI's progress engine spins, and an idle worker must
+ * leave the core to the busy ones), runs each task of a call item, and
+ * sends results back batched: a batch's results go out when it ends or once
+ * the oldest unsent result is flush_interval old, so tiny tasks share
+ * messages while slow ones are reported promptly. The last result message
+ * of a call item carries END_OF_CALL, which returns the root's credit.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "msg.h"
+#include "task.h"
+#include "transport.h"
+#include "util.h"
+#include "worker.h"
+
+typedef struct wstate {
+  MPI_Comm comm;
+  int root, rank, size;
+  mpx__msgbuf out; /* results not yet sent */
+  double first_unsent;
+  mpx__send *sends; /* in progress */
+  int fault;        /* test fault injection, see MPX_TEST_FAULT */
+} wstate;
+
+/* Sends the results gathered in w->out, if any (or an empty END_OF_CALL
+ * message when end is set and nothing is pending). */
+static int flush(wstate *w, int end, void *tail_owner) {
+  if (w->out.nitems == 0 && !end)
+    return 0;
+  if (end)
+    w->out.flags |= MPX_MSG_END_OF_CALL;
+  mpx__msgbuf_finish(&w->out);
+  if (w->fault == 1 && w->out.len >= 4) {
+    w->out.buf[0] ^= 0xffu; /* corrupt the magic: the root must cope */
+    w->fault = 0;
+  }
+  mpx__send *s = NULL;
+  int rc = mpx__send_start(w->comm, w->root, &w->out, tail_owner ? free : NULL,
+                           tail_owner, &s);
+  if (s) {
+    s->next = w->sends;
+    w->sends = s;
+  } else {
+    free(tail_owner);
+  }
+  mpx__msgbuf_begin(&w->out, MPX_MSG_RESULT, 0);
+  return rc;
+}
+
+/* Runs every task of one call item and sends its results. */
+static int run_call(wstate *w, mpx__recvd *r, const mpx_options *o) {
+  size_t pos = 0;
+  mpx__msg_item it;
+  uint32_t left = r->hdr.nitems;
+  while (mpx__msg_next(r->head, &r->hdr, &pos, r->tail, &it)) {
+    left--;
+    void *res = NULL;
+    size_t rlen = 0;
+    int st = mpx__task_run(it.task_id, it.data, (size_t)it.len, w->rank,
+                           w->size, &res, &rlen);
+    if (w->out.nitems == 0)
+      w->first_unsent = mpx__now();
+    int rc;
+    if (rlen >= MPX_TAIL_MIN) {
+      /* A large result travels alone as a tail, without a copy. */
+      if ((rc = flush(w, 0, NULL)) != 0) {
+        free(res);
+        return rc;
+      }
+      rc = mpx__msgbuf_add_tail(&w->out, it.work_id, it.task_id, st, res, rlen);
+      if (rc == 0)
+        rc = flush(w, left == 0, res);
+      else
+        free(res);
+      if (rc)
+        return rc;
+      continue;
+    }
+    rc = mpx__msgbuf_add(&w->out, it.work_id, it.task_id, st, res, rlen);
+    if (rc && res) {
+      /* Out of memory for the result: report the failure in its place. */
+      static const char oom[] = "out of memory on the worker";
+      rc = mpx__msgbuf_add(&w->out, it.work_id, it.task_id, MPX_ETASK, oom,
+                           sizeof oom - 1);
+    }
+    free(res);
+    if (rc)
+      return rc;
+    if (left == 0)
+      rc = flush(w, 1, NULL);
+    else if (mpx__now() - w->first_unsent >= o->flush_interval)
+      rc = flush(w, 0, NULL);
+    if (rc)
+      return rc;
+  }
+  if (r->hdr.nitems == 0)
+    return flush(w, 1, NULL);
+  return 0;
+}
+
+int mpx__worker_loop(MPI_Comm comm, int root, const mpx_options *o) {
+  wstate w = {0};
+  w.comm = comm;
+  w.root = root;
+  MPI_Comm_rank(comm, &w.rank);
+  MPI_Comm_size(comm, &w.size);
+  w.fault = (int)mpx__env_long("MPX_TEST_FAULT", 0);
+  mpx__low_timer_slack();
+  mpx__msgbuf_begin(&w.out, MPX_MSG_RESULT, 0);
+  double spin_s = 1e-6 * (double)mpx__env_long("MPX_WORKER_SPIN_US", 200);
+  unsigned sleep_max = (unsigned)mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
+  double last_active = mpx__now();
+  unsigned sleep_us = 1;
+  int rc = 0;
+  for (;;) {
+    mpx__recvd r;
+    int got = mpx__recv_poll(comm, &r);
+    if (got < 0) {
+      if (got == MPX_EPROTO) {
+        fprintf(stderr, "mpx: worker rank %d: %s; message ignored\n", w.rank,
+                mpx_last_error());
+        continue;
+      }
+      rc = got;
+      break;
+    }
+    if (got == 0) {
+      if ((rc = mpx__send_progress(&w.sends, 0)) != 0)
+        break;
+      double idle = mpx__now() - last_active;
+      if (idle < spin_s) {
+        mpx__cpu_relax();
+      } else {
+        mpx__sleep_us(sleep_us);
+        if (sleep_us < sleep_max)
+          sleep_us *= 2;
+        if (sleep_us > sleep_max)
+          sleep_us = sleep_max;
+      }
+      continue;
+    }
+    if (r.hdr.kind == MPX_MSG_STOP) {
+      mpx__recvd_free(&r);
+      break;
+    }
+    if (r.hdr.kind == MPX_MSG_CALL)
+      rc = run_call(&w, &r, o);
+    else
+      fprintf(stderr, "mpx: worker rank %d: unexpected message kind %u\n",
+              w.rank, r.hdr.kind);
+    mpx__recvd_free(&r);
+    if (rc)
+      break;
+    mpx__send_progress(&w.sends, 0);
+    last_active = mpx__now();
+    sleep_us = 1;
+  }
+  int rc2 = mpx__send_progress(&w.sends, 1);
+  mpx__msgbuf_free(&w.out);
+  return rc ? rc : rc2;
+}
