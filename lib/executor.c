@@ -366,7 +366,8 @@ static void manager_mpi(mpx_executor *ex) {
   const double spin_s =
       1e-6 * (double)mpx__env_long("MPX_MANAGER_SPIN_US", 200);
   const long sleep_max = mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
-  double last_active = mpx__now();
+  double last_active = mpx__now(), last_result = last_active;
+  double gap = 0; /* moving average of the time between result messages */
   long sleep_us = 1;
   mpx_future **buf = NULL;
   size_t cap = 0;
@@ -383,6 +384,9 @@ static void manager_mpi(mpx_executor *ex) {
       }
       rc = handle_result(ex, &r, &q);
       mpx__recvd_free(&r);
+      double t = mpx__now();
+      gap = 0.875 * gap + 0.125 * (t - last_result);
+      last_result = t;
       progress = 1;
       if (rc)
         break;
@@ -408,7 +412,11 @@ static void manager_mpi(mpx_executor *ex) {
       sleep_us = 1;
       continue;
     }
-    if (mpx__now() - last_active < spin_s) {
+    /* Spin only while results come back faster than the spin window:
+     * with millisecond tasks spinning would take the core from a worker,
+     * and prefetched items keep the workers busy while the manager
+     * sleeps. */
+    if (gap < spin_s && mpx__now() - last_active < spin_s) {
       mpx__cpu_relax();
       continue;
     }

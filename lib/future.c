@@ -29,6 +29,16 @@ int mpx__future_no_block(void) {
   return no_block;
 }
 
+/* Runs one callback with blocking waits refused, whatever thread this is:
+ * a callback must never wait on a future that may need this very thread
+ * (or the manager it would be holding up) to finish. */
+static void run_cb(mpx_future *f, mpx_done_cb fn, void *arg) {
+  int saved = no_block;
+  no_block = 1;
+  fn(f, arg);
+  no_block = saved;
+}
+
 /* ---- sync ------------------------------------------------------------- */
 
 int mpx__sync_create(mpx__sync **out) {
@@ -63,13 +73,18 @@ void mpx__sync_unref(mpx__sync *s) {
 
 struct mpx__waiter {
   size_t ndone, nexc; /* completions seen since registration */
+  size_t need;        /* wake the waiter once ndone reaches this... */
+  int on_exc;         /* ...or, if set, at the first exception */
   mpx_future **queue; /* completion order (as_completed), or NULL */
   size_t qhead, qtail;
   mpx__wlink *links; /* one per watched future */
 };
 
 /* Under the lock: tells every waiter of f that it completed. */
+/* Only a waiter whose condition now holds causes a wake-up, so a thread
+ * waiting for all of 100,000 futures sleeps through the first 99,999. */
 static void notify_waiters_locked(mpx_future *f) {
+  int wake = 0;
   for (mpx__wlink *l = f->waiters; l; l = l->next) {
     mpx__waiter *w = l->w;
     w->ndone++;
@@ -77,11 +92,15 @@ static void notify_waiters_locked(mpx_future *f) {
       w->nexc++;
     if (w->queue)
       w->queue[w->qtail++] = f;
+    if (w->ndone >= w->need || (w->on_exc && w->nexc > 0))
+      wake = 1;
   }
   f->waiters = NULL;
-  atomic_fetch_add(&completion_epoch, 1);
-  if (f->sync->nwaiters > 0)
-    pthread_cond_broadcast(&f->sync->cv);
+  if (wake) {
+    atomic_fetch_add(&completion_epoch, 1);
+    if (f->sync->nwaiters > 0)
+      pthread_cond_broadcast(&f->sync->cv);
+  }
 }
 
 /* Under the lock: removes waiter w from f's list (if still there). */
@@ -165,6 +184,28 @@ static int detach_callbacks_locked(mpx_future *f, mpx__cbq *q) {
   return 0;
 }
 
+/* Runs and frees a detached list of callbacks, in order. */
+static void run_cb_list(mpx_future *f, mpx__cb *c) {
+  for (mpx__cb *n; c; c = n) {
+    n = c->next;
+    run_cb(f, c->fn, c->arg);
+    free(c);
+  }
+}
+
+/* Under the lock: moves f's callbacks into q. Without memory for the queue
+ * they still run exactly once, here and now with the lock released, rather
+ * than be lost. */
+static void hand_over_callbacks_locked(mpx_future *f, mpx__cbq *q) {
+  if (detach_callbacks_locked(f, q) == 0)
+    return;
+  mpx__cb *c = f->cbs;
+  f->cbs = NULL;
+  pthread_mutex_unlock(&f->sync->mu);
+  run_cb_list(f, c);
+  pthread_mutex_lock(&f->sync->mu);
+}
+
 void mpx__future_finish_locked(mpx_future *f, int status, void *result,
                                size_t result_len, char *error, mpx__cbq *q) {
   int st = atomic_load(&f->state);
@@ -183,20 +224,7 @@ void mpx__future_finish_locked(mpx_future *f, int status, void *result,
   f->error = error;
   atomic_store(&f->state, MPX_FINISHED);
   notify_waiters_locked(f);
-  /* Without memory for the queue the callbacks still run exactly once:
-   * they stay on the future and the caller's thread gets no second chance,
-   * so run them here rather than lose them. */
-  if (detach_callbacks_locked(f, q) != 0) {
-    mpx__cb *c = f->cbs;
-    f->cbs = NULL;
-    pthread_mutex_unlock(&f->sync->mu);
-    for (mpx__cb *n; c; c = n) {
-      n = c->next;
-      c->fn(f, c->arg);
-      free(c);
-    }
-    pthread_mutex_lock(&f->sync->mu);
-  }
+  hand_over_callbacks_locked(f, q);
 }
 
 int mpx__future_cancel_locked(mpx_future *f, mpx__cbq *q) {
@@ -210,30 +238,14 @@ int mpx__future_cancel_locked(mpx_future *f, mpx__cbq *q) {
   f->status = MPX_ECANCELED;
   atomic_store(&f->state, MPX_CANCELLED);
   notify_waiters_locked(f);
-  if (detach_callbacks_locked(f, q) != 0) {
-    /* Same fallback as in finish: run them now, outside the lock. */
-    mpx__cb *c = f->cbs;
-    f->cbs = NULL;
-    pthread_mutex_unlock(&f->sync->mu);
-    for (mpx__cb *n; c; c = n) {
-      n = c->next;
-      c->fn(f, c->arg);
-      free(c);
-    }
-    pthread_mutex_lock(&f->sync->mu);
-  }
+  hand_over_callbacks_locked(f, q);
   return 0;
 }
 
 void mpx__cbq_run(mpx__cbq *q) {
   for (size_t i = 0; i < q->n; i++) {
-    mpx_future *f = q->v[i].f;
-    for (mpx__cb *c = q->v[i].cbs, *n; c; c = n) {
-      n = c->next;
-      c->fn(f, c->arg);
-      free(c);
-    }
-    mpx__future_unref(f);
+    run_cb_list(q->v[i].f, q->v[i].cbs);
+    mpx__future_unref(q->v[i].f);
   }
   q->n = 0;
 }
@@ -324,6 +336,7 @@ int mpx_future_wait(mpx_future *f, double timeout) {
   int rc = 0;
   pthread_mutex_lock(&s->mu);
   mpx__waiter w = {0};
+  w.need = 1;
   mpx__wlink link = {&w, NULL};
   if (!is_done_state(atomic_load(&f->state))) {
     link.next = f->waiters;
@@ -435,7 +448,7 @@ int mpx_future_add_done_callback(mpx_future *f, mpx_done_cb cb, void *arg) {
     return 0;
   }
   pthread_mutex_unlock(&f->sync->mu);
-  cb(f, arg);
+  run_cb(f, cb, arg);
   free(c);
   return 0;
 }
@@ -517,6 +530,8 @@ int mpx_wait(mpx_future *const *fs, size_t n, mpx_wait_mode mode,
     } else if (no_block) {
       rc = mpx__fail(MPX_EDEADLK, "mpx_wait: blocking from a done-callback");
     } else {
+      w.need = mode == MPX_FIRST_COMPLETED ? 1 : n - nd;
+      w.on_exc = mode == MPX_FIRST_EXCEPTION;
       w.links = calloc(n - nd, sizeof *w.links);
       if (!w.links) {
         rc = MPX_ENOMEM;
@@ -644,6 +659,7 @@ int mpx_as_completed_next(mpx_as_completed *it, mpx_future **fut) {
                        "mpx_as_completed_next: blocking from a done-callback");
       break;
     }
+    it->w.need = it->w.ndone + 1;
     rc = block_locked(s, it->deadline);
   }
   if (it->w.qhead < it->w.qtail) {

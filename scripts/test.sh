@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test (CUnit unit tests
+# and the MPI tests at 1, 2 and 4 processes) under ctest.
+# Usage: scripts/test.sh [--sanitize address|thread] [ctest args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+san_args=()
+if [ "${1:-}" = "--sanitize" ]; then
+  san_args=(--sanitize "$2"); shift 2
+fi
+dir=$(bash scripts/build.sh "${san_args[@]}" | tail -n 1)
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Open MPI's own allocations outlive MPI_Finalize; only mpx's leaks count.
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:report_signal_unsafe=0"
+cd "$dir"
+ctest --output-on-failure --verbose "$@"

@@ -1,0 +1,36 @@
+/* Uses the installed mpx: one task, one rank, result checked. */
+#include <stdio.h>
+#include <string.h>
+
+#include <mpx.h>
+
+static int twice(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  int v;
+  if (len != sizeof v)
+    return mpx_task_fail(ctx, "bad size %zu", len);
+  memcpy(&v, arg, sizeof v);
+  v *= 2;
+  return mpx_task_return(ctx, &v, sizeof v);
+}
+
+int main(int argc, char **argv) {
+  if (mpx_init(&argc, &argv) != 0)
+    return 1;
+  mpx_register("twice", twice);
+  mpx_executor *ex;
+  int rc = mpx_executor_create(MPI_COMM_WORLD, NULL, &ex);
+  int v = 21, out = 0;
+  if (rc == 0 && ex) {
+    mpx_future *f;
+    const void *p;
+    rc = mpx_submit(ex, "twice", &v, sizeof v, &f);
+    if (rc == 0 && (rc = mpx_future_result(f, 10.0, &p, NULL)) == 0)
+      memcpy(&out, p, sizeof out);
+    mpx_future_destroy(&f);
+    mpx_executor_shutdown(ex, 1, 0);
+    mpx_executor_destroy(&ex);
+    printf("consumer: twice(21) = %d (%s)\n", out, mpx_err_name(rc));
+  }
+  mpx_finalize();
+  return rc == 0 && out == 42 ? 0 : 1;
+}
