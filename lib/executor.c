@@ -344,19 +344,44 @@ static int mgr_finished(mpx_executor *ex) {
   return done && ex->inflight == 0;
 }
 
-/* Tells every worker to leave its loop and waits for the sends. */
+/* Tells every worker to leave its loop, then receives until each has
+ * acknowledged. A worker's acknowledgement is its last message, so after it
+ * nothing of the pool is in flight: results still on the way (after a
+ * breakage) are discarded here instead of surfacing in a later pool whose
+ * communicator reuses this one's context id. */
 static void release_workers(mpx_executor *ex) {
+  int pending = 0;
   for (int w = 0; w < ex->size; w++) {
     if (w == ex->root)
       continue;
     mpx__msgbuf_begin(&ex->mb, MPX_MSG_STOP, 0);
     mpx__msgbuf_finish(&ex->mb);
     mpx__send *s = NULL;
-    mpx__send_start(ex->comm, w, &ex->mb, NULL, NULL, &s);
+    if (mpx__send_start(ex->comm, w, &ex->mb, NULL, NULL, &s) == 0)
+      pending++;
     if (s) {
       s->next = ex->sends;
       ex->sends = s;
     }
+  }
+  unsigned sleep_us = 1;
+  while (pending > 0) {
+    mpx__recvd r;
+    int got = mpx__recv_poll(ex->comm, &r);
+    if (got == MPX_EPROTO)
+      continue; /* garbage from a broken pool: drop it */
+    if (got < 0)
+      break; /* MPI itself failed: nothing more can be received */
+    if (got == 0) {
+      mpx__send_progress(&ex->sends, 0);
+      mpx__sleep_us(sleep_us);
+      sleep_us = sleep_us < 1000 ? sleep_us * 2 : 1000;
+      continue;
+    }
+    if (r.hdr.kind == MPX_MSG_STOP)
+      pending--;
+    mpx__recvd_free(&r);
+    sleep_us = 1;
   }
   mpx__send_progress(&ex->sends, 1);
 }

@@ -29,7 +29,8 @@
 enum mpx__msg_kind {
   MPX_MSG_CALL = 1,   /* root -> worker: tasks to run */
   MPX_MSG_RESULT = 2, /* worker -> root: results (status 0 or error text) */
-  MPX_MSG_STOP = 3,   /* root -> worker: leave the worker loop */
+  MPX_MSG_STOP = 3,   /* root -> worker: leave the worker loop; worker ->
+                         root: the acknowledgement, its last message */
   MPX_MSG_KIND_MAX = 3
 };
 

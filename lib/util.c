@@ -37,8 +37,18 @@ void mpx__low_timer_slack(void) {
   prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 }
 
-/* A pause hint for spin loops. */
+/* A pause hint for spin loops. With more runnable threads than cores (the
+ * usual case on a shared node, and MPI's oversubscribed runs) a pause
+ * keeps the core from the thread we are waiting for, so the step yields
+ * instead unless MPX_SPIN_YIELD=0. */
+static int spin_yield = -1;
 void mpx__cpu_relax(void) {
+  if (spin_yield < 0)
+    spin_yield = (int)mpx__env_long("MPX_SPIN_YIELD", 1);
+  if (spin_yield) {
+    sched_yield();
+    return;
+  }
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #elif defined(__aarch64__)

@@ -51,6 +51,19 @@ static int flush(wstate *w, int end, void *tail_owner) {
   return rc;
 }
 
+/* Sends the acknowledgement of a STOP: an empty STOP message. */
+static int send_ack(wstate *w) {
+  mpx__msgbuf_begin(&w->out, MPX_MSG_STOP, 0);
+  mpx__msgbuf_finish(&w->out);
+  mpx__send *s = NULL;
+  int rc = mpx__send_start(w->comm, w->root, &w->out, NULL, NULL, &s);
+  if (s) {
+    s->next = w->sends;
+    w->sends = s;
+  }
+  return rc;
+}
+
 /* Runs every task of one call item and sends its results. */
 static int run_call(wstate *w, mpx__recvd *r, const mpx_options *o) {
   size_t pos = 0;
@@ -144,7 +157,12 @@ int mpx__worker_loop(MPI_Comm comm, int root, const mpx_options *o) {
       continue;
     }
     if (r.hdr.kind == MPX_MSG_STOP) {
+      /* The acknowledgement follows every result of this worker on the same
+       * tag, so once the root has it nothing of ours is still on the way,
+       * and no stale message can reach a later pool whose communicator
+       * reuses this one's context id. */
       mpx__recvd_free(&r);
+      rc = send_ack(&w);
       break;
     }
     if (r.hdr.kind == MPX_MSG_CALL)
