@@ -55,6 +55,7 @@ struct mpx_executor {
   /* Manager thread only. */
   mpx__worktable table;
   int *credits;  /* per rank: call items that may still be sent */
+  double gap;    /* moving average of the expected time between results */
   int last_rank; /* the worker that reported last (warmest) */
   size_t inflight;
   mpx__send *sends;
@@ -276,6 +277,7 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
   size_t pos = 0;
   mpx__msg_item it;
   int rc = 0;
+  double busy_us = 0;
   pthread_mutex_lock(&ex->sync->mu);
   while (mpx__msg_next(r->head, &r->hdr, &pos, r->tail, &it)) {
     mpx_future *f = mpx__worktable_get(&ex->table, it.work_id);
@@ -284,6 +286,7 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
                      r->src, (unsigned long long)it.work_id);
       break;
     }
+    busy_us += it.task_id; /* in results: the worker's run time */
     mpx__worktable_pop(&ex->table, it.work_id);
     ex->inflight--;
     void *res = NULL;
@@ -310,6 +313,10 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
   if (rc == 0 && (r->hdr.flags & MPX_MSG_END_OF_CALL))
     ex->credits[r->src]++;
   ex->last_rank = r->src;
+  /* The worker's own run time for this message: with nworkers such streams
+   * a result is due about every busy / nworkers, whatever the manager's
+   * own reaction time was. */
+  ex->gap = 0.75 * ex->gap + 0.25 * 1e-6 * busy_us / ex->nworkers;
   return rc;
 }
 
@@ -391,8 +398,7 @@ static void manager_mpi(mpx_executor *ex) {
   const double spin_s =
       1e-6 * (double)mpx__env_long("MPX_MANAGER_SPIN_US", 200);
   const long sleep_max = mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
-  double last_active = mpx__now(), last_result = last_active;
-  double gap = 0; /* moving average of the time between result messages */
+  double last_active = mpx__now();
   long sleep_us = 1;
   mpx_future **buf = NULL;
   size_t cap = 0;
@@ -409,9 +415,6 @@ static void manager_mpi(mpx_executor *ex) {
       }
       rc = handle_result(ex, &r, &q);
       mpx__recvd_free(&r);
-      double t = mpx__now();
-      gap = 0.875 * gap + 0.125 * (t - last_result);
-      last_result = t;
       progress = 1;
       if (rc)
         break;
@@ -433,15 +436,19 @@ static void manager_mpi(mpx_executor *ex) {
     if (mgr_finished(ex))
       break;
     if (progress) {
+      /* Results arrive about every `gap` seconds: the first sleep takes a
+       * quarter of that, not 1 us, since every wake-up of this thread on a
+       * full node preempts a worker. */
       last_active = mpx__now();
-      sleep_us = 1;
+      sleep_us = (long)(ex->gap * 0.25e6);
+      sleep_us = sleep_us < 1 ? 1 : sleep_us > sleep_max ? sleep_max : sleep_us;
       continue;
     }
     /* Spin only while results come back faster than the spin window:
      * with millisecond tasks spinning would take the core from a worker,
      * and prefetched items keep the workers busy while the manager
      * sleeps. */
-    if (gap < spin_s && mpx__now() - last_active < spin_s) {
+    if (ex->gap < spin_s && mpx__now() - last_active < spin_s) {
       mpx__cpu_relax();
       continue;
     }

@@ -8,6 +8,10 @@
  * followed by nitems items, each a 24-byte item header
  *   u64 work_id, u32 task_id, i32 status, u64 len
  * and, except for a tail item, len payload bytes padded to 8 bytes.
+ * In RESULT items task_id carries instead the microseconds the worker spent
+ * running the item (saturating): the root knows the task from the work id,
+ * and the worker's own timing lets it predict when results are due without
+ * counting its own reaction time.
  * When tail_len > 0 the payload of the last item is not in the head: it is
  * the tail, which travels as separate fragments so that the receiver can
  * allocate it on its own (the result buffer handed to the user) and so

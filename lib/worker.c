@@ -73,8 +73,11 @@ static int run_call(wstate *w, mpx__recvd *r, const mpx_options *o) {
     left--;
     void *res = NULL;
     size_t rlen = 0;
+    double t0 = mpx__now();
     int st = mpx__task_run(it.task_id, it.data, (size_t)it.len, w->rank,
                            w->size, &res, &rlen);
+    double us = (mpx__now() - t0) * 1e6;
+    uint32_t busy = us >= 4294967295.0 ? UINT32_MAX : (uint32_t)us;
     if (w->out.nitems == 0)
       w->first_unsent = mpx__now();
     int rc;
@@ -84,7 +87,7 @@ static int run_call(wstate *w, mpx__recvd *r, const mpx_options *o) {
         free(res);
         return rc;
       }
-      rc = mpx__msgbuf_add_tail(&w->out, it.work_id, it.task_id, st, res, rlen);
+      rc = mpx__msgbuf_add_tail(&w->out, it.work_id, busy, st, res, rlen);
       if (rc == 0)
         rc = flush(w, left == 0, res);
       else
@@ -93,11 +96,11 @@ static int run_call(wstate *w, mpx__recvd *r, const mpx_options *o) {
         return rc;
       continue;
     }
-    rc = mpx__msgbuf_add(&w->out, it.work_id, it.task_id, st, res, rlen);
+    rc = mpx__msgbuf_add(&w->out, it.work_id, busy, st, res, rlen);
     if (rc && res) {
       /* Out of memory for the result: report the failure in its place. */
       static const char oom[] = "out of memory on the worker";
-      rc = mpx__msgbuf_add(&w->out, it.work_id, it.task_id, MPX_ETASK, oom,
+      rc = mpx__msgbuf_add(&w->out, it.work_id, busy, MPX_ETASK, oom,
                            sizeof oom - 1);
     }
     free(res);

@@ -12,7 +12,10 @@ fi
 dir=$(bash scripts/build.sh "${san_args[@]}" | tail -n 1)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Open MPI's own allocations outlive MPI_Finalize; only mpx's leaks count.
-export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+# Its components stay loaded so that their leaks can be attributed (and
+# suppressed), and full unwinding reaches the frames the suppressions name.
+export OMPI_MCA_mca_base_component_disable_dlclose=1
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0"
 export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:report_signal_unsafe=0"
 cd "$dir"
 ctest --output-on-failure --verbose "$@"
