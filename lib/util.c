@@ -41,10 +41,15 @@ void mpx__low_timer_slack(void) {
  * usual case on a shared node, and MPI's oversubscribed runs) a pause
  * keeps the core from the thread we are waiting for, so the step yields
  * instead unless MPX_SPIN_YIELD=0. */
-static int spin_yield = -1;
+static int spin_yield;
+static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
+
+static void spin_init(void) {
+  spin_yield = (int)mpx__env_long("MPX_SPIN_YIELD", 1);
+}
+
 void mpx__cpu_relax(void) {
-  if (spin_yield < 0)
-    spin_yield = (int)mpx__env_long("MPX_SPIN_YIELD", 1);
+  pthread_once(&spin_once, spin_init);
   if (spin_yield) {
     sched_yield();
     return;
