@@ -29,8 +29,11 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void sleep_units(double n) {
-  double s = n * unit;
+/* Sleeps n time units of u seconds. Tasks take u from their argument and
+ * never touch the root's globals: with one rank they run on a thread of
+ * the root process itself. */
+static void sleep_units(double n, double u) {
+  double s = n * u;
   struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
   nanosleep(&ts, NULL);
 }
@@ -47,8 +50,7 @@ static int download_flag(mpx_task_ctx *ctx, const void *arg, size_t len) {
                          len);
   arg_t a;
   memcpy(&a, arg, sizeof a);
-  unit = a.unit;
-  sleep_units((double)(5 - a.n));
+  sleep_units((double)(5 - a.n), a.unit);
   return mpx_task_return(ctx, &a.n, sizeof a.n);
 }
 
@@ -58,8 +60,7 @@ static int loiter(mpx_task_ctx *ctx, const void *arg, size_t len) {
                          len);
   arg_t a;
   memcpy(&a, arg, sizeof a);
-  unit = a.unit;
-  sleep_units((double)a.n);
+  sleep_units((double)a.n, a.unit);
   int64_t r = a.n * 10;
   return mpx_task_return(ctx, &r, sizeof r);
 }
