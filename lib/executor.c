@@ -436,11 +436,12 @@ static void manager_mpi(mpx_executor *ex) {
     if (mgr_finished(ex))
       break;
     if (progress) {
-      /* Results arrive about every `gap` seconds: the first sleep takes a
-       * quarter of that, not 1 us, since every wake-up of this thread on a
-       * full node preempts a worker. */
+      /* The next result is due in about `gap` seconds: sleep that long
+       * first rather than 1 us, since every wake-up of this thread on a
+       * full node preempts a worker, and the workers' prefetched items keep
+       * them busy meanwhile. */
       last_active = mpx__now();
-      sleep_us = (long)(ex->gap * 0.25e6);
+      sleep_us = (long)(ex->gap * 1e6);
       sleep_us = sleep_us < 1 ? 1 : sleep_us > sleep_max ? sleep_max : sleep_us;
       continue;
     }
