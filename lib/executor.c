@@ -12,10 +12,12 @@
  * item and tiny tasks share messages. Futures are marked RUNNING, or
  * dropped if cancelled, before their call item is sent.
  *
- * The idle manager must not burn a core (MPI's progress engine spins): it
- * spins briefly after activity, then sleeps with exponential back-off on a
- * condition variable that submit signals, and blocks outright when nothing
- * is pending or in flight.
+ * The manager must not burn a core the workers need (MPI's progress engine
+ * spins). Workers report how long each task ran, so the manager knows when
+ * the next result is due: it spins only when that is within its spin
+ * window, otherwise sleeps that long and then backs off exponentially, on a
+ * condition variable that submit signals; with nothing pending or in
+ * flight it blocks outright.
  */
 #include <stdio.h>
 #include <stdlib.h>
