@@ -2,6 +2,7 @@
  * transport.c -- heads and fragmented tails over MPI (see transport.h).
  */
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,11 +10,18 @@
 #include "transport.h"
 #include "util.h"
 
-size_t mpx__frag_max(void) {
+static size_t frag_max;
+static pthread_once_t frag_once = PTHREAD_ONCE_INIT;
+
+static void frag_init(void) {
   long v = mpx__env_long("MPX_FRAG_MAX", 1L << 30);
-  if (v < 1 || v > INT_MAX)
-    v = 1L << 30;
-  return (size_t)v;
+  frag_max = (size_t)(v < 1 || v > INT_MAX ? 1L << 30 : v);
+}
+
+/* Read once: every message asks. */
+size_t mpx__frag_max(void) {
+  pthread_once(&frag_once, frag_init);
+  return frag_max;
 }
 
 int mpx__mpi_fail(int mpirc, const char *what) {
