@@ -219,17 +219,10 @@ static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
   if (rc)
     return mpx__fail(rc, "cannot encode a call item");
   mpx__msgbuf_finish(&ex->mb);
-  mpx__send *s = NULL;
   if (tailf)
     mpx__future_ref(tailf);
   rc = mpx__send_start(ex->comm, w, &ex->mb, tailf ? release_arg : NULL, tailf,
-                       &s);
-  if (s) {
-    s->next = ex->sends;
-    ex->sends = s;
-  } else if (tailf) {
-    mpx__future_unref(tailf);
-  }
+                       &ex->sends);
   ex->credits[w]--;
   return rc;
 }
@@ -365,13 +358,8 @@ static void release_workers(mpx_executor *ex) {
       continue;
     mpx__msgbuf_begin(&ex->mb, MPX_MSG_STOP, 0);
     mpx__msgbuf_finish(&ex->mb);
-    mpx__send *s = NULL;
-    if (mpx__send_start(ex->comm, w, &ex->mb, NULL, NULL, &s) == 0)
+    if (mpx__send_start(ex->comm, w, &ex->mb, NULL, NULL, &ex->sends) == 0)
       pending++;
-    if (s) {
-      s->next = ex->sends;
-      ex->sends = s;
-    }
   }
   unsigned sleep_us = 1;
   while (pending > 0) {

@@ -80,9 +80,9 @@ struct mpx__waiter {
   mpx__wlink *links; /* one per watched future */
 };
 
-/* Under the lock: tells every waiter of f that it completed. */
-/* Only a waiter whose condition now holds causes a wake-up, so a thread
- * waiting for all of 100,000 futures sleeps through the first 99,999. */
+/* Under the lock: tells every waiter of f that it completed. Only a waiter
+ * whose condition now holds causes a wake-up, so a thread waiting for all
+ * of 100,000 futures sleeps through the first 99,999. */
 static void notify_waiters_locked(mpx_future *f) {
   int wake = 0;
   for (mpx__wlink *l = f->waiters; l; l = l->next) {

@@ -34,7 +34,7 @@ int mpx__mpi_fail(int mpirc, const char *what) {
 
 int mpx__send_start(MPI_Comm comm, int dest, mpx__msgbuf *b,
                     void (*release)(void *), void *release_arg,
-                    mpx__send **out) {
+                    mpx__send **list) {
   size_t frag = mpx__frag_max();
   uint64_t nfrag = b->tail_len ? (b->tail_len + frag - 1) / frag : 0;
   mpx__send *s = calloc(1, sizeof *s);
@@ -42,6 +42,9 @@ int mpx__send_start(MPI_Comm comm, int dest, mpx__msgbuf *b,
   if (!s || !reqs || b->len > INT_MAX) {
     free(s);
     free(reqs);
+    /* Nothing reached MPI, so the tail's owner can let go now. */
+    if (release)
+      release(release_arg);
     return b->len > INT_MAX ? MPX_E2BIG : MPX_ENOMEM;
   }
   s->reqs = reqs;
@@ -62,7 +65,8 @@ int mpx__send_start(MPI_Comm comm, int dest, mpx__msgbuf *b,
   /* The head now belongs to the send. */
   b->buf = NULL;
   b->cap = b->len = 0;
-  *out = s;
+  s->next = *list;
+  *list = s;
   if (rc != MPI_SUCCESS)
     return mpx__mpi_fail(rc, "MPI_Isend");
   return 0;

@@ -31,12 +31,15 @@ typedef struct mpx__send {
 /* The largest fragment in bytes (env MPX_FRAG_MAX, default 1 GiB). */
 size_t mpx__frag_max(void);
 
-/* Starts sending b (finished) to dest. Takes b's head buffer (b is reset to
- * empty); the tail must stay valid until the send completes, after which
- * release(release_arg) runs. Returns 0, MPX_ENOMEM or MPX_EMPI. */
+/* Starts sending b (finished) to dest and pushes the send on *list, to be
+ * completed by mpx__send_progress(). Takes b's head buffer (b is reset to
+ * empty); the tail must stay valid until the send completes.
+ * release(release_arg) (may be NULL) runs exactly once: when the send
+ * completes, or at once when no send could be started. Returns 0,
+ * MPX_ENOMEM, MPX_E2BIG or MPX_EMPI. */
 int mpx__send_start(MPI_Comm comm, int dest, mpx__msgbuf *b,
                     void (*release)(void *), void *release_arg,
-                    mpx__send **out);
+                    mpx__send **list);
 
 /* Tests the sends of *list, frees the completed ones. Returns 0 or
  * MPX_EMPI. With wait set, blocks until all complete. */

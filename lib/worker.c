@@ -38,15 +38,8 @@ static int flush(wstate *w, int end, void *tail_owner) {
     w->out.buf[0] ^= 0xffu; /* corrupt the magic: the root must cope */
     w->fault = 0;
   }
-  mpx__send *s = NULL;
   int rc = mpx__send_start(w->comm, w->root, &w->out, tail_owner ? free : NULL,
-                           tail_owner, &s);
-  if (s) {
-    s->next = w->sends;
-    w->sends = s;
-  } else {
-    free(tail_owner);
-  }
+                           tail_owner, &w->sends);
   mpx__msgbuf_begin(&w->out, MPX_MSG_RESULT, 0);
   return rc;
 }
@@ -55,13 +48,7 @@ static int flush(wstate *w, int end, void *tail_owner) {
 static int send_ack(wstate *w) {
   mpx__msgbuf_begin(&w->out, MPX_MSG_STOP, 0);
   mpx__msgbuf_finish(&w->out);
-  mpx__send *s = NULL;
-  int rc = mpx__send_start(w->comm, w->root, &w->out, NULL, NULL, &s);
-  if (s) {
-    s->next = w->sends;
-    w->sends = s;
-  }
-  return rc;
+  return mpx__send_start(w->comm, w->root, &w->out, NULL, NULL, &w->sends);
 }
 
 /* Runs every task of one call item and sends its results. */
@@ -76,10 +63,10 @@ static int run_call(wstate *w, mpx__recvd *r, const mpx_options *o) {
     double t0 = mpx__now();
     int st = mpx__task_run(it.task_id, it.data, (size_t)it.len, w->rank,
                            w->size, &res, &rlen);
-    double us = (mpx__now() - t0) * 1e6;
+    double t1 = mpx__now(), us = (t1 - t0) * 1e6;
     uint32_t busy = us >= 4294967295.0 ? UINT32_MAX : (uint32_t)us;
     if (w->out.nitems == 0)
-      w->first_unsent = mpx__now();
+      w->first_unsent = t1;
     int rc;
     if (rlen >= MPX_TAIL_MIN) {
       /* A large result travels alone as a tail, without a copy. */
