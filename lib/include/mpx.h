@@ -335,6 +335,239 @@ MPX_API int mpx_as_completed_next(mpx_as_completed *it, mpx_future **fut);
 /* Destroys the iterator; accepts NULL and *it == NULL. */
 MPX_API void mpx_as_completed_destroy(mpx_as_completed **it);
 
+/* ------------------------------------------------------------------------ */
+/* numpy.array_split                                                        */
+/* ------------------------------------------------------------------------ */
+
+/* The bounds of part i when n items are split into k parts by numpy's
+ * array_split rule: the first n % k parts hold n / k + 1 items, the others
+ * n / k; with k > n the last parts are empty. Part i is [*start, *stop).
+ * Any rank, thread-safe. Errors: MPX_EINVAL (k == 0, i >= k, NULL). */
+MPX_API int mpx_array_split(uint64_t n, uint64_t k, uint64_t i,
+                            uint64_t *start, uint64_t *stop);
+
+/* ------------------------------------------------------------------------ */
+/* Typed results: named arrays                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Element types of result arrays (values never change). MPX_STRING is one
+ * variable-length UTF-8 string per row (width 1): the data is the rows'
+ * NUL-terminated strings, back to back. */
+typedef enum mpx_dtype {
+  MPX_INT8 = 1,
+  MPX_UINT8 = 2,
+  MPX_INT16 = 3,
+  MPX_UINT16 = 4,
+  MPX_INT32 = 5,
+  MPX_UINT32 = 6,
+  MPX_INT64 = 7,
+  MPX_UINT64 = 8,
+  MPX_FLOAT32 = 9,
+  MPX_FLOAT64 = 10,
+  MPX_STRING = 11
+} mpx_dtype;
+
+/* The longest array name, in bytes, without the terminating NUL. */
+#define MPX_ARRAY_NAME_MAX 63
+
+/* Bytes per element of t (0 for MPX_STRING and unknown types). */
+MPX_API size_t mpx_dtype_size(mpx_dtype t);
+
+/* The numpy-style name of t ("float32", "int32", "str"), or "?". */
+MPX_API const char *mpx_dtype_name(mpx_dtype t);
+
+/* Inside a task: adds the array name (rows x width elements of dtype) to the
+ * task's result and returns its buffer (8-byte aligned, zeroed) to fill.
+ * A task's result is either raw bytes (mpx_task_return/mpx_task_output) or
+ * named arrays: adding an array drops raw bytes set before, and raw bytes
+ * set later drop the arrays. Names must be unique within one result.
+ * Not for MPX_STRING (use mpx_task_strings).
+ * Returns NULL on a bad argument (mpx_last_error() says which) or when out
+ * of memory. Ownership: mpx frees the buffer after sending. */
+MPX_API void *mpx_task_array(mpx_task_ctx *ctx, const char *name,
+                             mpx_dtype dtype, size_t rows, size_t width);
+
+/* Inside a task: adds the MPX_STRING array name with one row per string
+ * (copied). Returns 0, MPX_EINVAL (bad or duplicate name, NULL string),
+ * MPX_ENOMEM. */
+MPX_API int mpx_task_strings(mpx_task_ctx *ctx, const char *name,
+                             const char *const *strs, size_t rows);
+
+/* One array of a typed result, as decoded by mpx_arrays_parse(). */
+typedef struct mpx_array {
+  const char *name; /* borrowed from the result buffer */
+  mpx_dtype dtype;
+  uint64_t rows, width;
+  const void *data; /* rows * width elements; for MPX_STRING the strings */
+  uint64_t nbytes;
+} mpx_array;
+
+/* Decodes a typed result of len bytes (a future's result, or an item of a
+ * map): stores up to max arrays in arrays and their count in *n. A result
+ * with no arrays (raw bytes, or empty) gives *n == 0 only when len == 0.
+ * Any rank, thread-safe. Ownership: the arrays borrow from buf.
+ * Errors: MPX_EINVAL (not a typed result, or malformed), MPX_E2BIG (more
+ * than max arrays; *n holds the count). */
+MPX_API int mpx_arrays_parse(const void *buf, size_t len, mpx_array *arrays,
+                             size_t max, size_t *n);
+
+/* ------------------------------------------------------------------------ */
+/* map: ordered, chunked, windowed                                          */
+/* ------------------------------------------------------------------------ */
+
+/* An iterator over the results of one task applied to many inputs. */
+typedef struct mpx_map mpx_map;
+
+/* "The number of inputs is not known": the producer says when it ends. */
+#define MPX_MAP_UNKNOWN UINT64_MAX
+
+/* Options of a map. Fill with mpx_map_options_init(), then override. */
+typedef struct mpx_map_options {
+  uint64_t chunksize; /* inputs per call: a chunk is one future whose
+                         inputs a worker runs back to back (default 1) */
+  uint64_t window;    /* most inputs submitted and not yet yielded, the
+                         bound on the root's memory (default 0: chunksize
+                         x max(256, 8 x workers x prefetch), see README) */
+  int unordered;      /* yield in completion order, as imap_unordered
+                         (default 0: input order, as Executor.map) */
+  uint64_t first;     /* index of the first input to produce (default 0;
+                         resumed jobs start after what is recorded) */
+} mpx_map_options;
+
+/* Fills o with the defaults. Any rank. */
+MPX_API void mpx_map_options_init(mpx_map_options *o);
+
+/* Produces input index: sets *data and *len (data borrowed until the
+ * producer is called again or the map is destroyed; it is copied at once)
+ * and returns 1, returns 0 when there are no more inputs, or a negative
+ * MPX_E* code to end the map with that error. Called on the thread that
+ * creates or advances the map, with increasing indices. */
+typedef int (*mpx_producer)(void *arg, uint64_t index, const void **data,
+                            size_t *len);
+
+/* Maps the task name over n inputs args[i] of lens[i] bytes (copied as they
+ * are submitted; the caller keeps args valid until the map is destroyed or
+ * yields MPX_EOF). Root only; the map is used from one thread at a time.
+ * Errors: MPX_EINVAL, MPX_ENOTASK, MPX_ESHUTDOWN, MPX_EBROKEN, MPX_ENOMEM;
+ * on error *m is NULL. */
+MPX_API int mpx_map_create(mpx_executor *ex, const char *name,
+                           const void *const *args, const size_t *lens,
+                           uint64_t n, const mpx_map_options *o, mpx_map **m);
+
+/* Maps the task name over the inputs of a producer, pulled only as the
+ * window frees (so a map over 10^8 inputs keeps the root's memory flat).
+ * n is the number of inputs or MPX_MAP_UNKNOWN. Root only.
+ * Errors: as mpx_map_create(). */
+MPX_API int mpx_map_create_producer(mpx_executor *ex, const char *name,
+                                    mpx_producer fn, void *arg, uint64_t n,
+                                    const mpx_map_options *o, mpx_map **m);
+
+/* Maps the task name over [lo, hi) split into k parts by the array_split
+ * rule: input i is two int64 {start, stop}, the bounds of part i. Root
+ * only. Errors: as mpx_map_create(), MPX_EINVAL for hi < lo or k == 0. */
+MPX_API int mpx_map_range(mpx_executor *ex, const char *name, int64_t lo,
+                          int64_t hi, uint64_t k, const mpx_map_options *o,
+                          mpx_map **m);
+
+/* One result of a map. */
+typedef struct mpx_map_item {
+  uint64_t index;    /* the input's index */
+  int status;        /* 0, MPX_ETASK, MPX_ECANCELED, MPX_EBROKEN... */
+  const void *data;  /* the result (status 0), 8-byte aligned */
+  size_t len;        /* its length */
+  const char *error; /* the failure message (status != 0), else NULL */
+  int worker;        /* the rank that ran it, -1 if none did */
+} mpx_map_item;
+
+/* Waits up to timeout seconds for the next result (the next input in order,
+ * or the next to finish when unordered) and describes it in *item. A failed
+ * input is yielded at its position with its status and message; the map
+ * goes on. Returns 0, MPX_EOF after the last result, MPX_ETIMEDOUT (call
+ * again), or the error that ended the producing of inputs (a producer's
+ * code, MPX_ESHUTDOWN, MPX_EBROKEN) once every submitted input has been
+ * yielded; later calls return MPX_EOF. Root only.
+ * Ownership: item's data and error are borrowed until the next call of
+ * mpx_map_next() or mpx_map_destroy(). */
+MPX_API int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item);
+
+/* Stops the map: no further input is produced and chunks not yet sent are
+ * cancelled. mpx_map_next() still yields what was submitted (finished ones
+ * with their results, cancelled ones with MPX_ECANCELED), then MPX_EOF.
+ * Root only. Returns 0 or MPX_EINVAL. */
+MPX_API int mpx_map_cancel(mpx_map *m);
+
+/* Number of inputs submitted so far and yielded so far (either may be
+ * NULL). Root only. */
+MPX_API void mpx_map_counts(const mpx_map *m, uint64_t *submitted,
+                            uint64_t *yielded);
+
+/* Cancels what is pending, drops the rest (running chunks finish on their
+ * workers, their results are discarded) and frees the map; accepts NULL
+ * and *m == NULL. Root only. */
+MPX_API void mpx_map_destroy(mpx_map **m);
+
+/* ------------------------------------------------------------------------ */
+/* Jobs: a map written to one HDF5 file, resumable after a kill             */
+/* ------------------------------------------------------------------------ */
+
+/* What to do with an existing output. */
+typedef enum mpx_out_mode {
+  MPX_OUT_CREATE = 0,    /* fail with MPX_EFILE if the file exists */
+  MPX_OUT_OVERWRITE = 1, /* replace it (and its completion record) */
+  MPX_OUT_RESUME = 2     /* finish the job the file records, or create it */
+} mpx_out_mode;
+
+/* Options of an HDF5 job. Fill with mpx_job_options_init(). */
+typedef struct mpx_job_options {
+  mpx_out_mode mode;
+  int compression;        /* gzip level 1-9, 0 for none (default 0) */
+  uint64_t chunk_rows;    /* HDF5 chunk rows, 0: about 1 MiB per chunk */
+  double commit_interval; /* seconds between commits to the file and the
+                             completion record (default 1.0) */
+  int sync;               /* fdatasync() at every commit, against power
+                             loss as well as killed jobs (default 1) */
+  int quiet;              /* no progress on stderr (default 0) */
+  const char *label;      /* progress line label (default the task name) */
+} mpx_job_options;
+
+/* Fills o with the defaults. Any rank. */
+MPX_API void mpx_job_options_init(mpx_job_options *o);
+
+/* What a job did. */
+typedef struct mpx_job_report {
+  uint64_t items;    /* inputs in the job */
+  uint64_t recorded; /* inputs the completion record held at start */
+  uint64_t computed; /* inputs computed by this run */
+  uint64_t failed;   /* inputs recorded as failed (whole job) */
+  uint64_t rows;     /* rows in every dataset at the end */
+  double seconds;    /* wall time of this run */
+} mpx_job_report;
+
+/* Runs the task name over n inputs from a producer (which must produce any
+ * index it is asked for, as a resumed job starts after the recorded ones)
+ * and writes the typed results to the HDF5 file at path: each array name
+ * becomes the dataset /name, the concatenation of that array over the
+ * inputs in input order (as np.concatenate of the ordered results), while
+ * results arrive in any order. Every successful input must return the same
+ * array names, types and widths, and the same rows in each of its arrays;
+ * a mismatch stops the job with MPX_ESCHEMA naming the input. Failed inputs
+ * add no rows; /mpx/item_status, /mpx/item_error, /mpx/item_rows and
+ * /mpx/item_offset record every input. Attributes of / record the task,
+ * inputs, chunking, mpx version, ranks, start and end time.
+ * A completion record (path + ".mpxrec") is written after every commit; a
+ * job killed at any moment and rerun with MPX_OUT_RESUME recomputes only
+ * what was not recorded and ends with the same datasets as an
+ * uninterrupted run. HDF5 is called from one writer thread only.
+ * Root only. Errors: MPX_EINVAL, MPX_EFILE (exists, or records another
+ * job), MPX_EIO (cannot create, write or read; disk full), MPX_ESCHEMA,
+ * MPX_ENOTASK, MPX_ESHUTDOWN, MPX_EBROKEN, MPX_ENOMEM, or the producer's
+ * code; mpx_last_error() names the file and the cause. What was committed
+ * before an error stays in the file and its record. */
+MPX_API int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn,
+                        void *arg, uint64_t n, const mpx_map_options *mo,
+                        const char *path, const mpx_job_options *jo,
+                        mpx_job_report *report);
+
 #ifdef __cplusplus
 }
 #endif
