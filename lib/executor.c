@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "executor.h"
 #include "future.h"
 #include "msg.h"
 #include "registry.h"
@@ -679,47 +680,34 @@ int mpx_executor_workers(const mpx_executor *ex) {
 
 /* ---- submit / shutdown / destroy ---------------------------------------- */
 
-int mpx_submit(mpx_executor *ex, const char *name, const void *arg, size_t len,
-               mpx_future **fut) {
-  if (fut)
-    *fut = NULL;
-  if (!ex || !name || !fut || (len && !arg))
-    return mpx__fail(MPX_EINVAL, "mpx_submit: NULL executor, name or output, "
-                                 "or NULL arguments with a length");
-  int tid = mpx__registry_lookup(name);
-  if (tid < 0)
-    return mpx__fail(MPX_ENOTASK,
-                     "mpx_submit: no task named '%s' is "
-                     "registered",
-                     name);
+/* Queues a new future for task_id, with arg already copied (owned: freed on
+ * every failure). Returns 0 or MPX_EBROKEN, MPX_ESHUTDOWN, MPX_ENOMEM. */
+static int submit_owned(mpx_executor *ex, uint32_t task_id, void *arg,
+                        size_t len, mpx_future **fut) {
   mpx__sync *s = ex->sync;
   pthread_mutex_lock(&s->mu);
   int rc = 0;
   if (ex->broken)
-    rc = mpx__fail(MPX_EBROKEN, "mpx_submit: %s", ex->broken_msg);
+    rc = mpx__fail(MPX_EBROKEN, "cannot submit: %s", ex->broken_msg);
   else if (ex->shutdown)
-    rc = mpx__fail(MPX_ESHUTDOWN,
-                   "mpx_submit: cannot submit '%s' after "
-                   "shutdown",
-                   name);
+    rc = mpx__fail(MPX_ESHUTDOWN, "cannot submit '%s' after shutdown",
+                   mpx__registry_name(task_id & ~MPX__TASK_CHUNK));
   uint64_t id = ex->next_id++;
   pthread_mutex_unlock(&s->mu);
-  if (rc)
+  if (rc) {
+    free(arg);
     return rc;
-  /* The copy happens outside the lock: arguments may be large. */
+  }
   mpx_future *f;
-  if (mpx__future_create(s, id, (uint32_t)tid, arg, len, &f) != 0)
-    return mpx__fail(MPX_ENOMEM,
-                     "mpx_submit: out of memory copying %zu "
-                     "bytes of arguments",
-                     len);
+  if (mpx__future_create_owned(s, id, task_id, arg, len, &f) != 0)
+    return mpx__fail(MPX_ENOMEM, "out of memory for a future");
   pthread_mutex_lock(&s->mu);
   if (ex->broken || ex->shutdown) {
     rc = ex->broken ? MPX_EBROKEN : MPX_ESHUTDOWN;
     pthread_mutex_unlock(&s->mu);
     mpx__future_unref(f);
     mpx__future_unref(f);
-    return mpx__fail(rc, "mpx_submit: the executor %s meanwhile",
+    return mpx__fail(rc, "cannot submit: the executor %s meanwhile",
                      rc == MPX_EBROKEN ? "broke" : "was shut down");
   }
   if (ex->pend_tail)
@@ -733,6 +721,40 @@ int mpx_submit(mpx_executor *ex, const char *name, const void *arg, size_t len,
   pthread_mutex_unlock(&s->mu);
   *fut = f;
   return 0;
+}
+
+int mpx__submit_owned(mpx_executor *ex, uint32_t task_id, void *arg, size_t len,
+                      mpx_future **fut) {
+  return submit_owned(ex, task_id, arg, len, fut);
+}
+
+int mpx__executor_prefetch(const mpx_executor *ex) {
+  return ex->opts.prefetch;
+}
+
+int mpx_submit(mpx_executor *ex, const char *name, const void *arg, size_t len,
+               mpx_future **fut) {
+  if (fut)
+    *fut = NULL;
+  if (!ex || !name || !fut || (len && !arg))
+    return mpx__fail(MPX_EINVAL, "mpx_submit: NULL executor, name or output, "
+                                 "or NULL arguments with a length");
+  int tid = mpx__registry_lookup(name);
+  if (tid < 0)
+    return mpx__fail(MPX_ENOTASK,
+                     "mpx_submit: no task named '%s' is "
+                     "registered",
+                     name);
+  /* The copy happens outside the lock: arguments may be large. */
+  void *copy = mpx__alloc(len);
+  if (!copy)
+    return mpx__fail(MPX_ENOMEM,
+                     "mpx_submit: out of memory copying %zu "
+                     "bytes of arguments",
+                     len);
+  if (len)
+    memcpy(copy, arg, len);
+  return submit_owned(ex, (uint32_t)tid, copy, len, fut);
 }
 
 int mpx_executor_shutdown(mpx_executor *ex, int wait, int cancel_futures) {

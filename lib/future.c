@@ -117,16 +117,22 @@ static void unlink_waiter_locked(mpx_future *f, mpx__waiter *w) {
 
 int mpx__future_create(mpx__sync *s, uint64_t id, uint32_t task_id,
                        const void *arg, size_t len, mpx_future **out) {
-  mpx_future *f = calloc(1, sizeof *f);
-  if (!f)
+  void *copy = mpx__alloc(len);
+  if (!copy)
     return MPX_ENOMEM;
-  f->arg = mpx__alloc(len);
-  if (!f->arg) {
-    free(f);
+  if (len)
+    memcpy(copy, arg, len);
+  return mpx__future_create_owned(s, id, task_id, copy, len, out);
+}
+
+int mpx__future_create_owned(mpx__sync *s, uint64_t id, uint32_t task_id,
+                             void *arg, size_t len, mpx_future **out) {
+  mpx_future *f = calloc(1, sizeof *f);
+  if (!f) {
+    free(arg);
     return MPX_ENOMEM;
   }
-  if (len)
-    memcpy(f->arg, arg, len);
+  f->arg = arg;
   f->arg_len = len;
   f->sync = s;
   mpx__sync_ref(s);

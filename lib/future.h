@@ -82,6 +82,11 @@ typedef struct mpx__cbq {
 int mpx__future_create(mpx__sync *s, uint64_t id, uint32_t task_id,
                        const void *arg, size_t len, mpx_future **out);
 
+/* As mpx__future_create(), taking ownership of arg (from mpx__alloc(); it is
+ * freed on failure too). */
+int mpx__future_create_owned(mpx__sync *s, uint64_t id, uint32_t task_id,
+                             void *arg, size_t len, mpx_future **out);
+
 void mpx__future_ref(mpx_future *f);
 /* Drops one reference; frees at zero (and unrefs the sync). */
 void mpx__future_unref(mpx_future *f);

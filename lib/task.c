@@ -1,7 +1,8 @@
 /*
  * task.c -- the task context API used inside tasks, and mpx__task_run(),
  * which turns a task's outcome into a result or a failure message that
- * says where it happened (the C analogue of a remote traceback).
+ * says where it happened (the C analogue of a remote traceback), for one
+ * input or for a chunk of a map's inputs.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,10 +13,13 @@
 #include "task.h"
 #include "util.h"
 
+#define PAD8(x) (((x) + 7u) & ~(size_t)7u)
+
 static void set_out(mpx_task_ctx *ctx, void *p, size_t len) {
   free(ctx->out);
   ctx->out = p;
   ctx->out_len = len;
+  mpx__arrays_clear(ctx);
 }
 
 int mpx_task_return(mpx_task_ctx *ctx, const void *data, size_t len) {
@@ -73,20 +77,16 @@ static char *where_msg(const char *name, int rank, int size, const char *text,
   return m;
 }
 
-int mpx__task_run(uint32_t task_id, const void *arg, size_t len, int rank,
-                  int size, void **result, size_t *rlen) {
+/* Runs fn on one input; see mpx__task_run() for the outcome. */
+static int run_one(mpx_task_fn fn, const char *name, const void *arg,
+                   size_t len, int rank, int size, void **result,
+                   size_t *rlen) {
   static const uint64_t empty_arg = 0;
-  mpx_task_fn fn = mpx__registry_fn(task_id);
-  *result = NULL;
-  *rlen = 0;
-  if (!fn) {
-    char text[64];
-    snprintf(text, sizeof text, "no task with id %u on this rank", task_id);
-    *result = where_msg("?", rank, size, text, rlen);
-    return MPX_ENOTASK;
-  }
-  mpx_task_ctx ctx = {rank, size, mpx__registry_name(task_id), NULL, 0, NULL};
+  mpx_task_ctx ctx = {rank, size, name, NULL, 0, NULL, NULL, 0, 0};
   int rc = fn(&ctx, len ? arg : (const void *)&empty_arg, len);
+  if (rc == 0 && ctx.narrays && mpx__arrays_pack(&ctx) != 0)
+    rc = MPX_ENOMEM;
+  mpx__arrays_clear(&ctx);
   if (rc == 0) {
     if (!ctx.out && !(ctx.out = mpx__alloc(0)))
       rc = MPX_ENOMEM;
@@ -105,7 +105,165 @@ int mpx__task_run(uint32_t task_id, const void *arg, size_t len, int rank,
       snprintf(text, sizeof text, "out of memory for the result");
   }
   free(ctx.out);
-  *result = where_msg(ctx.name, rank, size, ctx.err ? ctx.err : text, rlen);
+  *result = where_msg(name, rank, size, ctx.err ? ctx.err : text, rlen);
   free(ctx.err);
   return MPX_ETASK;
+}
+
+int mpx__chunkbuf_add(mpx__chunkbuf *b, const void *data, size_t len) {
+  size_t need = (b->len ? b->len : 8) + 8 + PAD8(len);
+  if (need > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+      cap *= 2;
+    unsigned char *nb = realloc(b->buf, cap);
+    if (!nb)
+      return MPX_ENOMEM;
+    b->buf = nb;
+    b->cap = cap;
+  }
+  if (b->len == 0)
+    b->len = 8;
+  uint64_t l = len;
+  memcpy(b->buf + b->len, &l, 8);
+  if (len)
+    memcpy(b->buf + b->len + 8, data, len);
+  memset(b->buf + b->len + 8 + len, 0, PAD8(len) - len);
+  b->len += 8 + PAD8(len);
+  b->count++;
+  return 0;
+}
+
+void *mpx__chunkbuf_finish(mpx__chunkbuf *b, size_t *len) {
+  void *p = b->buf;
+  if (p)
+    memcpy(p, &b->count, 8);
+  *len = b->len;
+  memset(b, 0, sizeof *b);
+  return p;
+}
+
+/* Runs every input of a chunk and packs the outcomes. Returns 0 with the
+ * chunk result, or a failure for the chunk as a whole (malformed chunk,
+ * out of memory) in the same form as run_one(). */
+static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
+                     size_t len, int rank, int size, void **result,
+                     size_t *rlen) {
+  const unsigned char *a = arg;
+  uint64_t n = 0;
+  const char *bad = NULL;
+  if (len < 8 || (memcpy(&n, a, 8), n > (len - 8) / 8))
+    bad = "malformed chunk";
+  size_t pos = 8;
+  for (uint64_t i = 0; !bad && i < n; i++) {
+    uint64_t l;
+    memcpy(&l, a + pos, 8);
+    pos += 8;
+    if (l > len - pos || PAD8(l) > len - pos)
+      bad = "malformed chunk";
+    else
+      pos += PAD8(l);
+  }
+  void **res = NULL;
+  size_t *rl = NULL;
+  int *st = NULL;
+  if (!bad && n) {
+    res = calloc(n, sizeof *res);
+    rl = calloc(n, sizeof *rl);
+    st = calloc(n, sizeof *st);
+    if (!res || !rl || !st)
+      bad = "out of memory for the chunk's results";
+  }
+  size_t total = 8 + 16 * (size_t)n;
+  pos = 8;
+  for (uint64_t i = 0; !bad && i < n; i++) {
+    uint64_t l;
+    memcpy(&l, a + pos, 8);
+    pos += 8;
+    st[i] = run_one(fn, name, a + pos, l, rank, size, &res[i], &rl[i]);
+    if (st[i] != 0 && res[i])
+      rl[i]++; /* keep the NUL */
+    if (!res[i]) {
+      /* No memory even for the message: report it in place. */
+      static const char oom[] = "out of memory on the worker";
+      st[i] = MPX_ETASK;
+      res[i] = strdup(oom);
+      rl[i] = res[i] ? sizeof oom : 0;
+    }
+    total += PAD8(rl[i]);
+    pos += PAD8(l);
+  }
+  unsigned char *out = bad ? NULL : mpx__alloc(total);
+  if (!bad && !out)
+    bad = "out of memory for the chunk's results";
+  if (!bad) {
+    memcpy(out, &n, 8);
+    size_t p = 8 + 16 * (size_t)n;
+    for (uint64_t i = 0; i < n; i++) {
+      int32_t s32 = st[i];
+      uint32_t zero = 0;
+      uint64_t l = rl[i];
+      memcpy(out + 8 + 16 * i, &s32, 4);
+      memcpy(out + 12 + 16 * i, &zero, 4);
+      memcpy(out + 16 + 16 * i, &l, 8);
+      if (l)
+        memcpy(out + p, res[i], l);
+      memset(out + p + l, 0, PAD8(l) - l);
+      p += PAD8(l);
+    }
+  }
+  for (uint64_t i = 0; res && i < n; i++)
+    free(res[i]);
+  free(res);
+  free(rl);
+  free(st);
+  if (bad) {
+    *result = where_msg(name, rank, size, bad, rlen);
+    return MPX_ETASK;
+  }
+  *result = out;
+  *rlen = total;
+  return 0;
+}
+
+int mpx__chunk_result_parse(const void *buf, size_t len, uint64_t n,
+                            mpx__outcome *out) {
+  const unsigned char *b = buf;
+  uint64_t cnt;
+  if (len < 8 || (memcpy(&cnt, b, 8), cnt != n) || n > (len - 8) / 16)
+    return MPX_EPROTO;
+  size_t pos = 8 + 16 * (size_t)n;
+  for (uint64_t i = 0; i < n; i++) {
+    int32_t st;
+    uint64_t l;
+    memcpy(&st, b + 8 + 16 * i, 4);
+    memcpy(&l, b + 16 + 16 * i, 8);
+    if (l > len - pos || PAD8(l) > len - pos)
+      return MPX_EPROTO;
+    if (st != 0 && (l == 0 || b[pos + l - 1] != '\0'))
+      return MPX_EPROTO; /* failure texts are NUL-terminated */
+    out[i].status = st;
+    out[i].data = b + pos;
+    out[i].len = st != 0 ? l - 1 : l;
+    pos += PAD8(l);
+  }
+  return 0;
+}
+
+int mpx__task_run(uint32_t task_id, const void *arg, size_t len, int rank,
+                  int size, void **result, size_t *rlen) {
+  uint32_t id = task_id & ~MPX__TASK_CHUNK;
+  mpx_task_fn fn = mpx__registry_fn(id);
+  *result = NULL;
+  *rlen = 0;
+  if (!fn) {
+    char text[64];
+    snprintf(text, sizeof text, "no task with id %u on this rank", id);
+    *result = where_msg("?", rank, size, text, rlen);
+    return MPX_ENOTASK;
+  }
+  const char *name = mpx__registry_name(id);
+  if (task_id & MPX__TASK_CHUNK)
+    return run_chunk(fn, name, arg, len, rank, size, result, rlen);
+  return run_one(fn, name, arg, len, rank, size, result, rlen);
 }

@@ -343,8 +343,8 @@ MPX_API void mpx_as_completed_destroy(mpx_as_completed **it);
  * array_split rule: the first n % k parts hold n / k + 1 items, the others
  * n / k; with k > n the last parts are empty. Part i is [*start, *stop).
  * Any rank, thread-safe. Errors: MPX_EINVAL (k == 0, i >= k, NULL). */
-MPX_API int mpx_array_split(uint64_t n, uint64_t k, uint64_t i,
-                            uint64_t *start, uint64_t *stop);
+MPX_API int mpx_array_split(uint64_t n, uint64_t k, uint64_t i, uint64_t *start,
+                            uint64_t *stop);
 
 /* ------------------------------------------------------------------------ */
 /* Typed results: named arrays                                              */

@@ -29,9 +29,9 @@
   X(ETHREAD, -15, "MPI thread support below MPI_THREAD_SERIALIZED")            \
   X(EOF, -16, "iterator exhausted")                                            \
   X(ESYS, -17, "system call failed")                                           \
-  X(E2BIG, -18, "argument too large")                                         \
+  X(E2BIG, -18, "argument too large")                                          \
   X(EIO, -19, "input/output error on a file")                                  \
-  X(ESCHEMA, -20,                                                                \
+  X(ESCHEMA, -20,                                                              \
     "result arrays do not match the output's names, types or widths")          \
   X(EFILE, -21, "output file exists or belongs to another job")
 

@@ -1,0 +1,21 @@
+/*
+ * executor.h -- what the executor offers the library's other modules (map,
+ * job): submitting with an argument buffer the executor takes over, and
+ * reading its options.
+ */
+#ifndef MPX_EXECUTOR_H
+#define MPX_EXECUTOR_H
+
+#include "mpx.h"
+
+/* Submits task_id (possibly with MPX__TASK_CHUNK) taking ownership of arg
+ * (from mpx__alloc(); freed on failure too). Root only, thread-safe.
+ * Returns 0 or MPX_EBROKEN, MPX_ESHUTDOWN, MPX_ENOMEM (mpx_last_error()
+ * says why). */
+int mpx__submit_owned(mpx_executor *ex, uint32_t task_id, void *arg, size_t len,
+                      mpx_future **fut);
+
+/* The executor's prefetch option (call items in flight per worker). */
+int mpx__executor_prefetch(const mpx_executor *ex);
+
+#endif

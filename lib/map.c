@@ -1,0 +1,552 @@
+/*
+ * map.c -- Executor.map and Pool.imap_unordered over the executor: inputs
+ * are pulled from a producer only as a bounded window frees, bundled
+ * `chunksize` at a time into one future (a chunk, run back to back by one
+ * worker, see task.h), and yielded in input order or completion order.
+ *
+ * The window counts inputs submitted and not yet yielded, so the root
+ * holds at most `window` inputs' arguments and results however long the
+ * map is. Ordered maps wait on the oldest chunk's future; unordered maps
+ * get each chunk from a done-callback (on the manager thread) through a
+ * small ready queue. A failed input is yielded at its position with its
+ * status and message, and the map goes on; a chunk that never ran
+ * (cancelled, broken pool) yields each of its inputs with that status.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "executor.h"
+#include "map.h"
+#include "registry.h"
+#include "util.h"
+
+/* The ready queue of an unordered map, shared with done-callbacks that may
+ * outlive the map. */
+typedef struct mpx__map_rq {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int refs; /* the map's + one per chunk whose callback has not run */
+  int dead; /* the map is gone: callbacks only release */
+  mpx__chunk *head, *tail;
+} mpx__map_rq;
+
+enum src_kind { SRC_PRODUCER, SRC_ARRAY, SRC_RANGE };
+
+struct mpx_map {
+  mpx_executor *ex;
+  uint32_t task_id;
+  mpx_map_options o;
+  uint64_t window;
+  enum src_kind src;
+  mpx_producer fn;
+  void *parg;
+  const void *const *args;
+  const size_t *lens;
+  int64_t lo, hi;
+  uint64_t k;
+  int64_t pair[2];
+  uint64_t next_index, end_index; /* next to produce; end (or UNKNOWN) */
+  int producing;                  /* inputs may remain */
+  int end_rc;                     /* why producing stopped early, or 0 */
+  int end_reported;
+  uint64_t outstanding; /* inputs submitted, not yet yielded */
+  uint64_t submitted, yielded;
+  mpx__chunk *head, *tail; /* submitted, not yet taken (submission order) */
+  mpx__chunk *cur;         /* the chunk being yielded */
+  uint64_t cur_pos;        /* next input of cur to yield */
+  mpx__map_rq *rq;         /* unordered only */
+};
+
+static const char cancelled_msg[] = "cancelled before it ran";
+
+/* ---- chunks ------------------------------------------------------------- */
+
+void mpx__chunk_free(mpx__chunk *c) {
+  if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+    return;
+  mpx_future_destroy(&c->fut);
+  free(c->oc);
+  free(c);
+}
+
+/* Reads the outcome of a done chunk's future into c->status / c->oc. */
+static void chunk_parse(mpx__chunk *c) {
+  c->status = mpx_future_exception(c->fut, 0);
+  if (c->status != 0)
+    return;
+  const void *res = NULL;
+  size_t len = 0;
+  mpx_future_result(c->fut, 0, &res, &len);
+  c->oc = malloc((size_t)c->count * sizeof *c->oc);
+  if (!c->oc)
+    c->status = MPX_ENOMEM;
+  else if (mpx__chunk_result_parse(res, len, c->count, c->oc) != 0)
+    c->status = MPX_EPROTO;
+  if (c->status != 0) {
+    free(c->oc);
+    c->oc = NULL;
+  }
+}
+
+void mpx__chunk_item(const mpx__chunk *c, uint64_t j, mpx_map_item *it) {
+  memset(it, 0, sizeof *it);
+  it->index = c->first + j;
+  it->worker = mpx_future_worker(c->fut);
+  if (c->status == 0) {
+    it->status = c->oc[j].status;
+    if (it->status == 0) {
+      it->data = c->oc[j].data;
+      it->len = c->oc[j].len;
+    } else {
+      it->error = c->oc[j].data;
+    }
+    return;
+  }
+  it->status = c->status;
+  if (c->status == MPX_ECANCELED)
+    it->error = cancelled_msg;
+  else if (c->status == MPX_ENOMEM)
+    it->error = "out of memory on the root reading the chunk's results";
+  else if (c->status == MPX_EPROTO)
+    it->error = "the chunk's result is malformed";
+  else
+    it->error = mpx_future_error(c->fut);
+  if (!it->error)
+    it->error = mpx_strerror(c->status);
+}
+
+/* ---- the ready queue (unordered maps) ------------------------------------ */
+
+static void rq_unref_locked(mpx__map_rq *rq) {
+  int last = --rq->refs == 0;
+  pthread_mutex_unlock(&rq->mu);
+  if (last) {
+    pthread_mutex_destroy(&rq->mu);
+    pthread_cond_destroy(&rq->cv);
+    free(rq);
+  }
+}
+
+/* Done-callback of an unordered map's chunk: queue it as ready. */
+static void on_chunk_done(mpx_future *f, void *arg) {
+  (void)f;
+  mpx__chunk *c = arg;
+  mpx__map_rq *rq = c->rq;
+  pthread_mutex_lock(&rq->mu);
+  if (!rq->dead) {
+    c->next_done = NULL;
+    if (rq->tail)
+      rq->tail->next_done = c;
+    else
+      rq->head = c;
+    rq->tail = c;
+    pthread_cond_signal(&rq->cv);
+  }
+  rq_unref_locked(rq);
+  mpx__chunk_free(c); /* the callback's reference */
+}
+
+/* ---- producing ------------------------------------------------------------
+ */
+
+/* Produces input index into *data / *len. Returns 1, 0 at the end, or a
+ * negative code. */
+static int produce(mpx_map *m, uint64_t index, const void **data, size_t *len) {
+  if (m->end_index != MPX_MAP_UNKNOWN && index >= m->end_index)
+    return 0;
+  switch (m->src) {
+  case SRC_ARRAY:
+    *data = m->args[index];
+    *len = m->lens[index];
+    if (*len && !*data)
+      return mpx__fail(MPX_EINVAL, "map input %llu is NULL with length %zu",
+                       (unsigned long long)index, *len);
+    return 1;
+  case SRC_RANGE: {
+    uint64_t s, e;
+    mpx_array_split((uint64_t)(m->hi - m->lo), m->k, index, &s, &e);
+    m->pair[0] = m->lo + (int64_t)s;
+    m->pair[1] = m->lo + (int64_t)e;
+    *data = m->pair;
+    *len = sizeof m->pair;
+    return 1;
+  }
+  default: {
+    int rc = m->fn(m->parg, index, data, len);
+    if (rc > 0 && *len && !*data)
+      return mpx__fail(MPX_EINVAL,
+                       "the producer gave input %llu as NULL with length %zu",
+                       (unsigned long long)index, *len);
+    if (rc < 0 && !mpx_last_error()[0])
+      mpx__fail(rc, "the producer failed at input %llu",
+                (unsigned long long)index);
+    return rc > 0 ? 1 : rc;
+  }
+  }
+}
+
+/* Submits chunks while the window has room and inputs remain. */
+static void refill(mpx_map *m) {
+  while (m->producing && m->outstanding + m->o.chunksize <= m->window) {
+    mpx__chunkbuf cb = {0};
+    uint64_t first = m->next_index;
+    int rc = 1;
+    while (cb.count < m->o.chunksize) {
+      const void *d = NULL;
+      size_t l = 0;
+      rc = produce(m, m->next_index, &d, &l);
+      if (rc <= 0)
+        break;
+      if (mpx__chunkbuf_add(&cb, d, l) != 0) {
+        rc = mpx__fail(MPX_ENOMEM, "map: out of memory for input %llu",
+                       (unsigned long long)m->next_index);
+        break;
+      }
+      m->next_index++;
+    }
+    if (rc <= 0) {
+      m->producing = 0;
+      m->end_rc = rc;
+    }
+    size_t len;
+    uint64_t count = cb.count;
+    void *arg = mpx__chunkbuf_finish(&cb, &len);
+    if (!arg)
+      return;
+    mpx__chunk *c = calloc(1, sizeof *c);
+    if (!c) {
+      free(arg);
+      m->producing = 0;
+      m->end_rc = mpx__fail(MPX_ENOMEM, "map: out of memory");
+      return;
+    }
+    c->first = first;
+    c->count = count;
+    atomic_init(&c->refs, 1);
+    int src = mpx__submit_owned(m->ex, m->task_id | MPX__TASK_CHUNK, arg, len,
+                                &c->fut);
+    if (src != 0) {
+      free(c);
+      m->producing = 0;
+      m->end_rc = src;
+      m->next_index = first; /* those inputs were never submitted */
+      return;
+    }
+    if (m->rq) {
+      atomic_fetch_add(&c->refs, 1);
+      c->rq = m->rq;
+      pthread_mutex_lock(&m->rq->mu);
+      m->rq->refs++;
+      pthread_mutex_unlock(&m->rq->mu);
+      if (mpx_future_add_done_callback(c->fut, on_chunk_done, c) != 0) {
+        /* No memory for the callback: do its work once the chunk is
+         * done, so that it still yields (cancelled if it was pending). */
+        mpx_future_cancel(c->fut);
+        mpx_future_wait(c->fut, MPX_FOREVER);
+        on_chunk_done(c->fut, c);
+      }
+    }
+    if (m->tail)
+      m->tail->next = c;
+    else
+      m->head = c;
+    m->tail = c;
+    m->outstanding += count;
+    m->submitted += count;
+  }
+}
+
+/* ---- creation -------------------------------------------------------------
+ */
+
+void mpx_map_options_init(mpx_map_options *o) {
+  if (!o)
+    return;
+  memset(o, 0, sizeof *o);
+  o->chunksize = 1;
+}
+
+static int map_create(mpx_executor *ex, const char *name,
+                      const mpx_map_options *o, mpx_map **out, mpx_map **mp) {
+  *mp = NULL;
+  if (out)
+    *out = NULL;
+  if (!ex || !name || !out)
+    return mpx__fail(MPX_EINVAL, "map: NULL executor, task name or output");
+  mpx_map_options def;
+  mpx_map_options_init(&def);
+  if (!o)
+    o = &def;
+  if (o->chunksize == 0)
+    return mpx__fail(MPX_EINVAL, "map: chunksize must be at least 1");
+  int tid = mpx__registry_lookup(name);
+  if (tid < 0)
+    return mpx__fail(MPX_ENOTASK, "map: no task named '%s' is registered",
+                     name);
+  mpx_map *m = calloc(1, sizeof *m);
+  if (!m)
+    return mpx__fail(MPX_ENOMEM, "map: out of memory");
+  m->ex = ex;
+  m->task_id = (uint32_t)tid;
+  m->o = *o;
+  uint64_t per = 8u * (uint64_t)mpx_executor_workers(ex) *
+                 (uint64_t)mpx__executor_prefetch(ex);
+  if (per < 256)
+    per = 256;
+  m->window = o->window ? o->window : o->chunksize * per;
+  if (m->window < o->chunksize)
+    m->window = o->chunksize;
+  m->next_index = o->first;
+  m->producing = 1;
+  if (o->unordered) {
+    m->rq = calloc(1, sizeof *m->rq);
+    if (!m->rq) {
+      free(m);
+      return mpx__fail(MPX_ENOMEM, "map: out of memory");
+    }
+    pthread_mutex_init(&m->rq->mu, NULL);
+    pthread_cond_init(&m->rq->cv, NULL);
+    m->rq->refs = 1;
+  }
+  *mp = m;
+  return 0;
+}
+
+/* Submits the first window; fails the creation if nothing could be
+ * submitted because the executor is shut down or broken. */
+static int map_start(mpx_map *m, mpx_map **out) {
+  refill(m);
+  if (m->submitted == 0 &&
+      (m->end_rc == MPX_ESHUTDOWN || m->end_rc == MPX_EBROKEN ||
+       m->end_rc == MPX_ENOMEM)) {
+    int rc = m->end_rc;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", mpx_last_error());
+    mpx_map_destroy(&m);
+    return mpx__fail(rc, "%s", msg);
+  }
+  *out = m;
+  return 0;
+}
+
+int mpx_map_create(mpx_executor *ex, const char *name, const void *const *args,
+                   const size_t *lens, uint64_t n, const mpx_map_options *o,
+                   mpx_map **out) {
+  mpx_map *m;
+  if (n && (!args || !lens)) {
+    if (out)
+      *out = NULL;
+    return mpx__fail(MPX_EINVAL, "mpx_map_create: NULL inputs for n = %llu",
+                     (unsigned long long)n);
+  }
+  int rc = map_create(ex, name, o, out, &m);
+  if (rc)
+    return rc;
+  m->src = SRC_ARRAY;
+  m->args = args;
+  m->lens = lens;
+  m->end_index = n;
+  return map_start(m, out);
+}
+
+int mpx_map_create_producer(mpx_executor *ex, const char *name, mpx_producer fn,
+                            void *arg, uint64_t n, const mpx_map_options *o,
+                            mpx_map **out) {
+  mpx_map *m;
+  if (!fn) {
+    if (out)
+      *out = NULL;
+    return mpx__fail(MPX_EINVAL, "mpx_map_create_producer: NULL producer");
+  }
+  int rc = map_create(ex, name, o, out, &m);
+  if (rc)
+    return rc;
+  m->src = SRC_PRODUCER;
+  m->fn = fn;
+  m->parg = arg;
+  m->end_index = n;
+  return map_start(m, out);
+}
+
+int mpx_map_range(mpx_executor *ex, const char *name, int64_t lo, int64_t hi,
+                  uint64_t k, const mpx_map_options *o, mpx_map **out) {
+  mpx_map *m;
+  if (hi < lo || k == 0) {
+    if (out)
+      *out = NULL;
+    return mpx__fail(MPX_EINVAL,
+                     "mpx_map_range: need lo <= hi and k >= 1 (lo %lld, hi "
+                     "%lld, k %llu)",
+                     (long long)lo, (long long)hi, (unsigned long long)k);
+  }
+  int rc = map_create(ex, name, o, out, &m);
+  if (rc)
+    return rc;
+  m->src = SRC_RANGE;
+  m->lo = lo;
+  m->hi = hi;
+  m->k = k;
+  m->end_index = k;
+  return map_start(m, out);
+}
+
+/* ---- iterating ------------------------------------------------------------
+ */
+
+/* Seconds left until deadline (negative deadline: forever). */
+static double left(double deadline) {
+  if (deadline < 0)
+    return MPX_FOREVER;
+  double l = deadline - mpx__now();
+  return l > 0 ? l : 0;
+}
+
+/* Removes c from the submission list. */
+static void unlink_chunk(mpx_map *m, mpx__chunk *c) {
+  mpx__chunk **pp = &m->head, *prev = NULL;
+  while (*pp && *pp != c) {
+    prev = *pp;
+    pp = &(*pp)->next;
+  }
+  if (!*pp)
+    return;
+  *pp = c->next;
+  if (m->tail == c)
+    m->tail = prev;
+  c->next = NULL;
+}
+
+/* Waits for the next chunk to yield (input order, or completion order) and
+ * takes it off the lists. Returns 0, MPX_ETIMEDOUT, or MPX_EOF when no
+ * chunk is outstanding. */
+static int wait_chunk(mpx_map *m, double deadline, mpx__chunk **out) {
+  if (!m->head)
+    return MPX_EOF;
+  mpx__chunk *c;
+  if (!m->rq) {
+    c = m->head;
+    int rc = mpx_future_wait(c->fut, left(deadline));
+    if (rc != 0)
+      return rc;
+  } else {
+    pthread_mutex_lock(&m->rq->mu);
+    while (!m->rq->head) {
+      if (deadline < 0) {
+        pthread_cond_wait(&m->rq->cv, &m->rq->mu);
+        continue;
+      }
+      double l = left(deadline);
+      if (l <= 0) {
+        pthread_mutex_unlock(&m->rq->mu);
+        return MPX_ETIMEDOUT;
+      }
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      double t = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec + l;
+      ts.tv_sec = (time_t)t;
+      ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+      pthread_cond_timedwait(&m->rq->cv, &m->rq->mu, &ts);
+    }
+    c = m->rq->head;
+    m->rq->head = c->next_done;
+    if (!m->rq->head)
+      m->rq->tail = NULL;
+    pthread_mutex_unlock(&m->rq->mu);
+  }
+  unlink_chunk(m, c);
+  chunk_parse(c);
+  *out = c;
+  return 0;
+}
+
+/* What a drained map returns: the error that ended producing, once, then
+ * MPX_EOF. */
+static int drained(mpx_map *m) {
+  if (m->end_rc < 0 && !m->end_reported) {
+    m->end_reported = 1;
+    return m->end_rc;
+  }
+  return MPX_EOF;
+}
+
+int mpx__map_next_chunk(mpx_map *m, double timeout, mpx__chunk **c) {
+  *c = NULL;
+  double deadline = timeout < 0 ? -1.0 : mpx__now() + timeout;
+  refill(m);
+  int rc = wait_chunk(m, deadline, c);
+  if (rc == MPX_EOF)
+    return drained(m);
+  if (rc != 0)
+    return rc;
+  m->outstanding -= (*c)->count;
+  m->yielded += (*c)->count;
+  refill(m);
+  return 0;
+}
+
+int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item) {
+  if (!m || !item)
+    return mpx__fail(MPX_EINVAL, "mpx_map_next: NULL map or item");
+  memset(item, 0, sizeof *item);
+  if (m->cur && m->cur_pos == m->cur->count) {
+    /* The previous call's data is released only now. */
+    m->outstanding -= m->cur->count;
+    mpx__chunk_free(m->cur);
+    m->cur = NULL;
+  }
+  if (!m->cur) {
+    double deadline = timeout < 0 ? -1.0 : mpx__now() + timeout;
+    refill(m);
+    int rc = wait_chunk(m, deadline, &m->cur);
+    if (rc == MPX_EOF)
+      return drained(m);
+    if (rc != 0)
+      return rc;
+    m->cur_pos = 0;
+  }
+  mpx__chunk_item(m->cur, m->cur_pos++, item);
+  m->yielded++;
+  return 0;
+}
+
+int mpx_map_cancel(mpx_map *m) {
+  if (!m)
+    return mpx__fail(MPX_EINVAL, "mpx_map_cancel: NULL map");
+  m->producing = 0;
+  for (mpx__chunk *c = m->head; c; c = c->next)
+    mpx_future_cancel(c->fut);
+  return 0;
+}
+
+void mpx_map_counts(const mpx_map *m, uint64_t *submitted, uint64_t *yielded) {
+  if (submitted)
+    *submitted = m ? m->submitted : 0;
+  if (yielded)
+    *yielded = m ? m->yielded : 0;
+}
+
+void mpx_map_destroy(mpx_map **mp) {
+  if (!mp || !*mp)
+    return;
+  mpx_map *m = *mp;
+  *mp = NULL;
+  mpx_map_cancel(m);
+  if (m->rq) {
+    pthread_mutex_lock(&m->rq->mu);
+    m->rq->dead = 1;
+    /* Chunks already queued hold only the map's reference now. */
+    m->rq->head = m->rq->tail = NULL;
+    rq_unref_locked(m->rq);
+  }
+  mpx__chunk *c = m->head;
+  while (c) {
+    mpx__chunk *n = c->next;
+    mpx__chunk_free(c);
+    c = n;
+  }
+  mpx__chunk_free(m->cur);
+  free(m);
+}
