@@ -269,6 +269,15 @@ void mpx_map_options_init(mpx_map_options *o) {
   o->chunksize = 1;
 }
 
+uint64_t mpx__map_window(const mpx_executor *ex, const mpx_map_options *o) {
+  uint64_t per = 8u * (uint64_t)mpx_executor_workers(ex) *
+                 (uint64_t)mpx__executor_prefetch(ex);
+  if (per < 256)
+    per = 256;
+  uint64_t w = o->window ? o->window : o->chunksize * per;
+  return w < o->chunksize ? o->chunksize : w;
+}
+
 static int map_create(mpx_executor *ex, const char *name,
                       const mpx_map_options *o, mpx_map **out, mpx_map **mp) {
   *mp = NULL;
@@ -292,13 +301,7 @@ static int map_create(mpx_executor *ex, const char *name,
   m->ex = ex;
   m->task_id = (uint32_t)tid;
   m->o = *o;
-  uint64_t per = 8u * (uint64_t)mpx_executor_workers(ex) *
-                 (uint64_t)mpx__executor_prefetch(ex);
-  if (per < 256)
-    per = 256;
-  m->window = o->window ? o->window : o->chunksize * per;
-  if (m->window < o->chunksize)
-    m->window = o->chunksize;
+  m->window = mpx__map_window(ex, o);
   m->next_index = o->first;
   m->producing = 1;
   if (o->unordered) {

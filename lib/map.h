@@ -29,6 +29,10 @@ int mpx__map_next_chunk(mpx_map *m, double timeout, mpx__chunk **c);
 /* Describes input j of a done chunk (as mpx_map_next() does). */
 void mpx__chunk_item(const mpx__chunk *c, uint64_t j, mpx_map_item *it);
 
+/* The window a map with options o gets on ex (o->window, or the default
+ * chunksize x max(256, 8 x workers x prefetch)). */
+uint64_t mpx__map_window(const mpx_executor *ex, const mpx_map_options *o);
+
 /* Releases a chunk (its future and outcomes). */
 void mpx__chunk_free(mpx__chunk *c);
 

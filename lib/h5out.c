@@ -1,0 +1,790 @@
+/*
+ * h5out.c -- the HDF5 output of a job (see h5out.h).
+ *
+ * Each dataset is chunked and extendable along its first dimension (rank
+ * 1 for width-1 arrays and strings, rank 2 otherwise), optionally gzip-
+ * compressed. Rows are staged per dataset and written in blocks of a few
+ * MiB with one H5Dset_extent + H5Dwrite each, so that small inputs do not
+ * cost one HDF5 call each. The CRC of a commit combines, in dataset-name
+ * order, the CRC of the bytes each dataset gained (strings as their
+ * NUL-terminated bytes), then the /mpx datasets'; verification recomputes
+ * it from the file.
+ */
+#include <errno.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "h5out.h"
+#include "util.h"
+
+#define STAGE_MAX ((size_t)8 << 20) /* staged bytes before a block write */
+#define MAX_ARRAYS 64
+
+typedef struct ds {
+  char name[MPX_ARRAY_NAME_MAX + 1];
+  mpx_dtype dtype;
+  uint64_t width;
+  size_t rowbytes; /* 0 for strings */
+  hid_t id, mtype;
+  uint64_t file_rows;   /* rows in the dataset */
+  uint64_t staged_rows; /* rows in buf */
+  unsigned char *buf;   /* staged rows, or NUL-terminated strings */
+  size_t len, cap;
+  uint32_t crc; /* of the bytes staged or written since the last commit */
+} ds;
+
+enum { M_STATUS, M_ROWS, M_OFFSET, M_ERROR, M_N };
+
+struct mpx__h5 {
+  char *path;
+  hid_t file, grp;
+  int fd;
+  mpx_job_options jo;
+  ds *ds; /* result datasets, sorted by name */
+  size_t nds;
+  int schema; /* ds[] known */
+  ds meta[M_N];
+  uint64_t items, rows, failed; /* staged or written */
+  uint64_t commit_rows;         /* rows at the last commit */
+  size_t staged;                /* bytes staged over all datasets */
+};
+
+static const char *meta_names[M_N] = {"item_status", "item_rows", "item_offset",
+                                      "item_error"};
+
+/* ---- errors ----------------------------------------------------------------
+ */
+
+/* The innermost description of HDF5's last failure, captured by the error
+ * handler when the failing call returns (later calls clear the stack). */
+static char h5_last[256];
+
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *arg) {
+  (void)n;
+  char *out = arg;
+  if (!out[0] && e->desc && e->desc[0])
+    snprintf(out, sizeof h5_last, "%s (in %s)", e->desc, e->func_name);
+  return 0;
+}
+
+static herr_t on_h5_error(hid_t stack, void *arg) {
+  (void)arg;
+  h5_last[0] = '\0';
+  H5Ewalk2(stack, H5E_WALK_UPWARD, walk_cb, h5_last);
+  return 0;
+}
+
+/* Fails with code, adding HDF5's description and errno when one is set
+ * (callers clear errno before the HDF5 call). */
+static int h5fail(int code, const char *path, const char *what) {
+  int e = errno;
+  int rc = mpx__fail(code, "%s '%s': %s%s%s", what, path,
+                     h5_last[0] ? h5_last : "HDF5 error",
+                     e ? "; system error: " : "", e ? strerror(e) : "");
+  h5_last[0] = '\0';
+  return rc;
+}
+
+/* ---- types ------------------------------------------------------------------
+ */
+
+static hid_t str_type(void) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return t;
+}
+
+/* The memory type of d (a copy for strings). */
+static hid_t mem_type(mpx_dtype d) {
+  switch (d) {
+  case MPX_INT8:
+    return H5Tcopy(H5T_NATIVE_INT8);
+  case MPX_UINT8:
+    return H5Tcopy(H5T_NATIVE_UINT8);
+  case MPX_INT16:
+    return H5Tcopy(H5T_NATIVE_INT16);
+  case MPX_UINT16:
+    return H5Tcopy(H5T_NATIVE_UINT16);
+  case MPX_INT32:
+    return H5Tcopy(H5T_NATIVE_INT32);
+  case MPX_UINT32:
+    return H5Tcopy(H5T_NATIVE_UINT32);
+  case MPX_INT64:
+    return H5Tcopy(H5T_NATIVE_INT64);
+  case MPX_UINT64:
+    return H5Tcopy(H5T_NATIVE_UINT64);
+  case MPX_FLOAT32:
+    return H5Tcopy(H5T_NATIVE_FLOAT);
+  case MPX_FLOAT64:
+    return H5Tcopy(H5T_NATIVE_DOUBLE);
+  case MPX_STRING:
+    return str_type();
+  }
+  return H5I_INVALID_HID;
+}
+
+/* The mpx type of a dataset's file type, or 0. */
+static mpx_dtype from_h5(hid_t t) {
+  size_t sz = H5Tget_size(t);
+  switch (H5Tget_class(t)) {
+  case H5T_INTEGER: {
+    int s = H5Tget_sign(t) == H5T_SGN_2;
+    if (sz == 1)
+      return s ? MPX_INT8 : MPX_UINT8;
+    if (sz == 2)
+      return s ? MPX_INT16 : MPX_UINT16;
+    if (sz == 4)
+      return s ? MPX_INT32 : MPX_UINT32;
+    if (sz == 8)
+      return s ? MPX_INT64 : MPX_UINT64;
+    return 0;
+  }
+  case H5T_FLOAT:
+    return sz == 4 ? MPX_FLOAT32 : sz == 8 ? MPX_FLOAT64 : 0;
+  case H5T_STRING:
+    return H5Tis_variable_str(t) > 0 ? MPX_STRING : 0;
+  default:
+    return 0;
+  }
+}
+
+/* ---- datasets
+ * ---------------------------------------------------------------- */
+
+static void ds_init(ds *d, const char *name, mpx_dtype t, uint64_t width) {
+  memset(d, 0, sizeof *d);
+  snprintf(d->name, sizeof d->name, "%s", name);
+  d->dtype = t;
+  d->width = width;
+  d->rowbytes = (size_t)(mpx_dtype_size(t) * width);
+  d->id = d->mtype = H5I_INVALID_HID;
+}
+
+static int ds_create(mpx__h5 *h, hid_t loc, ds *d) {
+  int rank = d->width > 1 ? 2 : 1;
+  hsize_t dims[2] = {0, d->width}, maxd[2] = {H5S_UNLIMITED, d->width};
+  hsize_t chunk[2] = {h->jo.chunk_rows, d->width};
+  if (!chunk[0]) {
+    size_t rb = d->rowbytes ? d->rowbytes : 64;
+    chunk[0] = rb >= ((size_t)1 << 20) ? 1 : ((size_t)1 << 20) / rb;
+  }
+  d->mtype = mem_type(d->dtype);
+  hid_t sp = H5Screate_simple(rank, dims, maxd);
+  hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(dcpl, rank, chunk);
+  if (d->dtype != MPX_STRING) /* HDF5 refuses it for variable lengths */
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
+  if (h->jo.compression > 0) {
+    if (d->rowbytes)
+      H5Pset_shuffle(dcpl);
+    H5Pset_deflate(dcpl, (unsigned)h->jo.compression);
+  }
+  hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS);
+  H5Pset_chunk_cache(dapl, 521, (size_t)16 << 20, 1.0);
+  errno = 0;
+  d->id = H5Dcreate2(loc, d->name, d->mtype, sp, H5P_DEFAULT, dcpl, dapl);
+  H5Pclose(dapl);
+  H5Pclose(dcpl);
+  H5Sclose(sp);
+  if (d->id < 0)
+    return h5fail(MPX_EIO, h->path, "cannot create a dataset in");
+  return 0;
+}
+
+/* Opens dataset name under loc into d; returns 0 or MPX_EIO. */
+static int ds_open(mpx__h5 *h, hid_t loc, const char *name, ds *d) {
+  errno = 0;
+  hid_t id = H5Dopen2(loc, name, H5P_DEFAULT);
+  if (id < 0)
+    return h5fail(MPX_EIO, h->path, "cannot open a dataset of");
+  hid_t t = H5Dget_type(id), sp = H5Dget_space(id);
+  hsize_t dims[2] = {0, 1};
+  int rank = H5Sget_simple_extent_ndims(sp);
+  mpx_dtype dt = from_h5(t);
+  if (rank >= 1 && rank <= 2)
+    H5Sget_simple_extent_dims(sp, dims, NULL);
+  H5Sclose(sp);
+  H5Tclose(t);
+  if (!dt || rank < 1 || rank > 2) {
+    H5Dclose(id);
+    return mpx__fail(MPX_EIO, "'%s': dataset '%s' was not written by mpx",
+                     h->path, name);
+  }
+  ds_init(d, name, dt, rank == 2 ? dims[1] : 1);
+  d->id = id;
+  d->mtype = mem_type(dt);
+  d->file_rows = dims[0];
+  return 0;
+}
+
+static void ds_close(ds *d) {
+  if (d->id >= 0)
+    H5Dclose(d->id);
+  if (d->mtype >= 0)
+    H5Tclose(d->mtype);
+  free(d->buf);
+  memset(d, 0, sizeof *d);
+  d->id = d->mtype = H5I_INVALID_HID;
+}
+
+/* Appends nrows rows (nbytes bytes) to d's staging buffer. */
+static int ds_stage(mpx__h5 *h, ds *d, const void *data, uint64_t nrows,
+                    size_t nbytes) {
+  if (d->len + nbytes > d->cap) {
+    size_t cap = d->cap ? d->cap : 4096;
+    while (cap < d->len + nbytes)
+      cap *= 2;
+    unsigned char *b = realloc(d->buf, cap);
+    if (!b)
+      return mpx__fail(MPX_ENOMEM, "out of memory staging rows of '%s'",
+                       d->name);
+    d->buf = b;
+    d->cap = cap;
+  }
+  if (nbytes)
+    memcpy(d->buf + d->len, data, nbytes);
+  d->len += nbytes;
+  d->staged_rows += nrows;
+  d->crc = mpx__crc32(d->crc, data, nbytes);
+  h->staged += nbytes;
+  return 0;
+}
+
+/* Selects rows [r0, r1) of d in a new file space and a matching memory
+ * space. */
+static void ds_select(const ds *d, uint64_t r0, uint64_t r1, hid_t *fsp,
+                      hid_t *msp) {
+  int rank = d->width > 1 && d->dtype != MPX_STRING ? 2 : 1;
+  hsize_t start[2] = {r0, 0}, count[2] = {r1 - r0, d->width};
+  *fsp = H5Dget_space(d->id);
+  H5Sselect_hyperslab(*fsp, H5S_SELECT_SET, start, NULL, count, NULL);
+  *msp = H5Screate_simple(rank, count, NULL);
+}
+
+/* Writes d's staged rows at its end. */
+static int ds_flush(mpx__h5 *h, ds *d) {
+  if (d->staged_rows == 0)
+    return 0;
+  hsize_t dims[2] = {d->file_rows + d->staged_rows, d->width};
+  errno = 0;
+  if (H5Dset_extent(d->id, dims) < 0)
+    return h5fail(MPX_EIO, h->path, "cannot extend a dataset of");
+  hid_t fsp, msp;
+  ds_select(d, d->file_rows, dims[0], &fsp, &msp);
+  herr_t rc;
+  if (d->dtype == MPX_STRING) {
+    char **p = malloc((size_t)d->staged_rows * sizeof *p);
+    if (!p) {
+      H5Sclose(fsp);
+      H5Sclose(msp);
+      return mpx__fail(MPX_ENOMEM, "out of memory writing '%s'", d->name);
+    }
+    char *s = (char *)d->buf;
+    for (uint64_t i = 0; i < d->staged_rows; i++) {
+      p[i] = s;
+      s += strlen(s) + 1;
+    }
+    errno = 0;
+    rc = H5Dwrite(d->id, d->mtype, msp, fsp, H5P_DEFAULT, p);
+    free(p);
+  } else {
+    errno = 0;
+    rc = H5Dwrite(d->id, d->mtype, msp, fsp, H5P_DEFAULT, d->buf);
+  }
+  H5Sclose(fsp);
+  H5Sclose(msp);
+  if (rc < 0)
+    return h5fail(MPX_EIO, h->path, "cannot write to");
+  h->staged -= d->len;
+  d->file_rows = dims[0];
+  d->staged_rows = 0;
+  d->len = 0;
+  return 0;
+}
+
+/* CRC of rows [r0, r1) of d as read back from the file. */
+static int ds_read_crc(mpx__h5 *h, ds *d, uint64_t r0, uint64_t r1,
+                       uint32_t *crc) {
+  *crc = 0;
+  if (r1 > d->file_rows)
+    return MPX_EIO;
+  size_t per = d->rowbytes ? d->rowbytes : sizeof(char *);
+  uint64_t block = ((size_t)16 << 20) / per;
+  if (block == 0)
+    block = 1;
+  void *buf = malloc((size_t)(block < r1 - r0 ? block : r1 - r0) * per + 1);
+  if (!buf)
+    return MPX_ENOMEM;
+  int rc = 0;
+  for (uint64_t a = r0; a < r1 && rc == 0; a += block) {
+    uint64_t b = a + block < r1 ? a + block : r1;
+    hid_t fsp, msp;
+    ds_select(d, a, b, &fsp, &msp);
+    errno = 0;
+    if (H5Dread(d->id, d->mtype, msp, fsp, H5P_DEFAULT, buf) < 0) {
+      rc = h5fail(MPX_EIO, h->path, "cannot read back");
+    } else if (d->dtype == MPX_STRING) {
+      char **p = buf;
+      for (uint64_t i = 0; i < b - a; i++)
+        *crc = mpx__crc32(*crc, p[i] ? p[i] : "", p[i] ? strlen(p[i]) + 1 : 1);
+      H5Dvlen_reclaim(d->mtype, msp, H5P_DEFAULT, buf);
+    } else {
+      *crc = mpx__crc32(*crc, buf, (size_t)(b - a) * per);
+    }
+    H5Sclose(fsp);
+    H5Sclose(msp);
+  }
+  free(buf);
+  return rc;
+}
+
+static int ds_truncate(mpx__h5 *h, ds *d, uint64_t rows) {
+  hsize_t dims[2] = {rows, d->width};
+  if (H5Dset_extent(d->id, dims) < 0)
+    return h5fail(MPX_EIO, h->path, "cannot cut a dataset of");
+  d->file_rows = rows;
+  return 0;
+}
+
+/* ---- the file
+ * ----------------------------------------------------------------- */
+
+static mpx__h5 *h5_new(const char *path, const mpx_job_options *jo) {
+  mpx__h5 *h = calloc(1, sizeof *h);
+  if (!h)
+    return NULL;
+  h->path = strdup(path);
+  h->jo = *jo;
+  h->file = h->grp = H5I_INVALID_HID;
+  h->fd = -1;
+  for (int i = 0; i < M_N; i++)
+    ds_init(&h->meta[i], meta_names[i],
+            i == M_STATUS  ? MPX_INT32
+            : i == M_ERROR ? MPX_STRING
+                           : MPX_INT64,
+            1);
+  /* The library reports errors itself, with HDF5's text in the message. */
+  H5Eset_auto2(H5E_DEFAULT, on_h5_error, NULL);
+  return h;
+}
+
+static void get_fd(mpx__h5 *h) {
+  int *fdp = NULL;
+  if (H5Fget_vfd_handle(h->file, H5P_DEFAULT, (void **)&fdp) >= 0 && fdp)
+    h->fd = *fdp;
+}
+
+static void now_iso(char *buf, size_t cap) {
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int mpx__h5_create(const char *path, const mpx__h5_meta *meta,
+                   const mpx_job_options *jo, mpx__h5 **out) {
+  *out = NULL;
+  mpx__h5 *h = h5_new(path, jo);
+  if (!h)
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  errno = 0;
+  h->file = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+  if (h->file < 0) {
+    int rc = h5fail(errno == EEXIST ? MPX_EFILE : MPX_EIO, path,
+                    "cannot create the output");
+    mpx__h5_close(h);
+    return rc;
+  }
+  get_fd(h);
+  errno = 0;
+  h->grp = H5Gcreate2(h->file, "mpx", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  int rc = h->grp < 0 ? h5fail(MPX_EIO, path, "cannot create /mpx in") : 0;
+  for (int i = 0; rc == 0 && i < M_N; i++)
+    rc = ds_create(h, h->grp, &h->meta[i]);
+  char t[64];
+  now_iso(t, sizeof t);
+  if (rc == 0)
+    rc = mpx__h5_attr_str(h, "task", meta->task);
+  if (rc == 0)
+    rc = mpx__h5_attr_u64(h, "items", meta->items);
+  if (rc == 0)
+    rc = mpx__h5_attr_u64(h, "chunksize", meta->chunksize);
+  if (rc == 0)
+    rc = mpx__h5_attr_u64(h, "window", meta->window);
+  if (rc == 0)
+    rc = mpx__h5_attr_u64(h, "ranks", (uint64_t)meta->ranks);
+  if (rc == 0)
+    rc = mpx__h5_attr_str(h, "mpx_version", MPX_VERSION_STRING);
+  if (rc == 0)
+    rc = mpx__h5_attr_str(h, "host", mpx__hostname());
+  if (rc == 0)
+    rc = mpx__h5_attr_str(h, "start_time", t);
+  if (rc == 0)
+    rc = mpx__h5_attr_str(h, "end_time", "");
+  if (rc) {
+    mpx__h5_close(h);
+    unlink(path); /* created above, so ours */
+    return rc;
+  }
+  *out = h;
+  return 0;
+}
+
+static int cmp_ds(const void *a, const void *b) {
+  return strcmp(((const ds *)a)->name, ((const ds *)b)->name);
+}
+
+typedef struct names {
+  char (*v)[MPX_ARRAY_NAME_MAX + 1];
+  size_t n, cap;
+} names;
+
+static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info,
+                      void *arg) {
+  (void)info;
+  names *nm = arg;
+  H5O_info_t oi;
+  if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
+      oi.type != H5O_TYPE_DATASET)
+    return 0;
+  if (strlen(name) > MPX_ARRAY_NAME_MAX)
+    return 0;
+  if (nm->n == nm->cap) {
+    size_t cap = nm->cap ? 2 * nm->cap : 8;
+    void *v = realloc(nm->v, cap * sizeof *nm->v);
+    if (!v)
+      return -1;
+    nm->v = v;
+    nm->cap = cap;
+  }
+  strcpy(nm->v[nm->n++], name);
+  return 0;
+}
+
+int mpx__h5_open(const char *path, const mpx_job_options *jo, mpx__h5 **out) {
+  *out = NULL;
+  mpx__h5 *h = h5_new(path, jo);
+  if (!h)
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  errno = 0;
+  h->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  if (h->file < 0) {
+    int rc = h5fail(MPX_EIO, path, "cannot open the output");
+    mpx__h5_close(h);
+    return rc;
+  }
+  get_fd(h);
+  errno = 0;
+  h->grp = H5Gopen2(h->file, "mpx", H5P_DEFAULT);
+  int rc = h->grp < 0 ? h5fail(MPX_EIO, path, "no /mpx group in") : 0;
+  for (int i = 0; rc == 0 && i < M_N; i++) {
+    ds d;
+    rc = ds_open(h, h->grp, meta_names[i], &d);
+    if (rc == 0 && (d.dtype != h->meta[i].dtype || d.width != 1)) {
+      ds_close(&d);
+      rc = mpx__fail(MPX_EIO, "'%s': /mpx/%s has the wrong type", path,
+                     meta_names[i]);
+    }
+    if (rc == 0)
+      h->meta[i] = d;
+  }
+  names nm = {0};
+  if (rc == 0 &&
+      H5Literate(h->file, H5_INDEX_NAME, H5_ITER_INC, NULL, list_cb, &nm) < 0)
+    rc = h5fail(MPX_EIO, path, "cannot list the datasets of");
+  if (rc == 0 && nm.n) {
+    h->ds = calloc(nm.n, sizeof *h->ds);
+    if (!h->ds)
+      rc = mpx__fail(MPX_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == 0 && i < nm.n; i++) {
+      rc = ds_open(h, h->file, nm.v[i], &h->ds[i]);
+      if (rc == 0)
+        h->nds++;
+    }
+    if (rc == 0) {
+      qsort(h->ds, h->nds, sizeof *h->ds, cmp_ds);
+      h->schema = 1;
+    }
+  }
+  free(nm.v);
+  if (rc) {
+    mpx__h5_close(h);
+    return rc;
+  }
+  *out = h;
+  return 0;
+}
+
+/* Combines the CRCs of one commit: datasets (only when rows were added),
+ * then the /mpx datasets. */
+static uint32_t combine(const uint32_t *ds_crc, size_t nds, int rows_added,
+                        const uint32_t *meta_crc) {
+  uint32_t c = 0;
+  for (size_t i = 0; rows_added && i < nds; i++)
+    c = mpx__crc32(c, &ds_crc[i], 4);
+  for (int i = 0; i < M_N; i++)
+    c = mpx__crc32(c, &meta_crc[i], 4);
+  return c;
+}
+
+/* Cuts every dataset to the first items inputs and rows rows. */
+static int cut_to(mpx__h5 *h, uint64_t items, uint64_t rows) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < h->nds; i++)
+    rc = ds_truncate(h, &h->ds[i], rows);
+  for (int i = 0; rc == 0 && i < M_N; i++)
+    rc = ds_truncate(h, &h->meta[i], items);
+  h->items = items;
+  h->rows = h->commit_rows = rows;
+  return rc;
+}
+
+int mpx__h5_verify(mpx__h5 *h, const mpx__rec_commit *c, size_t n,
+                   size_t *good) {
+  *good = 0;
+  uint64_t pi = 0, pr = 0;
+  uint32_t *dcrc = calloc(h->nds + 1, sizeof *dcrc);
+  if (!dcrc)
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  for (size_t k = 0; k < n; k++) {
+    if (c[k].items < pi || c[k].rows < pr ||
+        c[k].items > h->meta[M_STATUS].file_rows ||
+        (c[k].rows > pr && !h->schema))
+      break;
+    int ok = 1;
+    for (size_t i = 0; ok && i < h->nds && c[k].rows > pr; i++)
+      ok = ds_read_crc(h, &h->ds[i], pr, c[k].rows, &dcrc[i]) == 0;
+    uint32_t mcrc[M_N];
+    for (int i = 0; ok && i < M_N; i++)
+      ok = ds_read_crc(h, &h->meta[i], pi, c[k].items, &mcrc[i]) == 0;
+    if (!ok || combine(dcrc, h->nds, c[k].rows > pr, mcrc) != c[k].data_crc)
+      break;
+    /* The failed inputs count too. */
+    pi = c[k].items;
+    pr = c[k].rows;
+    *good = k + 1;
+  }
+  free(dcrc);
+  int rc = cut_to(h, pi, pr);
+  if (rc == 0 && pi) {
+    /* Count the recorded failures for the report. */
+    hid_t fsp, msp;
+    int32_t *st = malloc((size_t)pi * sizeof *st);
+    if (st) {
+      ds_select(&h->meta[M_STATUS], 0, pi, &fsp, &msp);
+      if (H5Dread(h->meta[M_STATUS].id, h->meta[M_STATUS].mtype, msp, fsp,
+                  H5P_DEFAULT, st) >= 0)
+        for (uint64_t i = 0; i < pi; i++)
+          h->failed += st[i] != 0;
+      H5Sclose(fsp);
+      H5Sclose(msp);
+      free(st);
+    }
+  }
+  return rc;
+}
+
+/* Creates the result datasets from the first successful input's arrays. */
+static int make_schema(mpx__h5 *h, const mpx_array *a, size_t n) {
+  h->ds = calloc(n, sizeof *h->ds);
+  if (!h->ds)
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  for (size_t i = 0; i < n; i++)
+    ds_init(&h->ds[i], a[i].name, a[i].dtype, a[i].width);
+  qsort(h->ds, n, sizeof *h->ds, cmp_ds);
+  for (size_t i = 0; i < n; i++) {
+    int rc = ds_create(h, h->file, &h->ds[i]);
+    if (rc)
+      return rc;
+    h->nds++;
+  }
+  h->schema = 1;
+  return 0;
+}
+
+static int stage_meta(mpx__h5 *h, int32_t status, int64_t rows,
+                      const char *err) {
+  int64_t off = (int64_t)h->rows;
+  int rc = ds_stage(h, &h->meta[M_STATUS], &status, 1, 4);
+  if (rc == 0)
+    rc = ds_stage(h, &h->meta[M_ROWS], &rows, 1, 8);
+  if (rc == 0)
+    rc = ds_stage(h, &h->meta[M_OFFSET], &off, 1, 8);
+  if (rc == 0)
+    rc = ds_stage(h, &h->meta[M_ERROR], err, 1, strlen(err) + 1);
+  return rc;
+}
+
+/* Writes every staged block. */
+static int flush_all(mpx__h5 *h) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < h->nds; i++)
+    rc = ds_flush(h, &h->ds[i]);
+  for (int i = 0; rc == 0 && i < M_N; i++)
+    rc = ds_flush(h, &h->meta[i]);
+  return rc;
+}
+
+int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it) {
+  if (it->status != 0) {
+    int rc = stage_meta(h, it->status, 0, it->error ? it->error : "");
+    if (rc == 0) {
+      h->items++;
+      h->failed++;
+    }
+    return rc;
+  }
+  mpx_array a[MAX_ARRAYS];
+  size_t n = 0;
+  int prc = mpx_arrays_parse(it->data, it->len, a, MAX_ARRAYS, &n);
+  if (prc != 0 || n == 0)
+    return mpx__fail(MPX_ESCHEMA, "input %llu: %s",
+                     (unsigned long long)it->index,
+                     prc == MPX_E2BIG ? "more than 64 arrays"
+                     : prc            ? mpx_last_error()
+                                      : "the result holds no arrays (tasks of "
+                                        "a job return mpx_task_array)");
+  for (size_t i = 1; i < n; i++)
+    if (a[i].rows != a[0].rows)
+      return mpx__fail(MPX_ESCHEMA,
+                       "input %llu: array '%s' has %llu rows but '%s' has "
+                       "%llu; the arrays of one input must have equal rows",
+                       (unsigned long long)it->index, a[i].name,
+                       (unsigned long long)a[i].rows, a[0].name,
+                       (unsigned long long)a[0].rows);
+  if (!h->schema) {
+    int rc = make_schema(h, a, n);
+    if (rc)
+      return rc;
+  }
+  /* Match every array against the datasets, before staging anything. */
+  const mpx_array *by_ds[MAX_ARRAYS];
+  if (n != h->nds)
+    return mpx__fail(MPX_ESCHEMA,
+                     "input %llu: the result holds %zu arrays, the output "
+                     "%zu datasets (first: '%s')",
+                     (unsigned long long)it->index, n, h->nds,
+                     h->nds ? h->ds[0].name : "");
+  for (size_t d = 0; d < h->nds; d++) {
+    by_ds[d] = NULL;
+    for (size_t i = 0; i < n; i++)
+      if (strcmp(a[i].name, h->ds[d].name) == 0)
+        by_ds[d] = &a[i];
+    const ds *D = &h->ds[d];
+    const mpx_array *A = by_ds[d];
+    if (!A)
+      return mpx__fail(MPX_ESCHEMA, "input %llu: no array '%s' in the result",
+                       (unsigned long long)it->index, D->name);
+    if (A->dtype != D->dtype || A->width != D->width)
+      return mpx__fail(MPX_ESCHEMA,
+                       "input %llu: array '%s' is %s with %llu columns, the "
+                       "output's is %s with %llu",
+                       (unsigned long long)it->index, D->name,
+                       mpx_dtype_name(A->dtype), (unsigned long long)A->width,
+                       mpx_dtype_name(D->dtype), (unsigned long long)D->width);
+  }
+  int rc = 0;
+  for (size_t d = 0; rc == 0 && d < h->nds; d++)
+    rc = ds_stage(h, &h->ds[d], by_ds[d]->data, by_ds[d]->rows,
+                  (size_t)by_ds[d]->nbytes);
+  if (rc == 0)
+    rc = stage_meta(h, 0, (int64_t)a[0].rows, "");
+  if (rc)
+    return rc;
+  h->items++;
+  h->rows += a[0].rows;
+  if (h->staged >= STAGE_MAX)
+    return flush_all(h);
+  return 0;
+}
+
+int mpx__h5_commit(mpx__h5 *h, uint64_t *items, uint64_t *rows, uint32_t *crc) {
+  int rc = flush_all(h);
+  if (rc)
+    return rc;
+  uint32_t dcrc[MAX_ARRAYS], mcrc[M_N];
+  for (size_t i = 0; i < h->nds; i++) {
+    dcrc[i] = h->ds[i].crc;
+    h->ds[i].crc = 0;
+  }
+  for (int i = 0; i < M_N; i++) {
+    mcrc[i] = h->meta[i].crc;
+    h->meta[i].crc = 0;
+  }
+  *crc = combine(dcrc, h->nds, h->rows > h->commit_rows, mcrc);
+  errno = 0;
+  if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0)
+    return h5fail(MPX_EIO, h->path, "cannot flush");
+  if (h->jo.sync && h->fd >= 0 && fdatasync(h->fd) != 0)
+    return mpx__fail(MPX_EIO, "cannot sync '%s': %s", h->path, strerror(errno));
+  h->commit_rows = h->rows;
+  *items = h->items;
+  *rows = h->rows;
+  return 0;
+}
+
+void mpx__h5_counts(const mpx__h5 *h, uint64_t *items, uint64_t *rows,
+                    uint64_t *failed) {
+  *items = h->items;
+  *rows = h->rows;
+  *failed = h->failed;
+}
+
+/* Replaces attribute name of / with a scalar of type t from buf. */
+static int set_attr(mpx__h5 *h, const char *name, hid_t t, const void *buf) {
+  errno = 0;
+  if (H5Aexists(h->file, name) > 0)
+    H5Adelete(h->file, name);
+  hid_t sp = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(h->file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = a < 0 ? -1 : H5Awrite(a, t, buf);
+  if (a >= 0)
+    H5Aclose(a);
+  H5Sclose(sp);
+  if (rc < 0)
+    return h5fail(MPX_EIO, h->path, "cannot write an attribute of");
+  return 0;
+}
+
+int mpx__h5_attr_str(mpx__h5 *h, const char *name, const char *value) {
+  hid_t t = str_type();
+  int rc = set_attr(h, name, t, &value);
+  H5Tclose(t);
+  return rc;
+}
+
+int mpx__h5_attr_u64(mpx__h5 *h, const char *name, uint64_t value) {
+  return set_attr(h, name, H5T_NATIVE_UINT64, &value);
+}
+
+int mpx__h5_close(mpx__h5 *h) {
+  if (!h)
+    return 0;
+  int rc = 0;
+  if (h->file >= 0 && h->jo.sync) {
+    /* What was set since the last commit (the closing attributes). */
+    H5Fflush(h->file, H5F_SCOPE_GLOBAL);
+    if (h->fd >= 0)
+      fdatasync(h->fd);
+  }
+  for (size_t i = 0; i < h->nds; i++)
+    ds_close(&h->ds[i]);
+  for (int i = 0; i < M_N; i++)
+    ds_close(&h->meta[i]);
+  if (h->grp >= 0)
+    H5Gclose(h->grp);
+  if (h->file >= 0) {
+    errno = 0;
+    if (H5Fclose(h->file) < 0)
+      rc = h5fail(MPX_EIO, h->path, "cannot close");
+  }
+  free(h->ds);
+  free(h->path);
+  free(h);
+  return rc;
+}
