@@ -11,6 +11,7 @@
  * it from the file.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,8 @@ typedef struct ds {
   char name[MPX_ARRAY_NAME_MAX + 1];
   mpx_dtype dtype;
   uint64_t width;
-  size_t rowbytes; /* 0 for strings */
+  size_t rowbytes;   /* 0 for strings */
+  size_t chunkbytes; /* bytes of one HDF5 chunk (strings: their pointers) */
   hid_t id, mtype;
   uint64_t file_rows;   /* rows in the dataset */
   uint64_t staged_rows; /* rows in buf */
@@ -82,6 +84,9 @@ static herr_t on_h5_error(hid_t stack, void *arg) {
  * (callers clear errno before the HDF5 call). */
 static int h5fail(int code, const char *path, const char *what) {
   int e = errno;
+  char *nl = strchr(h5_last, '\n');
+  if (nl)
+    *nl = '\0'; /* HDF5's write errors run over several lines */
   int rc = mpx__fail(code, "%s '%s': %s%s%s", what, path,
                      h5_last[0] ? h5_last : "HDF5 error",
                      e ? "; system error: " : "", e ? strerror(e) : "");
@@ -174,6 +179,7 @@ static int ds_create(mpx__h5 *h, hid_t loc, ds *d) {
     chunk[0] = rb >= ((size_t)1 << 20) ? 1 : ((size_t)1 << 20) / rb;
   }
   d->mtype = mem_type(d->dtype);
+  d->chunkbytes = (size_t)chunk[0] * (d->rowbytes ? d->rowbytes : 16);
   hid_t sp = H5Screate_simple(rank, dims, maxd);
   hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
   H5Pset_chunk(dcpl, rank, chunk);
@@ -219,6 +225,12 @@ static int ds_open(mpx__h5 *h, hid_t loc, const char *name, ds *d) {
   d->id = id;
   d->mtype = mem_type(dt);
   d->file_rows = dims[0];
+  hid_t dcpl = H5Dget_create_plist(id);
+  hsize_t chunk[2] = {1, 1};
+  if (dcpl >= 0 && H5Pget_chunk(dcpl, 2, chunk) >= 1)
+    d->chunkbytes = (size_t)chunk[0] * (d->rowbytes ? d->rowbytes : 16);
+  if (dcpl >= 0)
+    H5Pclose(dcpl);
   return 0;
 }
 
@@ -620,9 +632,34 @@ static int stage_meta(mpx__h5 *h, int32_t status, int64_t rows,
   return rc;
 }
 
+/* Reserves disk blocks for the next bytes HDF5 will write, so that a full
+ * disk is found here, before HDF5 writes anything: HDF5 1.10 cannot close
+ * a file after a failed write (and crashes retrying at MPI_Finalize), while
+ * a refused reservation leaves the file as the last commit left it. */
+static int reserve(mpx__h5 *h, size_t bytes) {
+  haddr_t eoa = 0;
+  if (h->fd < 0 || bytes == 0 || H5Fget_eoa(h->file, &eoa) < 0)
+    return 0;
+  /* HDF5 writes at and below its end of allocation (chunks may leave holes
+   * there): reserve everything up to it plus the new bytes, a chunk of
+   * each dataset, and room for metadata. */
+  off_t need = (off_t)eoa + (off_t)(bytes + bytes / 8) + ((off_t)1 << 20);
+  for (size_t i = 0; i < h->nds; i++)
+    need += (off_t)(2 * h->ds[i].chunkbytes);
+  if (fallocate(h->fd, FALLOC_FL_KEEP_SIZE, 0, need) != 0 &&
+      (errno == ENOSPC || errno == EDQUOT || errno == EFBIG))
+    return mpx__fail(MPX_EIO,
+                     "cannot write %zu more bytes to '%s': %s (what was "
+                     "committed before stays in the file and its record)",
+                     bytes, h->path, strerror(errno));
+  return 0; /* file systems without fallocate: carry on */
+}
+
 /* Writes every staged block. */
 static int flush_all(mpx__h5 *h) {
-  int rc = 0;
+  int rc = reserve(h, h->staged);
+  if (rc)
+    return rc;
   for (size_t i = 0; rc == 0 && i < h->nds; i++)
     rc = ds_flush(h, &h->ds[i]);
   for (int i = 0; rc == 0 && i < M_N; i++)

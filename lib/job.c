@@ -52,7 +52,7 @@ typedef struct job {
   char wmsg[1024];
   uint64_t start;   /* inputs recorded when the job started */
   uint64_t written; /* inputs staged by the writer (start included) */
-  uint64_t committed, rows, failed;
+  uint64_t committed, committed_rows, rows, failed;
 
   mpx__h5 *h; /* writer thread only */
   mpx__rec rec;
@@ -192,6 +192,7 @@ static int commit(job *j) {
   kill_point("recorded");
   pthread_mutex_lock(&j->mu);
   j->committed = items;
+  j->committed_rows = rows;
   pthread_mutex_unlock(&j->mu);
   return 0;
 }
@@ -252,7 +253,7 @@ static void *writer_main(void *arg) {
   j->opened = 1;
   j->start = j->committed = j->written = items;
   if (rc == 0) {
-    j->rows = rows;
+    j->rows = j->committed_rows = rows;
     j->failed = failed;
   }
   pthread_cond_broadcast(&j->cv);
@@ -535,7 +536,7 @@ int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
     report->recorded = start;
     report->computed = j.committed > start ? j.committed - start : 0;
     report->failed = j.failed;
-    report->rows = j.rows;
+    report->rows = j.committed_rows;
     report->seconds = mpx__now() - t0;
   }
   rc = j.wrc ? mpx__fail(j.wrc, "%s", j.wmsg) : map_rc;

@@ -1,0 +1,367 @@
+#define _GNU_SOURCE
+/*
+ * test_resume.c -- jobs run as users run them: `mpirun -n 3 w4job ...`
+ * writing the W4 workload to HDF5, killed with SIGKILL at ten moments and
+ * rerun with --resume; plus bad outputs (existing file, missing directory,
+ * a full tmpfs) and an empty job. The files are checked with h5py
+ * (tests/py/h5same.py) against an uninterrupted run and with h5ls/h5dump.
+ *
+ * Usage (from ctest): test_resume W4JOB MPIEXEC "MPIEXEC FLAGS" H5SAME_PY
+ *
+ * The kills: five at named points of the writer (MPX_TEST_KILL: after the
+ * record is created, after an input is staged, after a flush and before
+ * its record line, after a record line, before the final close; the root
+ * raises SIGKILL and mpirun takes the job down), and five at fractions of
+ * the uninterrupted run's duration, where the whole process group
+ * (mpirun and every rank) gets SIGKILL wherever it is, writes included.
+ * After each, the resumed run must report recorded = what the record
+ * claimed and computed = the rest, and end with datasets equal to the
+ * uninterrupted run's.
+ */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *w4job, *mpiexec, *mpiflags, *h5same;
+static char dir[256];
+static double ref_seconds;
+
+enum { ITEMS = 4000, PARTS = 40 };
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Starts sh -c cmd in a process group of its own, stdout to out_path. */
+static pid_t start(const char *cmd, const char *out_path) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+/* Waits for pid; returns its exit status (128 + signal when killed). */
+static int finish(pid_t pid) {
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    ;
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The mpirun command line for w4job with extra arguments and env. */
+static void job_cmd(char *buf, size_t cap, const char *env, const char *out,
+                    const char *extra) {
+  snprintf(buf, cap,
+           "env MPX_W4_DELAY_US=400 %s %s -n 3 %s -x MPX_W4_DELAY_US %s %s "
+           "--out %s --items %d --parts %d --commit 0.1 %s",
+           env, mpiexec, mpiflags,
+           strstr(env, "MPX_TEST_KILL") ? "-x MPX_TEST_KILL" : "", w4job, out,
+           ITEMS, PARTS, extra);
+}
+
+/* Reads a whole small file into a static buffer. */
+static const char *slurp(const char *path) {
+  static char buf[65536];
+  buf[0] = '\0';
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return buf;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+/* The items of the last complete commit line of a record (0 if none). */
+static long recorded_items(const char *rec) {
+  const char *s = slurp(rec);
+  long items = 0;
+  for (const char *p = s; (p = strstr(p, "commit items=")) != NULL; p++) {
+    if (p != s && p[-1] != '\n')
+      continue;
+    const char *nl = strchr(p, '\n');
+    if (!nl)
+      break; /* torn */
+    items = strtol(p + 13, NULL, 10);
+  }
+  return items;
+}
+
+/* Runs cmd to completion, output in out_path; returns the exit status. */
+static int run(const char *cmd, const char *out_path) {
+  return finish(start(cmd, out_path));
+}
+
+/* Parses "job: rc=X items=... recorded=R computed=C" from a log. */
+static int parse_report(const char *log, char *rc, long *recorded,
+                        long *computed) {
+  const char *p = strstr(slurp(log), "job: rc=");
+  if (!p)
+    return -1;
+  return sscanf(p, "job: rc=%31s items=%*d recorded=%ld computed=%ld", rc,
+                recorded, computed) == 3
+             ? 0
+             : -1;
+}
+
+static int same_h5(const char *a, const char *b) {
+  char cmd[2048], log[512];
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s %s", h5same, a, b);
+  snprintf(log, sizeof log, "%s/h5same.log", dir);
+  int rc = run(cmd, log);
+  if (rc != 0)
+    fprintf(stderr, "h5same %s %s: %s\n", a, b, slurp(log));
+  return rc;
+}
+
+static void test_reference(void) {
+  char cmd[4096], out[512], log[512];
+  snprintf(out, sizeof out, "%s/ref.h5", dir);
+  snprintf(log, sizeof log, "%s/ref.log", dir);
+  job_cmd(cmd, sizeof cmd, "", out, "");
+  double t0 = now();
+  CU_ASSERT_EQUAL_FATAL(run(cmd, log), 0);
+  ref_seconds = now() - t0;
+  char rc[32];
+  long recorded, computed;
+  CU_ASSERT_EQUAL_FATAL(parse_report(log, rc, &recorded, &computed), 0);
+  CU_ASSERT_STRING_EQUAL(rc, "0");
+  CU_ASSERT_EQUAL(recorded, 0);
+  CU_ASSERT_EQUAL(computed, PARTS);
+  /* numpy's own W4 values, through h5py */
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --w4 %d %s", h5same, ITEMS,
+           out);
+  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  /* h5ls and h5dump show the datasets and the provenance */
+  snprintf(cmd, sizeof cmd, "h5ls -r %s && h5dump -A %s", out, out);
+  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  const char *s = slurp(log);
+  CU_ASSERT_PTR_NOT_NULL(strstr(s, "/feature"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(s, "Dataset {4000/Inf, 64}"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(s, "/mpx/item_status"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(s, "ATTRIBUTE \"task\""));
+  CU_ASSERT_PTR_NOT_NULL(strstr(s, "ATTRIBUTE \"end_time\""));
+  CU_ASSERT_PTR_NOT_NULL(strstr(s, "ATTRIBUTE \"mpx_version\""));
+  printf("\n  uninterrupted run: %.2f s\n", ref_seconds);
+}
+
+/* Kills one run (by hook, or by a timer when hook is NULL), resumes it
+ * and compares. */
+static void kill_and_resume(const char *hook, double frac, int k) {
+  char cmd[4096], out[512], rec[520], log[512], env[128] = "";
+  snprintf(out, sizeof out, "%s/k%d.h5", dir, k);
+  snprintf(rec, sizeof rec, "%s.mpxrec", out);
+  snprintf(log, sizeof log, "%s/k%d.log", dir, k);
+  if (hook)
+    snprintf(env, sizeof env, "MPX_TEST_KILL=%s", hook);
+  job_cmd(cmd, sizeof cmd, env, out, "");
+  pid_t pid = start(cmd, log);
+  int st;
+  if (hook) {
+    st = finish(pid);
+  } else {
+    double until = now() + frac * ref_seconds;
+    while (now() < until)
+      usleep(2000);
+    /* mpirun and every rank at once: each has the output path in its
+     * command line */
+    char pk[600];
+    snprintf(pk, sizeof pk, "pkill -KILL -f -- '[-]-out %s '", out);
+    kill(-pid, SIGKILL);
+    if (system(pk) != 0)
+      fprintf(stderr, "pkill found nothing for %s\n", out);
+    st = finish(pid);
+  }
+  /* Wait until no process of the killed job is left. */
+  char pg[600];
+  snprintf(pg, sizeof pg, "pgrep -f -- '[-]-out %s ' >/dev/null", out);
+  for (int i = 0; i < 200 && system(pg) == 0; i++)
+    usleep(50000);
+  CU_ASSERT_NOT_EQUAL(system(pg), 0);
+  CU_ASSERT_NOT_EQUAL(st, 0); /* it really was killed */
+  long claimed = recorded_items(rec);
+  snprintf(log, sizeof log, "%s/k%d-resume.log", dir, k);
+  job_cmd(cmd, sizeof cmd, "", out, "--resume");
+  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  char rc[32] = "";
+  long recorded = -1, computed = -1;
+  CU_ASSERT_EQUAL(parse_report(log, rc, &recorded, &computed), 0);
+  CU_ASSERT_STRING_EQUAL(rc, "0");
+  /* Every recorded input is kept; only the rest is computed. */
+  CU_ASSERT_EQUAL(recorded, claimed);
+  CU_ASSERT_EQUAL(computed, PARTS - claimed);
+  char ref[512];
+  snprintf(ref, sizeof ref, "%s/ref.h5", dir);
+  CU_ASSERT_EQUAL(same_h5(ref, out), 0);
+  printf("  kill %-12s %4.2f: exit %3d, recorded %2ld of %d, resumed %s "
+         "(+%ld)\n",
+         hook ? hook : "at", hook ? 0.0 : frac, st, claimed, PARTS, rc,
+         computed);
+}
+
+static void test_kills(void) {
+  const char *hooks[] = {"created:1", "staged:7", "flushed:2", "recorded:3",
+                         "closing:1"};
+  const double fracs[] = {0.1, 0.3, 0.5, 0.7, 0.9};
+  int k = 0;
+  for (int i = 0; i < 5; i++)
+    kill_and_resume(hooks[i], 0, k++);
+  for (int i = 0; i < 5; i++)
+    kill_and_resume(NULL, fracs[i], k++);
+}
+
+static void test_existing_output(void) {
+  char cmd[4096], out[512], log[512], before[64], after[64];
+  snprintf(out, sizeof out, "%s/ref.h5", dir);
+  snprintf(log, sizeof log, "%s/exists.log", dir);
+  snprintf(cmd, sizeof cmd, "md5sum < %s", out);
+  run(cmd, log);
+  snprintf(before, sizeof before, "%s", slurp(log));
+  job_cmd(cmd, sizeof cmd, "", out, "");
+  CU_ASSERT_EQUAL(run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "MPX_EFILE"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "exists"));
+  snprintf(cmd, sizeof cmd, "md5sum < %s", out);
+  run(cmd, log);
+  snprintf(after, sizeof after, "%s", slurp(log));
+  CU_ASSERT_STRING_EQUAL(before, after); /* untouched */
+  /* a foreign file is not resumed either */
+  char foreign[512];
+  snprintf(foreign, sizeof foreign, "%s/foreign.h5", dir);
+  snprintf(cmd, sizeof cmd, "cp %s %s", out, foreign);
+  run(cmd, log);
+  job_cmd(cmd, sizeof cmd, "", foreign, "--resume");
+  CU_ASSERT_EQUAL(run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "no completion record"));
+  /* a record of another job is refused */
+  snprintf(cmd, sizeof cmd, "cp %s.mpxrec %s.mpxrec", out, foreign);
+  run(cmd, log);
+  snprintf(cmd, sizeof cmd,
+           "env MPX_W4_DELAY_US=0 %s -n 2 %s %s --out %s --parts 9 --resume",
+           mpiexec, mpiflags, w4job, foreign);
+  CU_ASSERT_EQUAL(run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "records another job"));
+  /* overwrite replaces it */
+  job_cmd(cmd, sizeof cmd, "", foreign, "--overwrite");
+  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  CU_ASSERT_EQUAL(same_h5(out, foreign), 0);
+}
+
+static void test_bad_paths(void) {
+  char cmd[4096], log[512];
+  snprintf(log, sizeof log, "%s/bad.log", dir);
+  job_cmd(cmd, sizeof cmd, "", "/nonexistent-dir/x.h5", "");
+  CU_ASSERT_EQUAL(run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "/nonexistent-dir/x.h5"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "No such file or directory"));
+  job_cmd(cmd, sizeof cmd, "", dir, ""); /* a directory */
+  CU_ASSERT_EQUAL(run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "MPX_EFILE"));
+  /* no inputs at all */
+  snprintf(cmd, sizeof cmd, "%s -n 2 %s %s --out %s/empty.h5 --parts 0",
+           mpiexec, mpiflags, w4job, dir);
+  CU_ASSERT_EQUAL(run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "no inputs"));
+  struct stat st;
+  CU_ASSERT_NOT_EQUAL(stat("/nonexistent-dir", &st), 0);
+}
+
+static void test_full_disk(void) {
+  char mnt[300], cmd[4096], out[512], log[512];
+  snprintf(mnt, sizeof mnt, "%s/tmpfs", dir);
+  mkdir(mnt, 0755);
+  if (mount("tmpfs", mnt, "tmpfs", 0, "size=8m") != 0) {
+    fprintf(stderr, "cannot mount a tmpfs (%s): needs root\n", strerror(errno));
+    CU_FAIL("mount tmpfs");
+    return;
+  }
+  snprintf(out, sizeof out, "%s/full.h5", mnt);
+  snprintf(log, sizeof log, "%s/full.log", dir);
+  /* 200,000 rows of 64 floats: 51 MB into 8 MB */
+  snprintf(cmd, sizeof cmd,
+           "%s -n 3 %s %s --out %s --items 200000 --parts 200 --commit 0",
+           mpiexec, mpiflags, w4job, out);
+  CU_ASSERT_EQUAL(run(cmd, log), 1);
+  const char *s = slurp(log);
+  CU_ASSERT_PTR_NOT_NULL(strstr(s, "MPX_EIO"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(s, "No space left on device"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(s, out));
+  /* What the record claims is on disk: move both to a roomy place and
+   * resume; every claimed input must verify. */
+  char rec[520], big[512];
+  snprintf(rec, sizeof rec, "%s.mpxrec", out);
+  long claimed = recorded_items(rec);
+  snprintf(big, sizeof big, "%s/full.h5", dir);
+  snprintf(cmd, sizeof cmd, "cp %s %s && cp %s %s.mpxrec", out, big, rec, big);
+  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  umount(mnt);
+  snprintf(cmd, sizeof cmd,
+           "%s -n 3 %s %s --out %s --items 200000 --parts 200 --resume",
+           mpiexec, mpiflags, w4job, big);
+  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  char rc[32] = "";
+  long recorded = -1, computed = -1;
+  CU_ASSERT_EQUAL(parse_report(log, rc, &recorded, &computed), 0);
+  CU_ASSERT_EQUAL(recorded, claimed);
+  CU_ASSERT_EQUAL(computed, 200 - claimed);
+  CU_ASSERT(claimed > 0);
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --w4 200000 %s", h5same, big);
+  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  printf("\n  full tmpfs: failed cleanly with %ld of 200 inputs recorded\n",
+         claimed);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 5) {
+    fprintf(stderr, "usage: test_resume W4JOB MPIEXEC FLAGS H5SAME_PY\n");
+    return 2;
+  }
+  w4job = argv[1];
+  mpiexec = argv[2];
+  mpiflags = argv[3];
+  h5same = argv[4];
+  snprintf(dir, sizeof dir, "/tmp/mpx-resume-XXXXXX");
+  if (!mkdtemp(dir))
+    return 2;
+  if (CU_initialize_registry() != CUE_SUCCESS)
+    return 2;
+  CU_pSuite s = CU_add_suite("job", NULL, NULL);
+  CU_add_test(s, "uninterrupted run, h5py/h5ls/h5dump", test_reference);
+  CU_add_test(s, "kill -9 at 10 moments, resume", test_kills);
+  CU_add_test(s, "existing, foreign and overwritten outputs",
+              test_existing_output);
+  CU_add_test(s, "bad paths and no inputs", test_bad_paths);
+  CU_add_test(s, "full disk (tmpfs)", test_full_disk);
+  CU_basic_set_mode(CU_BRM_VERBOSE);
+  CU_basic_run_tests();
+  unsigned fails = CU_get_number_of_failures();
+  CU_cleanup_registry();
+  if (fails == 0) {
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+      fprintf(stderr, "could not remove %s\n", dir);
+  } else {
+    fprintf(stderr, "files kept in %s\n", dir);
+  }
+  return fails ? 1 : 0;
+}
