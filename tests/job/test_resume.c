@@ -31,41 +31,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "runcmd.h"
+
 static const char *w4job, *mpiexec, *mpiflags, *h5same;
 static char dir[256];
 static double ref_seconds;
 
 enum { ITEMS = 4000, PARTS = 40 };
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Starts sh -c cmd in a process group of its own, stdout to out_path. */
-static pid_t start(const char *cmd, const char *out_path) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      dup2(fd, 1);
-      dup2(fd, 2);
-    }
-    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-    _exit(127);
-  }
-  return pid;
-}
-
-/* Waits for pid; returns its exit status (128 + signal when killed). */
-static int finish(pid_t pid) {
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-    ;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
 
 /* The mpirun command line for w4job with extra arguments and env. */
 static void job_cmd(char *buf, size_t cap, const char *env, const char *out,
@@ -78,22 +50,9 @@ static void job_cmd(char *buf, size_t cap, const char *env, const char *out,
            ITEMS, PARTS, extra);
 }
 
-/* Reads a whole small file into a static buffer. */
-static const char *slurp(const char *path) {
-  static char buf[65536];
-  buf[0] = '\0';
-  FILE *f = fopen(path, "r");
-  if (!f)
-    return buf;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  buf[n] = '\0';
-  fclose(f);
-  return buf;
-}
-
 /* The items of the last complete commit line of a record (0 if none). */
 static long recorded_items(const char *rec) {
-  const char *s = slurp(rec);
+  const char *s = rc_slurp(rec);
   long items = 0;
   for (const char *p = s; (p = strstr(p, "commit items=")) != NULL; p++) {
     if (p != s && p[-1] != '\n')
@@ -106,15 +65,10 @@ static long recorded_items(const char *rec) {
   return items;
 }
 
-/* Runs cmd to completion, output in out_path; returns the exit status. */
-static int run(const char *cmd, const char *out_path) {
-  return finish(start(cmd, out_path));
-}
-
 /* Parses "job: rc=X items=... recorded=R computed=C" from a log. */
 static int parse_report(const char *log, char *rc, long *recorded,
                         long *computed) {
-  const char *p = strstr(slurp(log), "job: rc=");
+  const char *p = strstr(rc_slurp(log), "job: rc=");
   if (!p)
     return -1;
   return sscanf(p, "job: rc=%31s items=%*d recorded=%ld computed=%ld", rc,
@@ -127,9 +81,9 @@ static int same_h5(const char *a, const char *b) {
   char cmd[2048], log[512];
   snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s %s", h5same, a, b);
   snprintf(log, sizeof log, "%s/h5same.log", dir);
-  int rc = run(cmd, log);
+  int rc = rc_run(cmd, log);
   if (rc != 0)
-    fprintf(stderr, "h5same %s %s: %s\n", a, b, slurp(log));
+    fprintf(stderr, "h5same %s %s: %s\n", a, b, rc_slurp(log));
   return rc;
 }
 
@@ -138,9 +92,9 @@ static void test_reference(void) {
   snprintf(out, sizeof out, "%s/ref.h5", dir);
   snprintf(log, sizeof log, "%s/ref.log", dir);
   job_cmd(cmd, sizeof cmd, "", out, "");
-  double t0 = now();
-  CU_ASSERT_EQUAL_FATAL(run(cmd, log), 0);
-  ref_seconds = now() - t0;
+  double t0 = rc_now();
+  CU_ASSERT_EQUAL_FATAL(rc_run(cmd, log), 0);
+  ref_seconds = rc_now() - t0;
   char rc[32];
   long recorded, computed;
   CU_ASSERT_EQUAL_FATAL(parse_report(log, rc, &recorded, &computed), 0);
@@ -150,11 +104,11 @@ static void test_reference(void) {
   /* numpy's own W4 values, through h5py */
   snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --w4 %d %s", h5same, ITEMS,
            out);
-  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
   /* h5ls and h5dump show the datasets and the provenance */
   snprintf(cmd, sizeof cmd, "h5ls -r %s && h5dump -A %s", out, out);
-  CU_ASSERT_EQUAL(run(cmd, log), 0);
-  const char *s = slurp(log);
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
+  const char *s = rc_slurp(log);
   CU_ASSERT_PTR_NOT_NULL(strstr(s, "/feature"));
   CU_ASSERT_PTR_NOT_NULL(strstr(s, "Dataset {4000/Inf, 64}"));
   CU_ASSERT_PTR_NOT_NULL(strstr(s, "/mpx/item_status"));
@@ -174,13 +128,13 @@ static void kill_and_resume(const char *hook, double frac, int k) {
   if (hook)
     snprintf(env, sizeof env, "MPX_TEST_KILL=%s", hook);
   job_cmd(cmd, sizeof cmd, env, out, "");
-  pid_t pid = start(cmd, log);
+  pid_t pid = rc_start(cmd, log);
   int st;
   if (hook) {
-    st = finish(pid);
+    st = rc_finish(pid);
   } else {
-    double until = now() + frac * ref_seconds;
-    while (now() < until)
+    double until = rc_now() + frac * ref_seconds;
+    while (rc_now() < until)
       usleep(2000);
     /* mpirun and every rank at once: each has the output path in its
      * command line */
@@ -189,7 +143,7 @@ static void kill_and_resume(const char *hook, double frac, int k) {
     kill(-pid, SIGKILL);
     if (system(pk) != 0)
       fprintf(stderr, "pkill found nothing for %s\n", out);
-    st = finish(pid);
+    st = rc_finish(pid);
   }
   /* Wait until no process of the killed job is left. */
   char pg[600];
@@ -201,7 +155,7 @@ static void kill_and_resume(const char *hook, double frac, int k) {
   long claimed = recorded_items(rec);
   snprintf(log, sizeof log, "%s/k%d-resume.log", dir, k);
   job_cmd(cmd, sizeof cmd, "", out, "--resume");
-  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
   char rc[32] = "";
   long recorded = -1, computed = -1;
   CU_ASSERT_EQUAL(parse_report(log, rc, &recorded, &computed), 0);
@@ -234,35 +188,35 @@ static void test_existing_output(void) {
   snprintf(out, sizeof out, "%s/ref.h5", dir);
   snprintf(log, sizeof log, "%s/exists.log", dir);
   snprintf(cmd, sizeof cmd, "md5sum < %s", out);
-  run(cmd, log);
-  snprintf(before, sizeof before, "%s", slurp(log));
+  rc_run(cmd, log);
+  snprintf(before, sizeof before, "%s", rc_slurp(log));
   job_cmd(cmd, sizeof cmd, "", out, "");
-  CU_ASSERT_EQUAL(run(cmd, log), 1);
-  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "MPX_EFILE"));
-  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "exists"));
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "MPX_EFILE"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "exists"));
   snprintf(cmd, sizeof cmd, "md5sum < %s", out);
-  run(cmd, log);
-  snprintf(after, sizeof after, "%s", slurp(log));
+  rc_run(cmd, log);
+  snprintf(after, sizeof after, "%s", rc_slurp(log));
   CU_ASSERT_STRING_EQUAL(before, after); /* untouched */
   /* a foreign file is not resumed either */
   char foreign[512];
   snprintf(foreign, sizeof foreign, "%s/foreign.h5", dir);
   snprintf(cmd, sizeof cmd, "cp %s %s", out, foreign);
-  run(cmd, log);
+  rc_run(cmd, log);
   job_cmd(cmd, sizeof cmd, "", foreign, "--resume");
-  CU_ASSERT_EQUAL(run(cmd, log), 1);
-  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "no completion record"));
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "no completion record"));
   /* a record of another job is refused */
   snprintf(cmd, sizeof cmd, "cp %s.mpxrec %s.mpxrec", out, foreign);
-  run(cmd, log);
+  rc_run(cmd, log);
   snprintf(cmd, sizeof cmd,
            "env MPX_W4_DELAY_US=0 %s -n 2 %s %s --out %s --parts 9 --resume",
            mpiexec, mpiflags, w4job, foreign);
-  CU_ASSERT_EQUAL(run(cmd, log), 1);
-  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "records another job"));
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "records another job"));
   /* overwrite replaces it */
   job_cmd(cmd, sizeof cmd, "", foreign, "--overwrite");
-  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
   CU_ASSERT_EQUAL(same_h5(out, foreign), 0);
 }
 
@@ -270,17 +224,17 @@ static void test_bad_paths(void) {
   char cmd[4096], log[512];
   snprintf(log, sizeof log, "%s/bad.log", dir);
   job_cmd(cmd, sizeof cmd, "", "/nonexistent-dir/x.h5", "");
-  CU_ASSERT_EQUAL(run(cmd, log), 1);
-  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "/nonexistent-dir/x.h5"));
-  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "No such file or directory"));
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "/nonexistent-dir/x.h5"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "No such file or directory"));
   job_cmd(cmd, sizeof cmd, "", dir, ""); /* a directory */
-  CU_ASSERT_EQUAL(run(cmd, log), 1);
-  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "MPX_EFILE"));
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "MPX_EFILE"));
   /* no inputs at all */
   snprintf(cmd, sizeof cmd, "%s -n 2 %s %s --out %s/empty.h5 --parts 0",
            mpiexec, mpiflags, w4job, dir);
-  CU_ASSERT_EQUAL(run(cmd, log), 1);
-  CU_ASSERT_PTR_NOT_NULL(strstr(slurp(log), "no inputs"));
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 1);
+  CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "no inputs"));
   struct stat st;
   CU_ASSERT_NOT_EQUAL(stat("/nonexistent-dir", &st), 0);
 }
@@ -300,8 +254,8 @@ static void test_full_disk(void) {
   snprintf(cmd, sizeof cmd,
            "%s -n 3 %s %s --out %s --items 200000 --parts 200 --commit 0",
            mpiexec, mpiflags, w4job, out);
-  CU_ASSERT_EQUAL(run(cmd, log), 1);
-  const char *s = slurp(log);
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 1);
+  const char *s = rc_slurp(log);
   CU_ASSERT_PTR_NOT_NULL(strstr(s, "MPX_EIO"));
   CU_ASSERT_PTR_NOT_NULL(strstr(s, "No space left on device"));
   CU_ASSERT_PTR_NOT_NULL(strstr(s, out));
@@ -312,12 +266,12 @@ static void test_full_disk(void) {
   long claimed = recorded_items(rec);
   snprintf(big, sizeof big, "%s/full.h5", dir);
   snprintf(cmd, sizeof cmd, "cp %s %s && cp %s %s.mpxrec", out, big, rec, big);
-  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
   umount(mnt);
   snprintf(cmd, sizeof cmd,
            "%s -n 3 %s %s --out %s --items 200000 --parts 200 --resume",
            mpiexec, mpiflags, w4job, big);
-  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
   char rc[32] = "";
   long recorded = -1, computed = -1;
   CU_ASSERT_EQUAL(parse_report(log, rc, &recorded, &computed), 0);
@@ -325,7 +279,7 @@ static void test_full_disk(void) {
   CU_ASSERT_EQUAL(computed, 200 - claimed);
   CU_ASSERT(claimed > 0);
   snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --w4 200000 %s", h5same, big);
-  CU_ASSERT_EQUAL(run(cmd, log), 0);
+  CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
   printf("\n  full tmpfs: failed cleanly with %ld of 200 inputs recorded\n",
          claimed);
 }

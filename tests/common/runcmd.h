@@ -1,0 +1,26 @@
+/*
+ * runcmd.h -- running programs as a user would, for the CUnit tests that
+ * launch mpirun jobs themselves (tests/job, tests/features).
+ */
+#ifndef MPX_RUNCMD_H
+#define MPX_RUNCMD_H
+
+#include <sys/types.h>
+
+/* Starts sh -c cmd in a process group of its own, stdout and stderr to
+ * log. Returns the pid. */
+pid_t rc_start(const char *cmd, const char *log);
+
+/* Waits for pid; returns its exit status, or 128 + signal if killed. */
+int rc_finish(pid_t pid);
+
+/* Runs cmd to completion with its output in log; returns its status. */
+int rc_run(const char *cmd, const char *log);
+
+/* The contents of a small file (static buffer, "" when unreadable). */
+const char *rc_slurp(const char *path);
+
+/* Monotonic time in seconds. */
+double rc_now(void);
+
+#endif
