@@ -20,6 +20,11 @@ int rc_run(const char *cmd, const char *log);
 /* The contents of a small file (static buffer, "" when unreadable). */
 const char *rc_slurp(const char *path);
 
+/* Runs the registered CUnit suites verbosely, cleans the registry up and
+ * removes dir when everything passed (else says where its files are).
+ * Returns the exit status: 0, or 1 on failures. */
+int rc_cunit_run(const char *dir);
+
 /* Monotonic time in seconds. */
 double rc_now(void);
 

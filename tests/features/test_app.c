@@ -150,17 +150,5 @@ int main(int argc, char **argv) {
   CU_add_test(s, "--list, one rank, gzip", test_list_single_rank);
   CU_add_test(s, "empty input, bad list, unwritable output, bad options",
               test_bad_inputs);
-  CU_basic_set_mode(CU_BRM_VERBOSE);
-  CU_basic_run_tests();
-  unsigned fails = CU_get_number_of_failures();
-  CU_cleanup_registry();
-  if (fails == 0) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-      fprintf(stderr, "could not remove %s\n", dir);
-  } else {
-    fprintf(stderr, "files kept in %s\n", dir);
-  }
-  return fails ? 1 : 0;
+  return rc_cunit_run(dir);
 }

@@ -305,17 +305,5 @@ int main(int argc, char **argv) {
               test_existing_output);
   CU_add_test(s, "bad paths and no inputs", test_bad_paths);
   CU_add_test(s, "full disk (tmpfs)", test_full_disk);
-  CU_basic_set_mode(CU_BRM_VERBOSE);
-  CU_basic_run_tests();
-  unsigned fails = CU_get_number_of_failures();
-  CU_cleanup_registry();
-  if (fails == 0) {
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-      fprintf(stderr, "could not remove %s\n", dir);
-  } else {
-    fprintf(stderr, "files kept in %s\n", dir);
-  }
-  return fails ? 1 : 0;
+  return rc_cunit_run(dir);
 }
