@@ -8,16 +8,41 @@
  *                            = N*U / (workers * wall)
  *   noop                     start, one task, shut down (time it whole)
  *   idle    --seconds S      CPU share of an idle pool, root and workers
+ *   w4      --rows N --parts K --out DIR [--sync 0|1] [--mode job|map]
+ *           [--keep]         the seed's W4: N indices (200000) split into
+ *                            K parts (8) by array_split, task "w4_rows" per
+ *                            part; mode job (default): mpx_job_run writes
+ *                            DIR/w4-mpx.h5 (MPX_OUT_OVERWRITE, no
+ *                            compression, option sync as given, default 1),
+ *                            timed to the end of the job; mode map: the same
+ *                            parts through mpx_map_range, results dropped
+ *                            (compute + transfer only). The file and its
+ *                            .mpxrec are removed afterwards unless --keep.
+ *   h5write (same options)   w4 with defaults N = 4194304, K = 64: a 1 GiB
+ *                            feature dataset; reports "gib_per_s" (file
+ *                            bytes / seconds) to compare with dd
+ *           --task zero_rows (w4, h5write) the parts run "zero_rows"
+ *                            instead of "w4_rows": the same arrays, all
+ *                            zeros, nothing computed (the write path alone)
+ *   map     --tasks N --chunksize C   N calls of x*x through mpx_map_create
+ *                            (ordered, every result read with mpx_map_next)
+ *   rss     --tasks N --chunksize C   as map, the inputs from a producer
+ *                            (mpx_map_create_producer, C default 256);
+ *                            reports the root's peak RSS (ru_maxrss)
  * Run as `mpirun -n 3 mpx-bench WORKLOAD ...` (1 root + 2 workers).
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mpx.h"
+#include "w4.h"
 
 static double now(void) {
   struct timespec ts;
@@ -62,6 +87,23 @@ static int spin(mpx_task_ctx *ctx, const void *arg, size_t len) {
   return mpx_task_return(ctx, &us, sizeof us);
 }
 
+/* The arrays of w4_rows, left as mpx_task_array hands them out (zeroed):
+ * the job's write path without the computing. */
+static int zero_rows(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  int64_t b[2];
+  if (len != sizeof b)
+    return mpx_task_fail(ctx, "zero_rows needs {start, stop}, got %zu bytes",
+                         len);
+  memcpy(b, arg, sizeof b);
+  if (b[1] < b[0])
+    return mpx_task_fail(ctx, "zero_rows: stop < start");
+  size_t m = (size_t)(b[1] - b[0]);
+  if (!mpx_task_array(ctx, "feature", MPX_FLOAT32, m, W4_WIDTH) ||
+      !mpx_task_array(ctx, "target", MPX_INT32, m, 1))
+    return mpx_task_fail(ctx, "zero_rows: no memory for %zu rows", m);
+  return 0;
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -81,9 +123,11 @@ static mpx_future *submit_u64(mpx_executor *ex, const char *task, uint64_t v) {
   return f;
 }
 
-/* Prints the JSON line every workload reports. */
-static void report(const char *workload, int ranks, int workers, long tasks,
-                   double seconds, double p50, double p99, double eff) {
+/* Prints the JSON line every workload reports; extra (may be "") is
+ * appended inside the object and must start with a comma. */
+static void report_x(const char *workload, int ranks, int workers, long tasks,
+                     double seconds, double p50, double p99, double eff,
+                     const char *extra) {
   char p50s[32] = "null", p99s[32] = "null", effs[32] = "null";
   if (p50 >= 0)
     snprintf(p50s, sizeof p50s, "%.2f", p50);
@@ -93,10 +137,23 @@ static void report(const char *workload, int ranks, int workers, long tasks,
     snprintf(effs, sizeof effs, "%.4f", eff);
   printf("{\"workload\":\"%s\",\"ranks\":%d,\"workers\":%d,\"tasks\":%ld,"
          "\"seconds\":%.6f,\"tasks_per_s\":%.1f,\"p50_us\":%s,\"p99_us\":%s,"
-         "\"efficiency\":%s}\n",
+         "\"efficiency\":%s%s}\n",
          workload, ranks, workers, tasks, seconds,
-         seconds > 0 ? (double)tasks / seconds : 0.0, p50s, p99s, effs);
+         seconds > 0 ? (double)tasks / seconds : 0.0, p50s, p99s, effs,
+         extra);
   fflush(stdout);
+}
+
+static void report(const char *workload, int ranks, int workers, long tasks,
+                   double seconds, double p50, double p99, double eff) {
+  report_x(workload, ranks, workers, tasks, seconds, p50, p99, eff, "");
+}
+
+/* Peak resident set of this process in KiB (Linux ru_maxrss). */
+static long maxrss_kib(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss;
 }
 
 static void warm_up(mpx_executor *ex) {
@@ -188,10 +245,278 @@ static void run_spin(mpx_executor *ex, int ranks, long n, long us) {
          (double)n * (double)us * 1e-6 / ((double)w * dt));
 }
 
+/* ---------------------------------------------------------------- map */
+
+static void run_map(mpx_executor *ex, int ranks, long n, long chunksize) {
+  uint64_t *vals = malloc((size_t)n * sizeof *vals);
+  const void **args = malloc((size_t)n * sizeof *args);
+  size_t *lens = malloc((size_t)n * sizeof *lens);
+  if (!vals || !args || !lens) {
+    fprintf(stderr, "mpx-bench: map: no memory for %ld inputs\n", n);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  for (long i = 0; i < n; i++) {
+    vals[i] = (uint64_t)i;
+    args[i] = &vals[i];
+    lens[i] = sizeof vals[i];
+  }
+  warm_up(ex);
+  mpx_map_options mo;
+  mpx_map_options_init(&mo);
+  mo.chunksize = (uint64_t)chunksize;
+  double t = now();
+  mpx_map *m;
+  int rc = mpx_map_create(ex, "square", (const void *const *)args, lens,
+                          (uint64_t)n, &mo, &m);
+  if (rc)
+    die("map_create", rc);
+  mpx_map_item it;
+  uint64_t k = 0;
+  while ((rc = mpx_map_next(m, MPX_FOREVER, &it)) == 0) {
+    uint64_t v;
+    if (it.status != 0 || it.len != sizeof v || it.index != k) {
+      fprintf(stderr,
+              "mpx-bench: map: item %llu: index %llu, status %d, %zu bytes"
+              " (%s)\n",
+              (unsigned long long)k, (unsigned long long)it.index, it.status,
+              it.len, it.error ? it.error : "");
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    memcpy(&v, it.data, sizeof v);
+    if (v != k * k) {
+      fprintf(stderr, "mpx-bench: map: result %llu is %llu\n",
+              (unsigned long long)k, (unsigned long long)v);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    k++;
+  }
+  double dt = now() - t;
+  if (rc != MPX_EOF)
+    die("map_next", rc);
+  if (k != (uint64_t)n) {
+    fprintf(stderr, "mpx-bench: map: %llu results of %ld\n",
+            (unsigned long long)k, n);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  mpx_map_destroy(&m);
+  free(vals);
+  free(args);
+  free(lens);
+  char extra[64];
+  snprintf(extra, sizeof extra, ",\"chunksize\":%ld", chunksize);
+  report_x("map", ranks, mpx_executor_workers(ex), n, dt, -1, -1, -1, extra);
+}
+
+/* ---------------------------------------------------------------- rss */
+
+typedef struct count_producer {
+  uint64_t n, value;
+} count_producer;
+
+static int produce_count(void *arg, uint64_t index, const void **data,
+                         size_t *len) {
+  count_producer *p = arg;
+  if (index >= p->n)
+    return 0;
+  p->value = index;
+  *data = &p->value;
+  *len = sizeof p->value;
+  return 1;
+}
+
+static void run_rss(mpx_executor *ex, int ranks, long n, long chunksize) {
+  warm_up(ex);
+  long base = maxrss_kib();
+  mpx_map_options mo;
+  mpx_map_options_init(&mo);
+  mo.chunksize = (uint64_t)chunksize;
+  count_producer cp = {(uint64_t)n, 0};
+  double t = now();
+  mpx_map *m;
+  int rc = mpx_map_create_producer(ex, "square", produce_count, &cp,
+                                   (uint64_t)n, &mo, &m);
+  if (rc)
+    die("map_create_producer", rc);
+  mpx_map_item it;
+  uint64_t k = 0;
+  while ((rc = mpx_map_next(m, MPX_FOREVER, &it)) == 0) {
+    uint64_t v = 0;
+    if (it.status == 0 && it.len == sizeof v)
+      memcpy(&v, it.data, sizeof v);
+    if (it.status != 0 || it.index != k || v != k * k) {
+      fprintf(stderr, "mpx-bench: rss: item %llu: index %llu, status %d (%s)\n",
+              (unsigned long long)k, (unsigned long long)it.index, it.status,
+              it.error ? it.error : "wrong value");
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    k++;
+  }
+  double dt = now() - t;
+  if (rc != MPX_EOF)
+    die("map_next", rc);
+  if (k != (uint64_t)n) {
+    fprintf(stderr, "mpx-bench: rss: %llu results of %ld\n",
+            (unsigned long long)k, n);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  mpx_map_destroy(&m);
+  char extra[160];
+  snprintf(extra, sizeof extra,
+           ",\"chunksize\":%ld,\"maxrss_kib\":%ld,\"baseline_rss_kib\":%ld",
+           chunksize, maxrss_kib(), base);
+  report_x("rss", ranks, mpx_executor_workers(ex), n, dt, -1, -1, -1, extra);
+}
+
+/* ------------------------------------------------------- w4 and h5write */
+
+typedef struct split_producer {
+  uint64_t n, k;
+  int64_t part[2];
+} split_producer;
+
+/* Input i: the int64 bounds {start, stop} of array_split part i. */
+static int produce_split(void *arg, uint64_t index, const void **data,
+                         size_t *len) {
+  split_producer *p = arg;
+  if (index >= p->k)
+    return 0;
+  uint64_t a, b;
+  int rc = mpx_array_split(p->n, p->k, index, &a, &b);
+  if (rc)
+    return rc;
+  p->part[0] = (int64_t)a;
+  p->part[1] = (int64_t)b;
+  *data = p->part;
+  *len = sizeof p->part;
+  return 1;
+}
+
+static void remove_job_files(const char *path) {
+  char rec[4200];
+  snprintf(rec, sizeof rec, "%s.mpxrec", path);
+  if (unlink(path) != 0 && errno != ENOENT)
+    perror(path);
+  if (unlink(rec) != 0 && errno != ENOENT)
+    perror(rec);
+}
+
+static void run_w4(mpx_executor *ex, int ranks, const char *wl,
+                   const char *task, long rows, long parts, const char *dir,
+                   int sync, int map_mode, int keep) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/%s-mpx.h5", dir, wl) >=
+      (int)sizeof path) {
+    fprintf(stderr, "mpx-bench: --out path too long\n");
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  if (!map_mode)
+    remove_job_files(path);
+  warm_up(ex);
+  mpx_map_options mo;
+  mpx_map_options_init(&mo);
+  uint64_t got_rows = 0, bytes = 0, data_bytes = 0;
+  double job_s = -1, dt;
+  if (!map_mode) {
+    mpx_job_options jo;
+    mpx_job_options_init(&jo);
+    jo.mode = MPX_OUT_OVERWRITE;
+    jo.compression = 0;
+    jo.sync = sync;
+    jo.quiet = 1;
+    jo.label = wl;
+    split_producer sp = {(uint64_t)rows, (uint64_t)parts, {0, 0}};
+    mpx_job_report rep;
+    memset(&rep, 0, sizeof rep);
+    double t = now();
+    int rc = mpx_job_run(ex, task, produce_split, &sp, (uint64_t)parts,
+                         &mo, path, &jo, &rep);
+    dt = now() - t;
+    if (rc)
+      die("job_run", rc);
+    if (rep.rows != (uint64_t)rows || rep.failed != 0 ||
+        rep.computed != (uint64_t)parts) {
+      fprintf(stderr,
+              "mpx-bench: %s: job report: %llu rows (want %ld), %llu "
+              "computed, %llu failed\n",
+              wl, (unsigned long long)rep.rows, rows,
+              (unsigned long long)rep.computed,
+              (unsigned long long)rep.failed);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    got_rows = rep.rows;
+    job_s = rep.seconds;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+      perror(path);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    bytes = (uint64_t)st.st_size;
+    data_bytes = (uint64_t)rows * (W4_WIDTH * sizeof(float) + sizeof(int32_t));
+  } else {
+    double t = now();
+    mpx_map *m;
+    int rc = mpx_map_range(ex, task, 0, (int64_t)rows, (uint64_t)parts,
+                           &mo, &m);
+    if (rc)
+      die("map_range", rc);
+    mpx_map_item it;
+    while ((rc = mpx_map_next(m, MPX_FOREVER, &it)) == 0) {
+      if (it.status != 0) {
+        fprintf(stderr, "mpx-bench: %s: part %llu failed: %s\n", wl,
+                (unsigned long long)it.index, it.error ? it.error : "?");
+        MPI_Abort(MPI_COMM_WORLD, 1);
+      }
+      mpx_array arr[4];
+      size_t na = 0;
+      if ((rc = mpx_arrays_parse(it.data, it.len, arr, 4, &na)) != 0)
+        die("arrays_parse", rc);
+      for (size_t a = 0; a < na; a++) {
+        data_bytes += arr[a].nbytes;
+        if (!strcmp(arr[a].name, "feature"))
+          got_rows += arr[a].rows;
+      }
+    }
+    dt = now() - t;
+    if (rc != MPX_EOF)
+      die("map_next", rc);
+    mpx_map_destroy(&m);
+    if (got_rows != (uint64_t)rows) {
+      fprintf(stderr, "mpx-bench: %s: %llu feature rows, want %ld\n", wl,
+              (unsigned long long)got_rows, rows);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    bytes = data_bytes;
+  }
+  if (!map_mode && !keep)
+    remove_job_files(path);
+  char job_ss[32] = "null";
+  if (job_s >= 0)
+    snprintf(job_ss, sizeof job_ss, "%.6f", job_s);
+  char extra[512];
+  snprintf(extra, sizeof extra,
+           ",\"rows\":%llu,\"rows_per_s\":%.1f,\"bytes\":%llu,"
+           "\"gib_per_s\":%.4f,\"data_bytes\":%llu,\"format\":\"%s\","
+           "\"synced\":%s,\"mode\":\"%s\",\"task\":\"%s\","
+           "\"job_seconds\":%s",
+           (unsigned long long)got_rows, dt > 0 ? (double)got_rows / dt : 0.0,
+           (unsigned long long)bytes,
+           dt > 0 ? (double)bytes / dt / 1073741824.0 : 0.0,
+           (unsigned long long)data_bytes, map_mode ? "none" : "hdf5",
+           (!map_mode && sync) ? "true" : "false", map_mode ? "map" : "job",
+           task, job_ss);
+  report_x(wl, ranks, mpx_executor_workers(ex), parts, dt, -1, -1, -1, extra);
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: mpx-bench tiny|latency|noop [--tasks N]\n"
-                  "       mpx-bench spin [--tasks N] [--us U]\n"
-                  "       mpx-bench idle [--seconds S]\n");
+  fprintf(stderr,
+          "usage: mpx-bench tiny|latency|noop [--tasks N]\n"
+          "       mpx-bench spin [--tasks N] [--us U]\n"
+          "       mpx-bench idle [--seconds S]\n"
+          "       mpx-bench w4|h5write --out DIR [--rows N] [--parts K]\n"
+          "                 [--sync 0|1] [--mode job|map] [--keep]\n"
+          "                 [--task w4_rows|zero_rows]\n"
+          "       mpx-bench map [--tasks N] [--chunksize C]\n"
+          "       mpx-bench rss [--tasks N] [--chunksize C]\n");
   exit(2);
 }
 
@@ -199,7 +524,10 @@ int main(int argc, char **argv) {
   if (argc < 2)
     usage();
   const char *wl = argv[1];
-  long tasks = 10000, us = 1000;
+  long tasks = 0, us = 1000, chunksize = 0, rows = 0, parts = 0;
+  long sync = 1;
+  int map_mode = 0, keep = 0;
+  const char *out = NULL, *task = W4_TASK;
   double seconds = 2.0;
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "--tasks") == 0 && i + 1 < argc)
@@ -208,14 +536,51 @@ int main(int argc, char **argv) {
       us = atol(argv[++i]);
     else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
       seconds = atof(argv[++i]);
+    else if (strcmp(argv[i], "--chunksize") == 0 && i + 1 < argc)
+      chunksize = atol(argv[++i]);
+    else if (strcmp(argv[i], "--rows") == 0 && i + 1 < argc)
+      rows = atol(argv[++i]);
+    else if (strcmp(argv[i], "--parts") == 0 && i + 1 < argc)
+      parts = atol(argv[++i]);
+    else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+      out = argv[++i];
+    else if (strcmp(argv[i], "--sync") == 0 && i + 1 < argc)
+      sync = atol(argv[++i]);
+    else if (strcmp(argv[i], "--mode") == 0 && i + 1 < argc) {
+      const char *m = argv[++i];
+      if (!strcmp(m, "map"))
+        map_mode = 1;
+      else if (strcmp(m, "job"))
+        usage();
+    } else if (strcmp(argv[i], "--task") == 0 && i + 1 < argc) {
+      task = argv[++i];
+      if (strcmp(task, W4_TASK) && strcmp(task, "zero_rows"))
+        usage();
+    } else if (strcmp(argv[i], "--keep") == 0)
+      keep = 1;
     else
       usage();
   }
-  if (tasks < 1 || us < 0 || seconds < 0)
+  int is_w4 = !strcmp(wl, "w4"), is_h5 = !strcmp(wl, "h5write");
+  if (!tasks)
+    tasks = !strcmp(wl, "map") ? 100000 : !strcmp(wl, "rss") ? 1000000 : 10000;
+  if (!chunksize)
+    chunksize = !strcmp(wl, "rss") ? 256 : 1;
+  if (!rows)
+    rows = is_h5 ? 4194304 : 200000;
+  if (!parts)
+    parts = is_h5 ? 64 : 8;
+  if (tasks < 1 || us < 0 || seconds < 0 || chunksize < 1 || rows < 0 ||
+      parts < 1 || (sync != 0 && sync != 1))
     usage();
   if (strcmp(wl, "tiny") && strcmp(wl, "latency") && strcmp(wl, "spin") &&
-      strcmp(wl, "noop") && strcmp(wl, "idle"))
+      strcmp(wl, "noop") && strcmp(wl, "idle") && !is_w4 && !is_h5 &&
+      strcmp(wl, "map") && strcmp(wl, "rss"))
     usage();
+  if ((is_w4 || is_h5) && !map_mode && !out) {
+    fprintf(stderr, "mpx-bench: %s needs --out DIR\n", wl);
+    usage();
+  }
   double t_start = now();
   int rc = mpx_init(&argc, &argv);
   if (rc) {
@@ -227,6 +592,8 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   mpx_register("square", square);
   mpx_register("spin", spin);
+  w4_register();
+  mpx_register("zero_rows", zero_rows);
   double cpu0 = cpu_seconds(), wall0 = now();
   mpx_executor *ex = NULL;
   if ((rc = mpx_executor_create(MPI_COMM_WORLD, NULL, &ex)) != 0)
@@ -239,6 +606,13 @@ int main(int argc, char **argv) {
       run_latency(ex, ranks, tasks);
     } else if (!strcmp(wl, "spin")) {
       run_spin(ex, ranks, tasks, us);
+    } else if (!strcmp(wl, "map")) {
+      run_map(ex, ranks, tasks, chunksize);
+    } else if (!strcmp(wl, "rss")) {
+      run_rss(ex, ranks, tasks, chunksize);
+    } else if (is_w4 || is_h5) {
+      run_w4(ex, ranks, wl, task, rows, parts, out ? out : ".", (int)sync,
+             map_mode, keep);
     } else if (!strcmp(wl, "noop")) {
       mpx_future *f = submit_u64(ex, "square", 3);
       if ((rc = mpx_future_wait(f, MPX_FOREVER)) != 0)

@@ -13,6 +13,8 @@ Usage (always the Debian interpreter; the pyenv python3 lacks mpi4py):
   /usr/bin/python3 scripts/bench_peers.py mpool WORKLOAD [--tasks N] [--us U]
   mpirun -n 3 --oversubscribe --allow-run-as-root --bind-to none \\
       /usr/bin/python3 -m mpi4py.futures scripts/bench_peers.py mpi4py WORKLOAD ...
+  /usr/bin/python3 scripts/bench_peers.py verify FILE.h5|PREFIX [--rows N]
+      [--full] [--zeros]
 
 IMPL:      mpi4py = mpi4py.futures.MPIPoolExecutor (workers = MPI ranks > 0)
            ppe    = concurrent.futures.ProcessPoolExecutor(2)
@@ -27,6 +29,32 @@ WORKLOAD:  tiny     N calls of f(x)=x*x, all submitted, then collected
                     time from interpreter start to shutdown)
            idle     start the pool, then stay idle --seconds S; reports the CPU
                     share the root process and (mean per) worker burn meanwhile
+           w4       --rows N (200000) indices split into --parts K (8) by
+                    np.array_split; executor.map (ppe, mpi4py; mpool: Pool.map)
+                    computes each part's rows (feature float32 [m x 64] =
+                    sin(0.001*i + 0.1*j), target int32 = i % 7), the root
+                    np.concatenates them and writes --out DIR/w4-IMPL.*:
+                    --format npy (two np.save files, w4-IMPL_feature.npy and
+                    w4-IMPL_target.npy) or h5 (h5py, datasets feature and
+                    target in w4-IMPL.h5); --sync os.fsyncs the files. Times
+                    map + concatenate + write (+ fsync); "rows_per_s",
+                    "bytes" (file sizes), "gib_per_s" (bytes / seconds)
+           map      --tasks N calls of f(x)=x*x through executor.map(f,
+                    range(N), chunksize=C) (mpool: Pool.imap), results
+                    iterated in order; --chunksize C (default 1)
+           rss      as map, over a generator of --tasks N inputs (chunksize C,
+                    default 256); "maxrss_kib" is the root's peak RSS
+                    (getrusage ru_maxrss), "baseline_rss_kib" the peak before
+                    the map
+           h5write  w4 with other defaults (--rows 4194304 --parts 64
+                    --format h5: a 1 GiB feature dataset), for contrast with
+                    mpx's job and dd in scripts/bench.sh
+           verify   (not a pool) checks a w4 output against the formula:
+                    FILE.h5 (datasets feature, target) or PREFIX for
+                    PREFIX_feature.npy + PREFIX_target.npy; shapes, dtypes
+                    and a sample of rows (all rows with --full; all zeros
+                    expected with --zeros); prints one
+                    JSON line {"verified": true|false, ...}, exit 1 if bad
 Pools are warmed up with 2*workers trivial tasks (not timed) for every
 workload but noop; only the workload itself is timed.
 
@@ -61,6 +89,26 @@ def spin(us):
     while clock() < end:
         n += 1
     return n
+
+
+W4_WIDTH = 64
+
+
+def w4_compute(idx):
+    """Rows of the W4 arrays for the int64 indices idx (as apps/w4.c)."""
+    import numpy as np
+    idx = np.asarray(idx, dtype=np.int64)
+    x = 0.001 * idx.astype(np.float64)[:, None] + \
+        0.1 * np.arange(W4_WIDTH, dtype=np.float64)[None, :]
+    feature = np.sin(x).astype(np.float32)
+    target = (idx % 7).astype(np.int32)
+    return feature, target
+
+
+def w4_part(part):
+    """The task of the w4 workload: one np.array_split part (an int64 index
+    array) -> (feature [m x 64] float32, target [m] int32)."""
+    return w4_compute(part)
 
 
 def whoami(delay):
@@ -108,6 +156,10 @@ class FuturesPool:
         futs = [self.ex.submit(fn, a) for a in argseq]
         return [f.result() for f in as_completed(futs)]
 
+    def map(self, fn, iterable, chunksize=1):
+        """Executor.map: an iterator over the results in input order."""
+        return self.ex.map(fn, iterable, chunksize=chunksize)
+
     def shutdown(self):
         self.ex.shutdown(wait=True)
 
@@ -127,6 +179,10 @@ class MpPool:
     def gather(self, fn, argseq):
         rs = [self.pool.apply_async(fn, (a,)) for a in argseq]
         return [r.get() for r in rs]
+
+    def map(self, fn, iterable, chunksize=1):
+        """Pool.imap: an iterator over the results in input order."""
+        return self.pool.imap(fn, iterable, chunksize=chunksize)
 
     def shutdown(self):
         self.pool.close()
@@ -228,11 +284,168 @@ def run_idle(pool, seconds):
                 worker_pids_seen=len(pids))
 
 
+def fsync_path(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def run_w4(pool, workload, rows, parts, out, fmt, sync, impl):
+    """np.array_split + map + np.concatenate + np.save/h5py (+ fsync)."""
+    import numpy as np
+    if not out:
+        sys.exit("bench_peers: %s needs --out DIR" % workload)
+    os.makedirs(out, exist_ok=True)
+    base = os.path.join(out, "%s-%s" % (workload, impl))
+    if fmt == "npy":
+        paths = [base + "_feature.npy", base + "_target.npy"]
+    else:
+        paths = [base + ".h5"]
+        import h5py
+    for p in paths:
+        if os.path.exists(p):
+            os.remove(p)
+    t0 = time.perf_counter()
+    split = np.array_split(range(0, rows), parts)
+    results = list(pool.map(w4_part, split))
+    feature = np.concatenate([r[0] for r in results])
+    target = np.concatenate([r[1] for r in results])
+    t_map = time.perf_counter() - t0
+    if fmt == "npy":
+        np.save(paths[0], feature)
+        np.save(paths[1], target)
+    else:
+        with h5py.File(paths[0], "w") as f:
+            f.create_dataset("feature", data=feature)
+            f.create_dataset("target", data=target)
+    if sync:
+        for p in paths:
+            fsync_path(p)
+    dt = time.perf_counter() - t0
+    if feature.shape != (rows, W4_WIDTH) or target.shape != (rows,):
+        sys.exit("bench_peers: %s: wrong shapes %s %s" % (
+            workload, feature.shape, target.shape))
+    nbytes = sum(os.path.getsize(p) for p in paths)
+    return dict(tasks=parts, seconds=dt, tasks_per_s=parts / dt, rows=rows,
+                rows_per_s=rows / dt, bytes=nbytes,
+                gib_per_s=nbytes / dt / 2**30,
+                data_bytes=feature.nbytes + target.nbytes,
+                map_concat_s=t_map, format=fmt, synced=bool(sync),
+                files=paths)
+
+
+def run_map(pool, n, chunksize):
+    t0 = time.perf_counter()
+    s = 0
+    k = 0
+    for r in pool.map(sq, range(n), chunksize=chunksize):
+        if r != k * k:
+            sys.exit("bench_peers: map: result %d is %r, not %d" % (k, r, k * k))
+        s += r
+        k += 1
+    dt = time.perf_counter() - t0
+    if k != n:
+        sys.exit("bench_peers: map: %d results of %d" % (k, n))
+    return dict(tasks=n, seconds=dt, tasks_per_s=n / dt, chunksize=chunksize)
+
+
+def maxrss_kib():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
+def run_rss(pool, n, chunksize):
+    base = maxrss_kib()
+    t0 = time.perf_counter()
+    k = 0
+    for r in pool.map(sq, (i for i in range(n)), chunksize=chunksize):
+        if r != k * k:
+            sys.exit("bench_peers: rss: result %d is %r" % (k, r))
+        k += 1
+    dt = time.perf_counter() - t0
+    if k != n:
+        sys.exit("bench_peers: rss: %d results of %d" % (k, n))
+    return dict(tasks=n, seconds=dt, tasks_per_s=n / dt, chunksize=chunksize,
+                maxrss_kib=maxrss_kib(), baseline_rss_kib=base)
+
+
+def verify_main(argv):
+    """verify FILE.h5|PREFIX [--rows N] [--full]: checks a W4 output."""
+    import numpy as np
+    ap = argparse.ArgumentParser(prog="bench_peers.py verify")
+    ap.add_argument("target")
+    ap.add_argument("--rows", type=int, default=None,
+                    help="expected number of rows")
+    ap.add_argument("--full", action="store_true",
+                    help="check every row (default: a sample of 4096)")
+    ap.add_argument("--zeros", action="store_true",
+                    help="expect all zeros (mpx-bench --task zero_rows)")
+    a = ap.parse_args(argv)
+    rec = {"verify": a.target, "verified": False}
+    try:
+        if a.target.endswith(".h5"):
+            import h5py
+            f = h5py.File(a.target, "r")
+            feature, target = f["feature"], f["target"]
+        else:
+            f = None
+            feature = np.load(a.target + "_feature.npy", mmap_mode="r")
+            target = np.load(a.target + "_target.npy", mmap_mode="r")
+        n = feature.shape[0]
+        rec.update(rows=n, feature_shape=list(feature.shape),
+                   feature_dtype=str(feature.dtype),
+                   target_shape=list(target.shape),
+                   target_dtype=str(target.dtype))
+        bad = []
+        if a.rows is not None and n != a.rows:
+            bad.append("rows %d != %d" % (n, a.rows))
+        if feature.dtype != np.float32 or feature.ndim != 2 or \
+                feature.shape[1] != W4_WIDTH:
+            bad.append("feature is %s %s" % (feature.dtype, feature.shape))
+        if target.dtype != np.int32 or target.shape[:1] != (n,) or \
+                (target.ndim == 2 and target.shape[1] != 1) or target.ndim > 2:
+            bad.append("target is %s %s" % (target.dtype, target.shape))
+        if not bad and n:
+            if a.full or n <= 4096:
+                idx = np.arange(n)
+            else:
+                rng = np.random.default_rng(12345)
+                idx = np.unique(np.concatenate(
+                    [[0, n - 1], rng.integers(0, n, 4094)]))
+            fe = np.asarray(feature[idx] if f is None else feature[idx, :])
+            tg = np.asarray(target[idx]).reshape(-1)
+            want_f, want_t = w4_compute(idx)
+            if a.zeros:
+                want_f, want_t = np.zeros_like(want_f), np.zeros_like(want_t)
+            err = float(np.max(np.abs(fe - want_f)))
+            rec["rows_checked"] = int(len(idx))
+            rec["max_abs_err"] = err
+            if err > 1e-6:
+                bad.append("feature differs by up to %g" % err)
+            if not np.array_equal(tg, want_t):
+                bad.append("target differs")
+        if f is not None:
+            f.close()
+        if bad:
+            rec["error"] = "; ".join(bad)
+        else:
+            rec["verified"] = True
+    except Exception as e:  # missing file, not HDF5, ...
+        rec["error"] = "%s: %s" % (type(e).__name__, e)
+    print(json.dumps(rec), flush=True)
+    return 0 if rec["verified"] else 1
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "verify":
+        sys.exit(verify_main(sys.argv[2:]))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("impl", choices=["mpi4py", "ppe", "mpool"])
     ap.add_argument("workload",
-                    choices=["tiny", "latency", "spin", "noop", "idle"])
+                    choices=["tiny", "latency", "spin", "noop", "idle", "w4",
+                             "h5write", "map", "rss"])
     ap.add_argument("--tasks", type=int, default=None)
     ap.add_argument("--us", type=float, default=1000.0,
                     help="spin: CPU microseconds per task (default 1000)")
@@ -240,9 +453,36 @@ def main():
                     help="idle: seconds to stay idle (default 2)")
     ap.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                     help="ppe/mpool pool size (mpi4py: MPI size - 1)")
+    ap.add_argument("--chunksize", type=int, default=None,
+                    help="map/rss: inputs per chunk (default 1 / 256)")
+    ap.add_argument("--rows", type=int, default=None,
+                    help="w4/h5write: indices (default 200000 / 4194304)")
+    ap.add_argument("--parts", type=int, default=None,
+                    help="w4/h5write: array_split parts (default 8 / 64)")
+    ap.add_argument("--out", default=None,
+                    help="w4/h5write: output directory")
+    ap.add_argument("--format", choices=["npy", "h5"], default=None,
+                    help="w4/h5write: np.save or h5py (default npy / h5)")
+    ap.add_argument("--sync", action="store_true",
+                    help="w4/h5write: os.fsync the files before stopping "
+                    "the clock")
+    ap.add_argument("--keep", action="store_true",
+                    help="w4/h5write: keep the files (default: remove them)")
     a = ap.parse_args()
-    defaults = dict(tiny=20000, latency=2000, spin=2000, noop=1, idle=0)
-    n = a.tasks if a.tasks is not None else defaults[a.workload]
+    defaults = dict(tiny=20000, latency=2000, spin=2000, noop=1, idle=0,
+                    map=100000, rss=1000000)
+    n = a.tasks if a.tasks is not None else defaults.get(a.workload, 0)
+    if a.workload in ("w4", "h5write"):
+        big = a.workload == "h5write"
+        a.rows = a.rows if a.rows is not None else (4194304 if big else 200000)
+        a.parts = a.parts if a.parts is not None else (64 if big else 8)
+        a.format = a.format or ("h5" if big else "npy")
+        if a.rows < 0 or a.parts < 1:
+            sys.exit("bench_peers: bad --rows/--parts")
+    if a.chunksize is None:
+        a.chunksize = 256 if a.workload == "rss" else 1
+    if a.chunksize < 1:
+        sys.exit("bench_peers: --chunksize must be >= 1")
 
     pool = make_pool(a.impl, a.workers)
     try:
@@ -258,6 +498,13 @@ def main():
                 out = run_latency(pool, n)
             elif a.workload == "spin":
                 out = run_spin(pool, n, a.us)
+            elif a.workload in ("w4", "h5write"):
+                out = run_w4(pool, a.workload, a.rows, a.parts, a.out,
+                             a.format, a.sync, a.impl)
+            elif a.workload == "map":
+                out = run_map(pool, n, a.chunksize)
+            elif a.workload == "rss":
+                out = run_rss(pool, n, a.chunksize)
             else:
                 out = run_idle(pool, a.seconds)
     finally:
@@ -271,8 +518,15 @@ def main():
            "efficiency": None}
     if a.workload == "spin":
         rec["us"] = a.us
+    files = out.pop("files", [])
     rec.update(out)
     print(json.dumps(rec), flush=True)
+    if not a.keep:
+        for p in files:
+            try:
+                os.remove(p)
+            except OSError:
+                pass
 
 
 if __name__ == "__main__":
