@@ -278,42 +278,47 @@ static void ds_select(const ds *d, uint64_t r0, uint64_t r1, hid_t *fsp,
   *msp = H5Screate_simple(rank, count, NULL);
 }
 
-/* Writes d's staged rows at its end. */
-static int ds_flush(mpx__h5 *h, ds *d) {
-  if (d->staged_rows == 0)
-    return 0;
-  hsize_t dims[2] = {d->file_rows + d->staged_rows, d->width};
+/* Appends rows rows from buf (numeric rows, or for strings an array of
+ * pointers) at the end of d. */
+static int ds_write(mpx__h5 *h, ds *d, const void *buf, uint64_t rows) {
+  hsize_t dims[2] = {d->file_rows + rows, d->width};
   errno = 0;
   if (H5Dset_extent(d->id, dims) < 0)
     return h5fail(MPX_EIO, h->path, "cannot extend a dataset of");
   hid_t fsp, msp;
   ds_select(d, d->file_rows, dims[0], &fsp, &msp);
-  herr_t rc;
+  errno = 0;
+  herr_t rc = H5Dwrite(d->id, d->mtype, msp, fsp, H5P_DEFAULT, buf);
+  H5Sclose(fsp);
+  H5Sclose(msp);
+  if (rc < 0)
+    return h5fail(MPX_EIO, h->path, "cannot write to");
+  d->file_rows = dims[0];
+  return 0;
+}
+
+/* Writes d's staged rows at its end. */
+static int ds_flush(mpx__h5 *h, ds *d) {
+  if (d->staged_rows == 0)
+    return 0;
+  int rc;
   if (d->dtype == MPX_STRING) {
     char **p = malloc((size_t)d->staged_rows * sizeof *p);
-    if (!p) {
-      H5Sclose(fsp);
-      H5Sclose(msp);
+    if (!p)
       return mpx__fail(MPX_ENOMEM, "out of memory writing '%s'", d->name);
-    }
     char *s = (char *)d->buf;
     for (uint64_t i = 0; i < d->staged_rows; i++) {
       p[i] = s;
       s += strlen(s) + 1;
     }
-    errno = 0;
-    rc = H5Dwrite(d->id, d->mtype, msp, fsp, H5P_DEFAULT, p);
+    rc = ds_write(h, d, p, d->staged_rows);
     free(p);
   } else {
-    errno = 0;
-    rc = H5Dwrite(d->id, d->mtype, msp, fsp, H5P_DEFAULT, d->buf);
+    rc = ds_write(h, d, d->buf, d->staged_rows);
   }
-  H5Sclose(fsp);
-  H5Sclose(msp);
-  if (rc < 0)
-    return h5fail(MPX_EIO, h->path, "cannot write to");
+  if (rc)
+    return rc;
   h->staged -= d->len;
-  d->file_rows = dims[0];
   d->staged_rows = 0;
   d->len = 0;
   return 0;
@@ -726,9 +731,20 @@ int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it) {
                        mpx_dtype_name(D->dtype), (unsigned long long)D->width);
   }
   int rc = 0;
-  for (size_t d = 0; rc == 0 && d < h->nds; d++)
-    rc = ds_stage(h, &h->ds[d], by_ds[d]->data, by_ds[d]->rows,
-                  (size_t)by_ds[d]->nbytes);
+  for (size_t d = 0; rc == 0 && d < h->nds; d++) {
+    ds *D = &h->ds[d];
+    const mpx_array *A = by_ds[d];
+    if (A->nbytes >= STAGE_MAX && D->dtype != MPX_STRING) {
+      /* A big array goes to the file straight from the result. */
+      if ((rc = ds_flush(h, D)) == 0 &&
+          (rc = reserve(h, (size_t)A->nbytes)) == 0)
+        rc = ds_write(h, D, A->data, A->rows);
+      if (rc == 0)
+        D->crc = mpx__crc32(D->crc, A->data, (size_t)A->nbytes);
+    } else {
+      rc = ds_stage(h, D, A->data, A->rows, (size_t)A->nbytes);
+    }
+  }
   if (rc == 0)
     rc = stage_meta(h, 0, (int64_t)a[0].rows, "");
   if (rc)

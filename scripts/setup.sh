@@ -9,7 +9,7 @@ PKGS=(
   openmpi-bin libopenmpi-dev
   libhdf5-openmpi-dev hdf5-tools
   libcunit1-dev
-  libfftw3-dev espeak-ng
+  libfftw3-dev espeak-ng zlib1g-dev
   python3 python3-mpi4py python3-numpy python3-h5py
 )
 
