@@ -316,7 +316,8 @@ typedef struct progress {
   const char *label;
 } progress;
 
-static void show(progress *p, const job *j, uint64_t done, int final) {
+static void show(progress *p, const job *j, uint64_t done, uint64_t failed,
+                 int final) {
   if (p->quiet)
     return;
   double now = mpx__now();
@@ -346,7 +347,7 @@ static void show(progress *p, const job *j, uint64_t done, int final) {
             "%s: %llu/%llu inputs (%.1f%%), %.1f/s, %llu failed, %.1fs "
             "elapsed%s\n",
             p->label, (unsigned long long)done, (unsigned long long)j->n, pct,
-            rate, (unsigned long long)j->failed, el, final ? ", done" : "");
+            rate, (unsigned long long)failed, el, final ? ", done" : "");
   }
   fflush(stderr);
 }
@@ -502,10 +503,10 @@ int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
       mpx__chunk *c;
       int r = mpx__map_next_chunk(m, 0.5, &c);
       pthread_mutex_lock(&j.mu);
-      uint64_t done = j.written;
+      uint64_t done = j.written, failed = j.failed;
       wrc = j.wrc;
       pthread_mutex_unlock(&j.mu);
-      show(&pg, &j, done, 0);
+      show(&pg, &j, done, failed, 0);
       if (wrc)
         break;
       if (r == MPX_ETIMEDOUT)
@@ -530,7 +531,7 @@ int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
   pthread_cond_broadcast(&j.cv);
   pthread_mutex_unlock(&j.mu);
   pthread_join(th, NULL);
-  show(&pg, &j, j.written, 1);
+  show(&pg, &j, j.written, j.failed, 1);
   if (report) {
     report->items = n;
     report->recorded = start;
