@@ -507,8 +507,11 @@ int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
       wrc = j.wrc;
       pthread_mutex_unlock(&j.mu);
       show(&pg, &j, done, failed, 0);
-      if (wrc)
+      if (wrc) {
+        if (r == 0)
+          mpx__chunk_free(c); /* taken, and nobody will write it now */
         break;
+      }
       if (r == MPX_ETIMEDOUT)
         continue;
       if (r == MPX_EOF)
