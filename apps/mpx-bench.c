@@ -91,12 +91,9 @@ static int spin(mpx_task_ctx *ctx, const void *arg, size_t len) {
  * the job's write path without the computing. */
 static int zero_rows(mpx_task_ctx *ctx, const void *arg, size_t len) {
   int64_t b[2];
-  if (len != sizeof b)
-    return mpx_task_fail(ctx, "zero_rows needs {start, stop}, got %zu bytes",
-                         len);
-  memcpy(b, arg, sizeof b);
-  if (b[1] < b[0])
-    return mpx_task_fail(ctx, "zero_rows: stop < start");
+  int rc = w4_part(ctx, "zero_rows", arg, len, b);
+  if (rc)
+    return rc;
   size_t m = (size_t)(b[1] - b[0]);
   if (!mpx_task_array(ctx, "feature", MPX_FLOAT32, m, W4_WIDTH) ||
       !mpx_task_array(ctx, "target", MPX_INT32, m, 1))
@@ -139,8 +136,7 @@ static void report_x(const char *workload, int ranks, int workers, long tasks,
          "\"seconds\":%.6f,\"tasks_per_s\":%.1f,\"p50_us\":%s,\"p99_us\":%s,"
          "\"efficiency\":%s%s}\n",
          workload, ranks, workers, tasks, seconds,
-         seconds > 0 ? (double)tasks / seconds : 0.0, p50s, p99s, effs,
-         extra);
+         seconds > 0 ? (double)tasks / seconds : 0.0, p50s, p99s, effs, extra);
   fflush(stdout);
 }
 
@@ -247,6 +243,35 @@ static void run_spin(mpx_executor *ex, int ranks, long n, long us) {
 
 /* ---------------------------------------------------------------- map */
 
+/* Reads every result of a map of "square" over 0..n-1 in order and checks
+ * each; any mismatch aborts the run. */
+static void drain_squares(const char *what, mpx_map *m, long n) {
+  mpx_map_item it;
+  uint64_t k = 0;
+  int rc;
+  while ((rc = mpx_map_next(m, MPX_FOREVER, &it)) == 0) {
+    uint64_t v = 0;
+    if (it.status == 0 && it.len == sizeof v)
+      memcpy(&v, it.data, sizeof v);
+    if (it.status != 0 || it.index != k || v != k * k) {
+      fprintf(stderr,
+              "mpx-bench: %s: item %llu: index %llu, status %d, %zu bytes"
+              " (%s)\n",
+              what, (unsigned long long)k, (unsigned long long)it.index,
+              it.status, it.len, it.error ? it.error : "wrong value");
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    k++;
+  }
+  if (rc != MPX_EOF)
+    die("map_next", rc);
+  if (k != (uint64_t)n) {
+    fprintf(stderr, "mpx-bench: %s: %llu results of %ld\n", what,
+            (unsigned long long)k, n);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+}
+
 static void run_map(mpx_executor *ex, int ranks, long n, long chunksize) {
   uint64_t *vals = malloc((size_t)n * sizeof *vals);
   const void **args = malloc((size_t)n * sizeof *args);
@@ -270,34 +295,8 @@ static void run_map(mpx_executor *ex, int ranks, long n, long chunksize) {
                           (uint64_t)n, &mo, &m);
   if (rc)
     die("map_create", rc);
-  mpx_map_item it;
-  uint64_t k = 0;
-  while ((rc = mpx_map_next(m, MPX_FOREVER, &it)) == 0) {
-    uint64_t v;
-    if (it.status != 0 || it.len != sizeof v || it.index != k) {
-      fprintf(stderr,
-              "mpx-bench: map: item %llu: index %llu, status %d, %zu bytes"
-              " (%s)\n",
-              (unsigned long long)k, (unsigned long long)it.index, it.status,
-              it.len, it.error ? it.error : "");
-      MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    memcpy(&v, it.data, sizeof v);
-    if (v != k * k) {
-      fprintf(stderr, "mpx-bench: map: result %llu is %llu\n",
-              (unsigned long long)k, (unsigned long long)v);
-      MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    k++;
-  }
+  drain_squares("map", m, n);
   double dt = now() - t;
-  if (rc != MPX_EOF)
-    die("map_next", rc);
-  if (k != (uint64_t)n) {
-    fprintf(stderr, "mpx-bench: map: %llu results of %ld\n",
-            (unsigned long long)k, n);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
   mpx_map_destroy(&m);
   free(vals);
   free(args);
@@ -337,28 +336,8 @@ static void run_rss(mpx_executor *ex, int ranks, long n, long chunksize) {
                                    (uint64_t)n, &mo, &m);
   if (rc)
     die("map_create_producer", rc);
-  mpx_map_item it;
-  uint64_t k = 0;
-  while ((rc = mpx_map_next(m, MPX_FOREVER, &it)) == 0) {
-    uint64_t v = 0;
-    if (it.status == 0 && it.len == sizeof v)
-      memcpy(&v, it.data, sizeof v);
-    if (it.status != 0 || it.index != k || v != k * k) {
-      fprintf(stderr, "mpx-bench: rss: item %llu: index %llu, status %d (%s)\n",
-              (unsigned long long)k, (unsigned long long)it.index, it.status,
-              it.error ? it.error : "wrong value");
-      MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    k++;
-  }
+  drain_squares("rss", m, n);
   double dt = now() - t;
-  if (rc != MPX_EOF)
-    die("map_next", rc);
-  if (k != (uint64_t)n) {
-    fprintf(stderr, "mpx-bench: rss: %llu results of %ld\n",
-            (unsigned long long)k, n);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
   mpx_map_destroy(&m);
   char extra[160];
   snprintf(extra, sizeof extra,
@@ -428,8 +407,8 @@ static void run_w4(mpx_executor *ex, int ranks, const char *wl,
     mpx_job_report rep;
     memset(&rep, 0, sizeof rep);
     double t = now();
-    int rc = mpx_job_run(ex, task, produce_split, &sp, (uint64_t)parts,
-                         &mo, path, &jo, &rep);
+    int rc = mpx_job_run(ex, task, produce_split, &sp, (uint64_t)parts, &mo,
+                         path, &jo, &rep);
     dt = now() - t;
     if (rc)
       die("job_run", rc);
@@ -439,8 +418,7 @@ static void run_w4(mpx_executor *ex, int ranks, const char *wl,
               "mpx-bench: %s: job report: %llu rows (want %ld), %llu "
               "computed, %llu failed\n",
               wl, (unsigned long long)rep.rows, rows,
-              (unsigned long long)rep.computed,
-              (unsigned long long)rep.failed);
+              (unsigned long long)rep.computed, (unsigned long long)rep.failed);
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
     got_rows = rep.rows;
@@ -455,8 +433,8 @@ static void run_w4(mpx_executor *ex, int ranks, const char *wl,
   } else {
     double t = now();
     mpx_map *m;
-    int rc = mpx_map_range(ex, task, 0, (int64_t)rows, (uint64_t)parts,
-                           &mo, &m);
+    int rc =
+        mpx_map_range(ex, task, 0, (int64_t)rows, (uint64_t)parts, &mo, &m);
     if (rc)
       die("map_range", rc);
     mpx_map_item it;

@@ -21,15 +21,23 @@ static long env_long(const char *name) {
   return s ? strtol(s, NULL, 10) : 0;
 }
 
+int w4_part(mpx_task_ctx *ctx, const char *task, const void *arg, size_t len,
+            int64_t b[2]) {
+  if (len != 2 * sizeof *b)
+    return mpx_task_fail(ctx, "%s needs {start, stop}, got %zu bytes", task,
+                         len);
+  memcpy(b, arg, 2 * sizeof *b);
+  if (b[1] < b[0])
+    return mpx_task_fail(ctx, "%s: stop %lld < start %lld", task,
+                         (long long)b[1], (long long)b[0]);
+  return 0;
+}
+
 static int w4_rows(mpx_task_ctx *ctx, const void *arg, size_t len) {
   int64_t b[2];
-  if (len != sizeof b)
-    return mpx_task_fail(ctx, "w4_rows needs {start, stop}, got %zu bytes",
-                         len);
-  memcpy(b, arg, sizeof b);
-  if (b[1] < b[0])
-    return mpx_task_fail(ctx, "w4_rows: stop %lld < start %lld",
-                         (long long)b[1], (long long)b[0]);
+  int rc = w4_part(ctx, W4_TASK, arg, len, b);
+  if (rc)
+    return rc;
   long fail_every = env_long("MPX_W4_FAIL_EVERY");
   if (fail_every > 0 && b[0] % fail_every == 0)
     return mpx_task_fail(ctx, "part starting at %lld fails on purpose",

@@ -13,7 +13,10 @@
 #ifndef MPX_W4_H
 #define MPX_W4_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "mpx.h"
 
 #define W4_WIDTH 64
 #define W4_TASK "w4_rows"
@@ -24,5 +27,11 @@ int w4_register(void);
 
 /* Fills one feature row and returns the target of index i. */
 int32_t w4_row(int64_t i, float row[W4_WIDTH]);
+
+/* Reads a part {int64 start, int64 stop} into b for the task named task.
+ * Returns 0, or mpx_task_fail()'s code (for the task to return) when the
+ * argument is the wrong size or stop < start. */
+int w4_part(mpx_task_ctx *ctx, const char *task, const void *arg, size_t len,
+            int64_t b[2]);
 
 #endif

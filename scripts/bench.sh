@@ -302,7 +302,7 @@ build_cmd() {
 # run leaves behind for bench_peers.py verify ("" if none)
 outputs() {
   case $1/$2/$3 in
-    dd/*|mpx/h5write/map) echo "" ;;
+    dd/*|mpx/h5write/map|*/map/*|*/rss/*) echo "" ;;
     mpx/*)       echo "$DATA/$2-mpx.h5" ;;
     */*/h5)      echo "$DATA/$2-$1.h5" ;;
     */*/npy)     echo "$DATA/$2-$1" ;;

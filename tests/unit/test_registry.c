@@ -220,7 +220,8 @@ static void test_serialize(void) {
 static int cmp(const char *root_tab, int root, const char *other_tab, int other,
                char *msg, size_t cap) {
   size_t rl = strlen(root_tab), ol = strlen(other_tab);
-  char *r = malloc(rl ? rl : 1), *o = malloc(ol ? ol : 1);
+  char *r = calloc(rl ? rl : 1, 1), *o = calloc(ol ? ol : 1, 1);
+  CU_ASSERT_FATAL(r && o);
   memcpy(r, root_tab, rl);
   memcpy(o, other_tab, ol);
   int rc = mpx__registry_compare(r, rl, root, o, ol, other, msg, cap);
