@@ -53,6 +53,7 @@ struct mpx__h5 {
   uint64_t items, rows, failed; /* staged or written */
   uint64_t commit_rows;         /* rows at the last commit */
   size_t staged;                /* bytes staged over all datasets */
+  size_t unsynced;              /* bytes written since writeback started */
 };
 
 static const char *meta_names[M_N] = {"item_status", "item_rows", "item_offset",
@@ -660,15 +661,31 @@ static int reserve(mpx__h5 *h, size_t bytes) {
   return 0; /* file systems without fallocate: carry on */
 }
 
+/* With sync on, starts the disk writing what was written so far (without
+ * waiting for it) once a few MiB are dirty, so that a commit's fdatasync
+ * finds most of the data already on its way instead of all of it. */
+static void start_writeback(mpx__h5 *h, size_t bytes) {
+  h->unsynced += bytes;
+  if (!h->jo.sync || h->fd < 0 || h->unsynced < STAGE_MAX)
+    return;
+  h->unsynced = 0;
+#ifdef SYNC_FILE_RANGE_WRITE
+  sync_file_range(h->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+#endif
+}
+
 /* Writes every staged block. */
 static int flush_all(mpx__h5 *h) {
-  int rc = reserve(h, h->staged);
+  size_t bytes = h->staged;
+  int rc = reserve(h, bytes);
   if (rc)
     return rc;
   for (size_t i = 0; rc == 0 && i < h->nds; i++)
     rc = ds_flush(h, &h->ds[i]);
   for (int i = 0; rc == 0 && i < M_N; i++)
     rc = ds_flush(h, &h->meta[i]);
+  if (rc == 0)
+    start_writeback(h, bytes);
   return rc;
 }
 
@@ -739,8 +756,10 @@ int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it) {
       if ((rc = ds_flush(h, D)) == 0 &&
           (rc = reserve(h, (size_t)A->nbytes)) == 0)
         rc = ds_write(h, D, A->data, A->rows);
-      if (rc == 0)
+      if (rc == 0) {
         D->crc = mpx__crc32(D->crc, A->data, (size_t)A->nbytes);
+        start_writeback(h, (size_t)A->nbytes);
+      }
     } else {
       rc = ds_stage(h, D, A->data, A->rows, (size_t)A->nbytes);
     }
@@ -775,6 +794,7 @@ int mpx__h5_commit(mpx__h5 *h, uint64_t *items, uint64_t *rows, uint32_t *crc) {
     return h5fail(MPX_EIO, h->path, "cannot flush");
   if (h->jo.sync && h->fd >= 0 && fdatasync(h->fd) != 0)
     return mpx__fail(MPX_EIO, "cannot sync '%s': %s", h->path, strerror(errno));
+  h->unsynced = 0;
   h->commit_rows = h->rows;
   *items = h->items;
   *rows = h->rows;
