@@ -15,6 +15,10 @@
 #            mpx_job_run -> one HDF5 file; mpi4py: executor.map +
 #            np.concatenate + np.save (variant npy, two .npy files) and the
 #            same + h5py (variant h5); ppe: ProcessPoolExecutor.map + np.save.
+#            Variant zeros (every implementation): the same arrays left
+#            zero, nothing computed (mpx: task zero_rows; peers: np.zeros,
+#            np.save) -- the pool, the transfer and the file alone, since
+#            numpy's vectorised sin makes the computing itself unequal.
 #            With BENCH_SYNC=1 (default) every implementation makes its
 #            files durable before the clock stops (mpx: job option sync,
 #            fdatasync at every commit; peers: os.fsync of each file).
@@ -230,9 +234,9 @@ plan() {
     w4)
       for impl in "${IMPLS[@]}"; do
         case $impl in
-          mpx)    echo "mpx -" ;;
-          mpi4py) echo "mpi4py npy"; echo "mpi4py h5" ;;
-          ppe)    echo "ppe npy" ;;
+          mpx)    echo "mpx -"; echo "mpx zeros" ;;
+          mpi4py) echo "mpi4py npy"; echo "mpi4py h5"; echo "mpi4py zeros" ;;
+          ppe)    echo "ppe npy"; echo "ppe zeros" ;;
         esac                       # mpool: not part of this comparison
       done ;;
     h5write)
@@ -279,7 +283,9 @@ build_cmd() {
         esac
         [[ $variant == map ]] || args+=(--out "$DATA" --sync "$SYNC" --keep)
       else
-        args+=(--out "$DATA" --format "$variant" --keep)
+        if [[ $variant == zeros ]]; then args+=(--format npy --zeros)
+        else args+=(--format "$variant"); fi
+        args+=(--out "$DATA" --keep)
         ((SYNC)) && args+=(--sync)
       fi ;;
     map)     args=(--tasks "$(map_items "$impl" "${variant#c}")" --chunksize "${variant#c}") ;;
@@ -305,7 +311,7 @@ outputs() {
     dd/*|mpx/h5write/map|*/map/*|*/rss/*) echo "" ;;
     mpx/*)       echo "$DATA/$2-mpx.h5" ;;
     */*/h5)      echo "$DATA/$2-$1.h5" ;;
-    */*/npy)     echo "$DATA/$2-$1" ;;
+    */*/npy|*/*/zeros) echo "$DATA/$2-$1" ;;
   esac
 }
 # verify_args WORKLOAD VARIANT -> VARGS for bench_peers.py verify

@@ -111,6 +111,15 @@ def w4_part(part):
     return w4_compute(part)
 
 
+def w4_zero_part(part):
+    """w4 with nothing computed (--zeros, as mpx-bench --task zero_rows): the
+    same arrays, all zeros -- the pool, the transfer and the file alone."""
+    import numpy as np
+    m = len(part)
+    return (np.zeros((m, W4_WIDTH), dtype=np.float32),
+            np.zeros(m, dtype=np.int32))
+
+
 def whoami(delay):
     # Sleeps so that concurrently submitted probes land on different workers.
     time.sleep(delay)
@@ -292,7 +301,7 @@ def fsync_path(path):
         os.close(fd)
 
 
-def run_w4(pool, workload, rows, parts, out, fmt, sync, impl):
+def run_w4(pool, workload, rows, parts, out, fmt, sync, impl, zeros=False):
     """np.array_split + map + np.concatenate + np.save/h5py (+ fsync)."""
     import numpy as np
     if not out:
@@ -309,7 +318,7 @@ def run_w4(pool, workload, rows, parts, out, fmt, sync, impl):
             os.remove(p)
     t0 = time.perf_counter()
     split = np.array_split(range(0, rows), parts)
-    results = list(pool.map(w4_part, split))
+    results = list(pool.map(w4_zero_part if zeros else w4_part, split))
     feature = np.concatenate([r[0] for r in results])
     target = np.concatenate([r[1] for r in results])
     t_map = time.perf_counter() - t0
@@ -333,6 +342,7 @@ def run_w4(pool, workload, rows, parts, out, fmt, sync, impl):
                 gib_per_s=nbytes / dt / 2**30,
                 data_bytes=feature.nbytes + target.nbytes,
                 map_concat_s=t_map, format=fmt, synced=bool(sync),
+                task="zeros" if zeros else "w4",
                 files=paths)
 
 
@@ -466,6 +476,9 @@ def main():
     ap.add_argument("--sync", action="store_true",
                     help="w4/h5write: os.fsync the files before stopping "
                     "the clock")
+    ap.add_argument("--zeros", action="store_true",
+                    help="w4/h5write: the tasks return zeros (nothing "
+                    "computed), as mpx-bench --task zero_rows")
     ap.add_argument("--keep", action="store_true",
                     help="w4/h5write: keep the files (default: remove them)")
     a = ap.parse_args()
@@ -500,7 +513,7 @@ def main():
                 out = run_spin(pool, n, a.us)
             elif a.workload in ("w4", "h5write"):
                 out = run_w4(pool, a.workload, a.rows, a.parts, a.out,
-                             a.format, a.sync, a.impl)
+                             a.format, a.sync, a.impl, a.zeros)
             elif a.workload == "map":
                 out = run_map(pool, n, a.chunksize)
             elif a.workload == "rss":

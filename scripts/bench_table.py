@@ -36,6 +36,8 @@ ROWS = [
     ("w4", "npy", "seconds", "end-to-end s (mpx: HDF5; peers: 2 .npy)",
      "low"),
     ("w4", "h5", "seconds", "end-to-end s (mpx: HDF5; peers: h5py)", "low"),
+    ("w4", "zeros", "seconds",
+     "end-to-end s, nothing computed (mpx: HDF5; peers: 2 .npy)", "low"),
 ]
 
 MAP_TARGET = 10.0     # mpx map items/s >= 10x mpi4py at every chunksize
@@ -92,7 +94,9 @@ def cell(recs, impl, workload, variant, metric):
             continue
         # ppe/mpool start-up runs have no MPI variant: use them in both rows
         # (so are mpx's w4 runs: one HDF5 job against each peer variant)
-        if variant is not None and r.get("variant") not in (variant, None):
+        # (but not for the zeros rows, which have runs of their own)
+        allowed = (variant,) if variant == "zeros" else (variant, None)
+        if variant is not None and r.get("variant") not in allowed:
             continue
         if "error" in r:
             bad.append(r.get("variant"))
@@ -166,7 +170,10 @@ def w4_section(recs, impls):
              ("mpi4py", "npy", "MPIPoolExecutor.map + np.save x2"),
              ("mpi4py", "h5", "MPIPoolExecutor.map + h5py"),
              ("ppe", "npy", "ProcessPoolExecutor.map + np.save x2"),
-             ("mpool", "npy", "Pool.map + np.save x2")]
+             ("mpool", "npy", "Pool.map + np.save x2"),
+             ("mpx", "zeros", "zero_rows: mpx_job_run -> HDF5"),
+             ("mpi4py", "zeros", "zeros: MPIPoolExecutor.map + np.save x2"),
+             ("ppe", "zeros", "zeros: ProcessPoolExecutor.map + np.save x2")]
     lines = []
     for impl, variant, what in order:
         if impl not in impls:
@@ -195,7 +202,9 @@ def w4_section(recs, impls):
             "closed (and synced when \"synced\" says yes: mpx's job option "
             "`sync` fdatasyncs at every commit, the peers os.fsync each file); "
             "pool start-up is not included. Every output was read back and "
-            "compared with the formula (`bench_peers.py verify`)."]
+            "compared with the formula (`bench_peers.py verify`). The "
+            "zeros rows compute nothing (mpx: task zero_rows; peers: "
+            "np.zeros): the pool, the transfer and the file alone."]
 
 
 def h5_section(recs):
