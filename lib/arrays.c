@@ -55,15 +55,29 @@ void mpx__arrays_clear(mpx_task_ctx *ctx) {
   ctx->narrays = ctx->arrays_cap = 0;
 }
 
+_Static_assert(MPX_ARRAY_NAME_MAX == 63, "the message below says 63");
+
+const char *mpx__array_name_problem(const char *name) {
+  if (!name || !*name)
+    return "is empty";
+  if (strlen(name) > MPX_ARRAY_NAME_MAX)
+    return "is longer than 63 bytes (MPX_ARRAY_NAME_MAX)";
+  if (strchr(name, '/'))
+    return "holds a '/'";
+  if (strcmp(name, ".") == 0 || strcmp(name, "mpx") == 0)
+    return "is reserved";
+  return NULL;
+}
+
 /* Checks name and points *slot at a new empty slot for it (not yet
  * counted). Returns 0, MPX_EINVAL or MPX_ENOMEM (with mpx_last_error()). */
 static int add_slot(mpx_task_ctx *ctx, const char *name, mpx__array **slot) {
-  if (!ctx || !name || !*name)
-    return mpx__fail(MPX_EINVAL, "mpx_task_array: NULL context or empty name");
-  if (strlen(name) > MPX_ARRAY_NAME_MAX)
-    return mpx__fail(MPX_EINVAL,
-                     "mpx_task_array: name '%.20s...' is longer than %d", name,
-                     MPX_ARRAY_NAME_MAX);
+  if (!ctx || !name)
+    return mpx__fail(MPX_EINVAL, "mpx_task_array: NULL context or name");
+  const char *why = mpx__array_name_problem(name);
+  if (why)
+    return mpx__fail(MPX_EINVAL, "mpx_task_array: the name '%.40s' %s", name,
+                     why);
   for (size_t i = 0; i < ctx->narrays; i++)
     if (strcmp(ctx->arrays[i].name, name) == 0)
       return mpx__fail(MPX_EINVAL, "mpx_task_array: '%s' added twice", name);
@@ -98,7 +112,8 @@ void *mpx_task_array(mpx_task_ctx *ctx, const char *name, mpx_dtype dtype,
               (int)dtype);
     return NULL;
   }
-  if (width == 0 || (rows && width > SIZE_MAX / es / rows)) {
+  if (width == 0 || width > SIZE_MAX / es ||
+      (rows && width > SIZE_MAX / es / rows)) {
     mpx__fail(MPX_EINVAL, "mpx_task_array: bad shape %zu x %zu", rows, width);
     return NULL;
   }
@@ -223,7 +238,7 @@ int mpx_arrays_parse(const void *buf, size_t len, mpx_array *arrays, size_t max,
       if (width != 1 || nuls != rows || (nb && d[nb - 1] != 0))
         return mpx__fail(MPX_EINVAL,
                          "typed result: string array '%s' is malformed", name);
-    } else if (es == 0 || width == 0 ||
+    } else if (es == 0 || width == 0 || width > UINT64_MAX / es ||
                (rows && width > UINT64_MAX / es / rows) ||
                rows * width * es != nb) {
       return mpx__fail(MPX_EINVAL,

@@ -84,12 +84,13 @@ static int run_one(mpx_task_fn fn, const char *name, const void *arg,
   static const uint64_t empty_arg = 0;
   mpx_task_ctx ctx = {rank, size, name, NULL, 0, NULL, NULL, 0, 0};
   int rc = fn(&ctx, len ? arg : (const void *)&empty_arg, len);
+  int oom = 0; /* mpx, not the task, ran out of memory */
   if (rc == 0 && ctx.narrays && mpx__arrays_pack(&ctx) != 0)
-    rc = MPX_ENOMEM;
+    rc = MPX_ENOMEM, oom = 1;
   mpx__arrays_clear(&ctx);
   if (rc == 0) {
     if (!ctx.out && !(ctx.out = mpx__alloc(0)))
-      rc = MPX_ENOMEM;
+      rc = MPX_ENOMEM, oom = 1;
     *result = ctx.out;
     *rlen = ctx.out ? ctx.out_len : 0;
     free(ctx.err);
@@ -107,7 +108,7 @@ static int run_one(mpx_task_fn fn, const char *name, const void *arg,
   free(ctx.out);
   *result = where_msg(name, rank, size, ctx.err ? ctx.err : text, rlen);
   free(ctx.err);
-  return MPX_ETASK;
+  return oom ? MPX_ENOMEM : MPX_ETASK;
 }
 
 int mpx__chunkbuf_add(mpx__chunkbuf *b, const void *data, size_t len) {
@@ -157,6 +158,10 @@ static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
   size_t pos = 8;
   for (uint64_t i = 0; !bad && i < n; i++) {
     uint64_t l;
+    if (len - pos < 8) {
+      bad = "malformed chunk";
+      break;
+    }
     memcpy(&l, a + pos, 8);
     pos += 8;
     if (l > len - pos || PAD8(l) > len - pos)
@@ -164,6 +169,7 @@ static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
     else
       pos += PAD8(l);
   }
+  int bad_st = bad ? MPX_EPROTO : 0;
   void **res = NULL;
   size_t *rl = NULL;
   int *st = NULL;
@@ -171,8 +177,10 @@ static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
     res = calloc(n, sizeof *res);
     rl = calloc(n, sizeof *rl);
     st = calloc(n, sizeof *st);
-    if (!res || !rl || !st)
+    if (!res || !rl || !st) {
       bad = "out of memory for the chunk's results";
+      bad_st = MPX_ENOMEM;
+    }
   }
   size_t total = 8 + 16 * (size_t)n;
   pos = 8;
@@ -186,7 +194,7 @@ static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
     if (!res[i]) {
       /* No memory even for the message: report it in place. */
       static const char oom[] = "out of memory on the worker";
-      st[i] = MPX_ETASK;
+      st[i] = MPX_ENOMEM;
       res[i] = strdup(oom);
       rl[i] = res[i] ? sizeof oom : 0;
     }
@@ -194,8 +202,10 @@ static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
     pos += PAD8(l);
   }
   unsigned char *out = bad ? NULL : mpx__alloc(total);
-  if (!bad && !out)
+  if (!bad && !out) {
     bad = "out of memory for the chunk's results";
+    bad_st = MPX_ENOMEM;
+  }
   if (!bad) {
     memcpy(out, &n, 8);
     size_t p = 8 + 16 * (size_t)n;
@@ -219,7 +229,7 @@ static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
   free(st);
   if (bad) {
     *result = where_msg(name, rank, size, bad, rlen);
-    return MPX_ETASK;
+    return bad_st;
   }
   *result = out;
   *rlen = total;

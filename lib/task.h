@@ -35,11 +35,13 @@ struct mpx_task_ctx {
   size_t narrays, arrays_cap;
 };
 
-/* Runs task task_id on arg. Returns the status (0, MPX_ETASK or
- * MPX_ENOTASK); on 0 *result and *rlen hold the result (malloc'd), otherwise
- * *result is a malloc'd, NUL-terminated failure message naming the task,
- * rank, size and host, and *rlen its length. With MPX__TASK_CHUNK set the
- * argument is a chunk and a status 0 result is the chunk result. */
+/* Runs task task_id on arg. Returns the status (0, MPX_ETASK, MPX_ENOTASK,
+ * MPX_ENOMEM when mpx itself ran out of memory packing the result, or
+ * MPX_EPROTO for a malformed chunk); on 0 *result and *rlen hold the result
+ * (malloc'd), otherwise *result is a malloc'd, NUL-terminated failure message
+ * naming the task, rank, size and host, and *rlen its length. With
+ * MPX__TASK_CHUNK set the argument is a chunk and a status 0 result is the
+ * chunk result. */
 int mpx__task_run(uint32_t task_id, const void *arg, size_t len, int rank,
                   int size, void **result, size_t *rlen);
 
@@ -49,6 +51,10 @@ void mpx__arrays_clear(mpx_task_ctx *ctx);
 /* Packs the arrays of ctx into ctx->out (arrays.c), freeing them. Returns 0
  * or MPX_ENOMEM. */
 int mpx__arrays_pack(mpx_task_ctx *ctx);
+
+/* Why name cannot name an array (and so a dataset): "is empty", "holds a
+ * '/'"..., or NULL when it can. */
+const char *mpx__array_name_problem(const char *name);
 
 /* A chunk argument under construction. */
 typedef struct mpx__chunkbuf {

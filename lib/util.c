@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -73,6 +74,8 @@ void mpx__cpu_relax(void) {
 void *mpx__alloc(size_t len) {
   if (len < HUGE_FROM)
     return malloc(len ? len : 1);
+  if (len > SIZE_MAX - HUGE_FROM)
+    return NULL; /* rounding up would wrap */
   void *p = NULL;
   size_t round = (len + HUGE_FROM - 1) & ~(HUGE_FROM - 1);
   if (posix_memalign(&p, HUGE_FROM, round) != 0)

@@ -87,7 +87,7 @@ static int run_call(wstate *w, mpx__recvd *r, const mpx_options *o) {
     if (rc && res) {
       /* Out of memory for the result: report the failure in its place. */
       static const char oom[] = "out of memory on the worker";
-      rc = mpx__msgbuf_add(&w->out, it.work_id, busy, MPX_ETASK, oom,
+      rc = mpx__msgbuf_add(&w->out, it.work_id, busy, MPX_ENOMEM, oom,
                            sizeof oom - 1);
     }
     free(res);
