@@ -4,6 +4,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "mpx.h"
 #include "util.h"
@@ -43,11 +44,19 @@ const char *mpx_last_error(void) {
   return last_error;
 }
 
-/* Formats the detail message for this thread and returns code. */
+/* Formats the detail message for this thread and returns code. The
+ * arguments may include mpx_last_error() itself (a message wrapping the
+ * previous one), so it is formatted aside first. */
 int mpx__fail(int code, const char *fmt, ...) {
+  char msg[sizeof last_error];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  memcpy(last_error, msg, sizeof msg);
   return code;
+}
+
+void mpx__clear_error(void) {
+  last_error[0] = 0;
 }

@@ -26,6 +26,7 @@
 
 #include "executor.h"
 #include "future.h"
+#include "h5out.h"
 #include "msg.h"
 #include "registry.h"
 #include "task.h"
@@ -298,7 +299,9 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
         st = MPX_ENOMEM;
       }
     } else {
-      if (st != MPX_ETASK && st != MPX_ENOTASK)
+      /* The task's failure, a task unknown there, or a worker out of
+       * memory (not the task's fault: a job does not record it). */
+      if (st != MPX_ETASK && st != MPX_ENOTASK && st != MPX_ENOMEM)
         st = MPX_EPROTO;
       err = strndup(it.data, (size_t)it.len);
     }
@@ -658,6 +661,7 @@ int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&ex->mgr_cv, &ca);
   pthread_condattr_destroy(&ca);
+  mpx__h5_preinit(); /* while this is the only thread calling MPI */
   mpx__registry_hold(1);
   if (pthread_create(&ex->mgr, NULL, manager_main, ex) != 0) {
     /* Mark everything done so that destroy can run its normal path. */

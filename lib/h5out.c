@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "h5out.h"
+#include "task.h"
 #include "util.h"
 
 #define STAGE_MAX ((size_t)8 << 20) /* staged bytes before a block write */
@@ -372,6 +373,10 @@ static int ds_truncate(mpx__h5 *h, ds *d, uint64_t rows) {
 /* ---- the file
  * ----------------------------------------------------------------- */
 
+void mpx__h5_preinit(void) {
+  H5open();
+}
+
 static mpx__h5 *h5_new(const char *path, const mpx_job_options *jo) {
   mpx__h5 *h = calloc(1, sizeof *h);
   if (!h)
@@ -652,6 +657,13 @@ static int reserve(mpx__h5 *h, size_t bytes) {
   off_t need = (off_t)eoa + (off_t)(bytes + bytes / 8) + ((off_t)1 << 20);
   for (size_t i = 0; i < h->nds; i++)
     need += (off_t)(2 * h->ds[i].chunkbytes);
+  /* A string row costs more on disk than its staged bytes: a 16-byte heap
+   * reference in the dataset and a global heap object (header, padding). */
+  for (size_t i = 0; i < h->nds + M_N; i++) {
+    const ds *d = i < h->nds ? &h->ds[i] : &h->meta[i - h->nds];
+    if (d->dtype == MPX_STRING)
+      need += (off_t)(48 * d->staged_rows);
+  }
   if (fallocate(h->fd, FALLOC_FL_KEEP_SIZE, 0, need) != 0 &&
       (errno == ENOSPC || errno == EDQUOT || errno == EFBIG))
     return mpx__fail(MPX_EIO,
@@ -708,6 +720,16 @@ int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it) {
                      : prc            ? mpx_last_error()
                                       : "the result holds no arrays (tasks of "
                                         "a job return mpx_task_array)");
+  for (size_t i = 0; i < n; i++) {
+    const char *why = mpx__array_name_problem(a[i].name);
+    if (why)
+      return mpx__fail(MPX_ESCHEMA, "input %llu: the array name '%s' %s",
+                       (unsigned long long)it->index, a[i].name, why);
+    for (size_t k = 0; k < i; k++)
+      if (strcmp(a[k].name, a[i].name) == 0)
+        return mpx__fail(MPX_ESCHEMA, "input %llu: two arrays named '%s'",
+                         (unsigned long long)it->index, a[i].name);
+  }
   for (size_t i = 1; i < n; i++)
     if (a[i].rows != a[0].rows)
       return mpx__fail(MPX_ESCHEMA,

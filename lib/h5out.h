@@ -17,6 +17,13 @@
 
 typedef struct mpx__h5 mpx__h5;
 
+/* Initialises the HDF5 library; the one call here not made by a writer.
+ * Debian's parallel HDF5 makes MPI calls while it initialises (it hangs its
+ * own shutdown on MPI_COMM_SELF), so the executor makes this call on the
+ * root before its manager thread starts: the writer's HDF5 calls on the
+ * sec2 driver never call MPI, as MPI_THREAD_SERIALIZED requires. */
+void mpx__h5_preinit(void);
+
 /* Provenance written as attributes of / when the file is created. */
 typedef struct mpx__h5_meta {
   const char *task;

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ typedef struct job {
   uint64_t start;   /* inputs recorded when the job started */
   uint64_t written; /* inputs staged by the writer (start included) */
   uint64_t committed, committed_rows, rows, failed;
+  uint64_t committed_failed; /* failed inputs among the committed */
 
   mpx__h5 *h; /* writer thread only */
   mpx__rec rec;
@@ -190,9 +192,12 @@ static int commit(job *j) {
   if (rc)
     return rc;
   kill_point("recorded");
+  uint64_t all, all_rows, failed; /* = what was just committed */
+  mpx__h5_counts(j->h, &all, &all_rows, &failed);
   pthread_mutex_lock(&j->mu);
   j->committed = items;
   j->committed_rows = rows;
+  j->committed_failed = failed;
   pthread_mutex_unlock(&j->mu);
   return 0;
 }
@@ -203,8 +208,13 @@ static int recordable(int status) {
 }
 
 /* Stages every input of a chunk; returns 0 or the error that stops the
- * job. */
-static int write_chunk(job *j, mpx__chunk *c) {
+ * job. *keep says whether what was staged before that error is whole and
+ * may still be committed: yes for an input that did not run and for a
+ * schema error (both found before anything of the input is staged), not
+ * for a failed write or allocation, after which the file is left as the
+ * last commit left it. */
+static int write_chunk(job *j, mpx__chunk *c, int *keep) {
+  *keep = 1;
   for (uint64_t k = 0; k < c->count; k++) {
     mpx_map_item it;
     mpx__chunk_item(c, k, &it);
@@ -213,8 +223,10 @@ static int write_chunk(job *j, mpx__chunk *c) {
                        (unsigned long long)it.index,
                        it.error ? it.error : mpx_strerror(it.status));
     int rc = mpx__h5_add(j->h, &it);
-    if (rc)
+    if (rc) {
+      *keep = rc == MPX_ESCHEMA;
       return rc;
+    }
     kill_point("staged");
   }
   pthread_mutex_lock(&j->mu);
@@ -249,17 +261,18 @@ static void *writer_main(void *arg) {
   uint64_t items = 0, rows, failed;
   if (rc == 0)
     mpx__h5_counts(j->h, &items, &rows, &failed);
+  else
+    writer_fail(j, rc); /* before opened: the job must not start */
   pthread_mutex_lock(&j->mu);
   j->opened = 1;
   j->start = j->committed = j->written = items;
   if (rc == 0) {
     j->rows = j->committed_rows = rows;
-    j->failed = failed;
+    j->failed = j->committed_failed = failed;
   }
   pthread_cond_broadcast(&j->cv);
   pthread_mutex_unlock(&j->mu);
   if (rc) {
-    writer_fail(j, rc);
     if (j->h)
       mpx__h5_close(j->h);
     mpx__rec_close(&j->rec);
@@ -281,12 +294,11 @@ static void *writer_main(void *arg) {
     j->q_items -= c->count;
     pthread_cond_broadcast(&j->cv);
     pthread_mutex_unlock(&j->mu);
-    if (!err && (err = write_chunk(j, c)) != 0) {
+    int keep;
+    if (!err && (err = write_chunk(j, c, &keep)) != 0) {
       writer_fail(j, err);
-      if (err == MPX_ESCHEMA || !recordable(err)) {
-        /* What came before the bad input is good: keep it. */
-        commit(j);
-      }
+      if (keep)
+        commit(j); /* what came before the bad input is good */
     }
     mpx__chunk_free(c);
     if (!err && mpx__now() - last >= j->jo.commit_interval) {
@@ -339,7 +351,7 @@ static void show(progress *p, const job *j, uint64_t done, uint64_t failed,
             "\r%s [%s] %5.1f%% %llu/%llu inputs, %.1f/s, eta %.0fs, %llu "
             "failed ",
             p->label, bar, pct, (unsigned long long)done,
-            (unsigned long long)j->n, rate, eta, (unsigned long long)j->failed);
+            (unsigned long long)j->n, rate, eta, (unsigned long long)failed);
     if (final)
       fputc('\n', stderr);
   } else {
@@ -420,9 +432,10 @@ static int check_args(mpx_executor *ex, const char *name, mpx_producer fn,
   return 0;
 }
 
-int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
-                uint64_t n, const mpx_map_options *mo_in, const char *path,
-                const mpx_job_options *jo_in, mpx_job_report *report) {
+static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
+                   void *arg, uint64_t n, const mpx_map_options *mo_in,
+                   const char *path, const mpx_job_options *jo_in,
+                   mpx_job_report *report) {
   double t0 = mpx__now();
   if (report)
     memset(report, 0, sizeof *report);
@@ -520,8 +533,8 @@ int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
         map_rc = r;
         break;
       }
-      if (push(&j, c) != 0)
-        break;
+      if ((map_rc = push(&j, c)) != 0)
+        break; /* the writer's error (reported below) or no memory */
     }
     char saved[1024];
     snprintf(saved, sizeof saved, "%s", mpx_last_error());
@@ -539,7 +552,7 @@ int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
     report->items = n;
     report->recorded = start;
     report->computed = j.committed > start ? j.committed - start : 0;
-    report->failed = j.failed;
+    report->failed = j.committed_failed;
     report->rows = j.committed_rows;
     report->seconds = mpx__now() - t0;
   }
@@ -552,5 +565,25 @@ int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
   free(j.rec_path);
   pthread_mutex_destroy(&j.mu);
   pthread_cond_destroy(&j.cv);
+  return rc;
+}
+
+/* HDF5 is not thread-safe: one job (one writer thread) at a time. */
+static atomic_int job_running;
+
+int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
+                uint64_t n, const mpx_map_options *mo, const char *path,
+                const mpx_job_options *jo, mpx_job_report *report) {
+  int idle = 0;
+  if (!atomic_compare_exchange_strong(&job_running, &idle, 1)) {
+    if (report)
+      memset(report, 0, sizeof *report);
+    return mpx__fail(MPX_EBUSY,
+                     "mpx_job_run: another job is running in this process "
+                     "(HDF5 is called from one writer thread at a time); "
+                     "run jobs one after another");
+  }
+  int rc = run_job(ex, name, fn, arg, n, mo, path, jo, report);
+  atomic_store(&job_running, 0);
   return rc;
 }

@@ -167,14 +167,15 @@ static int produce(mpx_map *m, uint64_t index, const void **data, size_t *len) {
     return 1;
   case SRC_RANGE: {
     uint64_t s, e;
-    mpx_array_split((uint64_t)(m->hi - m->lo), m->k, index, &s, &e);
-    m->pair[0] = m->lo + (int64_t)s;
-    m->pair[1] = m->lo + (int64_t)e;
+    mpx_array_split((uint64_t)m->hi - (uint64_t)m->lo, m->k, index, &s, &e);
+    m->pair[0] = (int64_t)((uint64_t)m->lo + s);
+    m->pair[1] = (int64_t)((uint64_t)m->lo + e);
     *data = m->pair;
     *len = sizeof m->pair;
     return 1;
   }
   default: {
+    mpx__clear_error();
     int rc = m->fn(m->parg, index, data, len);
     if (rc > 0 && *len && !*data)
       return mpx__fail(MPX_EINVAL,

@@ -102,8 +102,11 @@ int mpx__rec_open(const char *path, const char *task, uint64_t n, mpx__rec *r,
     return mpx__fail(MPX_EIO, "cannot open the completion record '%s': %s",
                      path, strerror(errno));
   r->path = strdup(path);
-  FILE *f = fdopen(dup(r->fd), "r");
+  int fd2 = dup(r->fd);
+  FILE *f = fd2 >= 0 ? fdopen(fd2, "r") : NULL;
   if (!f) {
+    if (fd2 >= 0)
+      close(fd2);
     mpx__rec_close(r);
     return mpx__fail(MPX_EIO, "cannot read '%s': %s", path, strerror(errno));
   }

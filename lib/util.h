@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Empties this thread's mpx_last_error(), so that a callback's own message
+ * can be told from an older one. */
+void mpx__clear_error(void);
+
 /* Records a detailed message for mpx_last_error() on this thread and returns
  * code, so callers can write `return mpx__fail(MPX_EINVAL, "...")`. */
 int mpx__fail(int code, const char *fmt, ...)

@@ -248,7 +248,8 @@ MPX_API int mpx_future_wait(mpx_future *fut, double timeout);
 
 /* Waits up to timeout seconds and returns the outcome: 0 (success), the
  * code the future finished with (MPX_ETASK, MPX_ECANCELED, MPX_EBROKEN,
- * MPX_EPROTO...), MPX_ETIMEDOUT or MPX_EDEADLK. The analogue of Python's
+ * MPX_EPROTO, MPX_ENOMEM when the worker had no memory for the result...),
+ * MPX_ETIMEDOUT or MPX_EDEADLK. The analogue of Python's
  * Future.exception(). Root only, thread-safe. */
 MPX_API int mpx_future_exception(mpx_future *fut, double timeout);
 
@@ -380,7 +381,9 @@ MPX_API const char *mpx_dtype_name(mpx_dtype t);
  * task's result and returns its buffer (8-byte aligned, zeroed) to fill.
  * A task's result is either raw bytes (mpx_task_return/mpx_task_output) or
  * named arrays: adding an array drops raw bytes set before, and raw bytes
- * set later drop the arrays. Names must be unique within one result.
+ * set later drop the arrays. Names must be unique within one result, 1 to
+ * MPX_ARRAY_NAME_MAX bytes, without '/', and neither "." nor "mpx" (a job
+ * makes each name a dataset of the HDF5 file's root group, beside /mpx).
  * Not for MPX_STRING (use mpx_task_strings).
  * Returns NULL on a bad argument (mpx_last_error() says which) or when out
  * of memory. Ownership: mpx frees the buffer after sending. */
@@ -557,12 +560,14 @@ typedef struct mpx_job_report {
  * A completion record (path + ".mpxrec") is written after every commit; a
  * job killed at any moment and rerun with MPX_OUT_RESUME recomputes only
  * what was not recorded and ends with the same datasets as an
- * uninterrupted run. HDF5 is called from one writer thread only.
- * Root only. Errors: MPX_EINVAL, MPX_EFILE (exists, or records another
- * job), MPX_EIO (cannot create, write or read; disk full), MPX_ESCHEMA,
- * MPX_ENOTASK, MPX_ESHUTDOWN, MPX_EBROKEN, MPX_ENOMEM, or the producer's
- * code; mpx_last_error() names the file and the cause. What was committed
- * before an error stays in the file and its record. */
+ * uninterrupted run. HDF5 is called from one writer thread only, so a
+ * process runs one job at a time (a second concurrent call: MPX_EBUSY).
+ * Root only. Errors: MPX_EINVAL, MPX_EBUSY, MPX_EFILE (exists, or records
+ * another job), MPX_EIO (cannot create, write or read; disk full),
+ * MPX_ESCHEMA, MPX_ENOTASK, MPX_ESHUTDOWN, MPX_EBROKEN, MPX_ENOMEM (also a
+ * worker without memory for a result: not recorded, a resume recomputes
+ * it), or the producer's code; mpx_last_error() names the file and the cause.
+ * What was committed before an error stays in the file and its record. */
 MPX_API int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn,
                         void *arg, uint64_t n, const mpx_map_options *mo,
                         const char *path, const mpx_job_options *jo,

@@ -6,6 +6,8 @@
  * input, keeping what came before it. Files are checked by resuming them
  * (the record must verify) and, in tests/job, with h5py.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,6 +196,116 @@ static void test_bad_args(void) {
   mt_pool_end(&ex, ok);
 }
 
+/* A producer that holds its job at input 0 until the test lets it go, and
+ * fails at input fail_at (if not 0) with code fail_rc. */
+typedef struct gate {
+  src s;
+  atomic_int started, release;
+  uint64_t fail_at;
+  int fail_rc;
+} gate;
+
+static int produce_gated(void *arg, uint64_t i, const void **d, size_t *l) {
+  gate *g = arg;
+  if (i == 0) {
+    atomic_store(&g->started, 1);
+    while (!atomic_load(&g->release))
+      mt_sleep_ms(1);
+  }
+  if (g->fail_at && i == g->fail_at)
+    return g->fail_rc;
+  return produce(&g->s, i, d, l);
+}
+
+typedef struct job_call {
+  mpx_executor *ex;
+  gate *g;
+  char path[256];
+  int rc;
+  mpx_job_report r;
+} job_call;
+
+static void *job_thread(void *arg) {
+  job_call *c = arg;
+  mpx_job_options jo;
+  mpx_job_options_init(&jo);
+  jo.quiet = 1;
+  jo.sync = 0;
+  c->rc = mpx_job_run(c->ex, "rows", produce_gated, c->g, 40, NULL, c->path,
+                      &jo, &c->r);
+  return NULL;
+}
+
+static void test_one_job_at_a_time(void) {
+  int ok;
+  mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
+  if (ex) {
+    paths("busy");
+    gate g;
+    memset(&g, 0, sizeof g);
+    job_call c;
+    memset(&c, 0, sizeof c);
+    c.ex = ex;
+    c.g = &g;
+    snprintf(c.path, sizeof c.path, "%s", path);
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, job_thread, &c), 0);
+    while (!atomic_load(&g.started))
+      mt_sleep_ms(1);
+    /* HDF5 is not thread-safe: a second job waits its turn */
+    char other[300];
+    snprintf(other, sizeof other, "%s-2.h5", path);
+    src s = {0, {0, 0}};
+    mpx_job_report r;
+    CU_ASSERT_EQUAL(
+        mpx_job_run(ex, "rows", produce, &s, 5, NULL, other, NULL, &r),
+        MPX_EBUSY);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "another job"));
+    CU_ASSERT_EQUAL(access(other, F_OK), -1);
+    atomic_store(&g.release, 1);
+    pthread_join(th, NULL);
+    CU_ASSERT_EQUAL(c.rc, 0);
+    CU_ASSERT_EQUAL(c.r.computed, 40);
+    cleanup();
+    /* then it runs */
+    paths("busy");
+    CU_ASSERT_EQUAL(run(ex, 0, 5, 1, MPX_OUT_CREATE, &r), 0);
+    cleanup();
+  }
+  mt_pool_end(&ex, ok);
+}
+
+static void test_producer_failure(void) {
+  int ok;
+  mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
+  if (ex) {
+    paths("producer");
+    gate g;
+    memset(&g, 0, sizeof g);
+    atomic_store(&g.release, 1);
+    g.fail_at = 3;
+    g.fail_rc = MPX_EINVAL;
+    uint64_t s, e; /* leaves an unrelated message behind */
+    CU_ASSERT_EQUAL(mpx_array_split(5, 0, 0, &s, &e), MPX_EINVAL);
+    mpx_job_options jo;
+    mpx_job_options_init(&jo);
+    jo.quiet = 1;
+    jo.sync = 0;
+    mpx_map_options mo;
+    mpx_map_options_init(&mo);
+    mo.chunksize = 1;
+    mpx_job_report r;
+    CU_ASSERT_EQUAL(
+        mpx_job_run(ex, "rows", produce_gated, &g, 10, &mo, path, &jo, &r),
+        MPX_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(mpx_last_error(), "the producer failed at input 3"));
+    CU_ASSERT_EQUAL(r.computed, 3); /* what came before it is kept */
+    cleanup();
+  }
+  mt_pool_end(&ex, ok);
+}
+
 static void test_registration(void) {
   MT_ASSERT_ALL(register_rc == 0);
 }
@@ -204,6 +316,9 @@ static const mt_test job_tests[] = {
      test_rows_and_failures},
     {"schema errors name the input", test_schema_errors},
     {"bad arguments", test_bad_args},
+    {"one job at a time", test_one_job_at_a_time},
+    {"a producer's failure stops the job, keeping what came before",
+     test_producer_failure},
     {NULL, NULL}};
 
 static const mt_suite suites[] = {{"job", job_tests}, {NULL, NULL}};
