@@ -29,7 +29,10 @@
 #            mpx_job_run (variant job) against raw disk bandwidth measured
 #            in the same run by `dd if=/dev/zero of=$BENCH_DATA/dd.bin bs=16M
 #            count=64 conv=fdatasync`; GiB/s of each and mpx/dd (target
-#            >= 70%). For diagnosis also: mpx's job of the task zero_rows
+#            >= 70%). The same dd with oflag=direct (variant direct)
+#            shows what the device takes without the page cache: buffered
+#            dd copies everything into the cache and only then flushes, so
+#            it under-reads the device. For diagnosis also: mpx's job of the task zero_rows
 #            (variant zeros: the same arrays left zero, nothing computed --
 #            the write path alone, as dd writes zeros), mpx's map alone
 #            (variant map: the w4_rows parts through mpx_map_range, results
@@ -240,7 +243,7 @@ plan() {
         esac                       # mpool: not part of this comparison
       done ;;
     h5write)
-      echo "dd -"
+      echo "dd -"; echo "dd direct"
       has mpx "${IMPLS[@]}" && { echo "mpx job"; echo "mpx zeros"; echo "mpx map"; }
       has mpi4py "${IMPLS[@]}" && echo "mpi4py h5"
       ;;
@@ -297,7 +300,8 @@ build_cmd() {
     mpi=("${TIMEOUT[@]}" "${MPIBASE[@]}" "${MCA[@]}" "${XENV[@]}")
   fi
   case $impl in
-    dd)     CMD=("${TIMEOUT[@]}" dd if=/dev/zero "of=$DATA/dd.bin" bs=16M "count=$DD_COUNT" conv=fdatasync) ;;
+    dd)     CMD=("${TIMEOUT[@]}" dd if=/dev/zero "of=$DATA/dd.bin" bs=16M "count=$DD_COUNT" conv=fdatasync)
+            [[ $variant == direct ]] && CMD+=(oflag=direct) ;;
     mpx)    CMD=("${mpi[@]}" "$MPXBENCH" "$wl" "${args[@]}") ;;
     mpi4py) CMD=("${mpi[@]}" "$PY" -m mpi4py.futures "$PEERS" mpi4py "$wl" "${args[@]}") ;;
     *)      CMD=("${TIMEOUT[@]}" "$PY" "$PEERS" "$impl" "$wl" "${args[@]}") ;;

@@ -209,6 +209,7 @@ def w4_section(recs, impls):
 
 def h5_section(recs):
     dd = good(recs, "dd", "h5write", None)
+    ddd = good(recs, "dd", "h5write", "direct")
     job = good(recs, "mpx", "h5write", "job")
     mp = good(recs, "mpx", "h5write", "map")
     zj = good(recs, "mpx", "h5write", "zeros")
@@ -216,19 +217,25 @@ def h5_section(recs):
     if not (dd or job or zj or mp or peer):
         return [], []
     ddg = med(dd, "gib_per_s")
+    dddg = med(ddd, "gib_per_s")
     lines = ["", "### h5write: a large feature dataset vs raw disk "
              "bandwidth (medians)", "",
-             "| writer | seconds | GiB written | GiB/s | vs dd |",
-             "|---|---:|---:|---:|---:|"]
+             "| writer | seconds | GiB written | GiB/s | vs dd | "
+             "vs dd oflag=direct |",
+             "|---|---:|---:|---:|---:|---:|"]
+
+    def pct(g, base):
+        return "%.0f%%" % (100 * g / base) if g and base else "n/a"
 
     def row(name, rs):
         if not rs:
             return
         g = med(rs, "gib_per_s")
-        lines.append("| %s | %.3f | %.3f | %.3f | %s |" % (
+        lines.append("| %s | %.3f | %.3f | %.3f | %s | %s |" % (
             name, med(rs, "seconds"), (med(rs, "bytes") or 0) / 2**30, g,
-            "%.0f%%" % (100 * g / ddg) if g and ddg else "n/a"))
+            pct(g, ddg), pct(g, dddg)))
     row("dd bs=16M conv=fdatasync (raw disk)", dd)
+    row("dd bs=16M conv=fdatasync oflag=direct (device, no page cache)", ddd)
     syn = {bool(r.get("synced")) for r in job}
     row("mpx_job_run, no compression%s" % (
         ", sync" if syn == {True} else ", no sync" if syn else ""), job)
@@ -247,9 +254,11 @@ def h5_section(recs):
         jg = med(rs, "gib_per_s")
         if jg and ddg:
             targets.append("h5write: mpx job of %s at %.0f%% of dd's "
-                           "bandwidth (target >= %.0f%%): %s" % (
+                           "bandwidth (target >= %.0f%%): %s%s" % (
                                what, 100 * jg / ddg, 100 * H5_TARGET,
-                               "met" if jg / ddg >= H5_TARGET else "NOT met"))
+                               "met" if jg / ddg >= H5_TARGET else "NOT met",
+                               "; %s of dd oflag=direct" % pct(jg, dddg)
+                               if dddg else ""))
     return lines, targets
 
 
