@@ -112,8 +112,7 @@ void *mpx_task_array(mpx_task_ctx *ctx, const char *name, mpx_dtype dtype,
               (int)dtype);
     return NULL;
   }
-  if (width == 0 || width > SIZE_MAX / es ||
-      (rows && width > SIZE_MAX / es / rows)) {
+  if (width == 0 || width > SIZE_MAX / es / (rows ? rows : 1)) {
     mpx__fail(MPX_EINVAL, "mpx_task_array: bad shape %zu x %zu", rows, width);
     return NULL;
   }
@@ -238,8 +237,8 @@ int mpx_arrays_parse(const void *buf, size_t len, mpx_array *arrays, size_t max,
       if (width != 1 || nuls != rows || (nb && d[nb - 1] != 0))
         return mpx__fail(MPX_EINVAL,
                          "typed result: string array '%s' is malformed", name);
-    } else if (es == 0 || width == 0 || width > UINT64_MAX / es ||
-               (rows && width > UINT64_MAX / es / rows) ||
+    } else if (es == 0 || width == 0 ||
+               width > UINT64_MAX / es / (rows ? rows : 1) ||
                rows * width * es != nb) {
       return mpx__fail(MPX_EINVAL,
                        "typed result: array '%s' has type %u and shape %llu x "

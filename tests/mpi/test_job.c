@@ -82,6 +82,13 @@ static void cleanup(void) {
   unlink(rec);
 }
 
+/* The options of every job here: no progress line, no fdatasync. */
+static void quiet_options(mpx_job_options *jo) {
+  mpx_job_options_init(jo);
+  jo->quiet = 1;
+  jo->sync = 0;
+}
+
 static int run(mpx_executor *ex, uint64_t mode, uint64_t n, uint64_t cs,
                mpx_out_mode om, mpx_job_report *r) {
   src s = {mode, {0, 0}};
@@ -89,11 +96,9 @@ static int run(mpx_executor *ex, uint64_t mode, uint64_t n, uint64_t cs,
   mpx_map_options_init(&mo);
   mo.chunksize = cs;
   mpx_job_options jo;
-  mpx_job_options_init(&jo);
+  quiet_options(&jo);
   jo.mode = om;
-  jo.quiet = 1;
   jo.commit_interval = 0.01;
-  jo.sync = 0;
   return mpx_job_run(ex, "rows", produce, &s, n, &mo, path, &jo, r);
 }
 
@@ -228,9 +233,7 @@ typedef struct job_call {
 static void *job_thread(void *arg) {
   job_call *c = arg;
   mpx_job_options jo;
-  mpx_job_options_init(&jo);
-  jo.quiet = 1;
-  jo.sync = 0;
+  quiet_options(&jo);
   c->rc = mpx_job_run(c->ex, "rows", produce_gated, c->g, 40, NULL, c->path,
                       &jo, &c->r);
   return NULL;
@@ -288,9 +291,7 @@ static void test_producer_failure(void) {
     uint64_t s, e; /* leaves an unrelated message behind */
     CU_ASSERT_EQUAL(mpx_array_split(5, 0, 0, &s, &e), MPX_EINVAL);
     mpx_job_options jo;
-    mpx_job_options_init(&jo);
-    jo.quiet = 1;
-    jo.sync = 0;
+    quiet_options(&jo);
     mpx_map_options mo;
     mpx_map_options_init(&mo);
     mo.chunksize = 1;
