@@ -47,6 +47,18 @@ static int w4_rows(mpx_task_ctx *ctx, const void *arg, size_t len) {
   int32_t *tgt = mpx_task_array(ctx, "target", MPX_INT32, m, 1);
   if (!feat || !tgt)
     return mpx_task_fail(ctx, "w4_rows: no memory for %zu rows", m);
+  /* MPX_W4_SLOW=R:MS: the part holding row R sleeps MS ms first. */
+  const char *slow = getenv("MPX_W4_SLOW");
+  if (slow) {
+    long row = strtol(slow, NULL, 10), ms = 0;
+    const char *c = strchr(slow, ':');
+    if (c)
+      ms = strtol(c + 1, NULL, 10);
+    if (row >= b[0] && row < b[1] && ms > 0) {
+      struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+      nanosleep(&ts, NULL);
+    }
+  }
   long delay = env_long("MPX_W4_DELAY_US");
   for (size_t r = 0; r < m; r++) {
     tgt[r] = w4_row(b[0] + (int64_t)r, feat + r * W4_WIDTH);

@@ -7,8 +7,10 @@
  *   target   int32          target = i % 7
  * (a cheap deterministic function; scripts/bench_peers.py computes the same
  * with numpy). The environment variable MPX_W4_DELAY_US makes every row
- * sleep that long, to stretch a job for the kill-and-resume tests, and
- * MPX_W4_FAIL_EVERY=K makes parts whose start is a multiple of K fail.
+ * sleep that long, to stretch a job for the kill-and-resume tests,
+ * MPX_W4_SLOW=R:MS makes the part holding row R sleep MS milliseconds
+ * before it computes, and MPX_W4_FAIL_EVERY=K makes parts whose start is
+ * a multiple of K fail.
  */
 #ifndef MPX_W4_H
 #define MPX_W4_H

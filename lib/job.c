@@ -76,6 +76,15 @@ static void kill_point(const char *point) {
     raise(SIGKILL);
 }
 
+/* ---- interruption -------------------------------------------------------- */
+
+/* The signal that asked the job to stop, or 0. */
+static volatile sig_atomic_t interrupt_sig;
+
+void mpx_job_interrupt(int signo) {
+  interrupt_sig = signo;
+}
+
 /* ---- the writer thread
  * ------------------------------------------------------- */
 

@@ -531,7 +531,16 @@ typedef struct mpx_job_options {
                              loss as well as killed jobs (default 1) */
   int quiet;              /* no progress on stderr (default 0) */
   const char *label;      /* progress line label (default the task name) */
+  const char *identity;   /* what this job is, beyond its task and count:
+                             a digest of its inputs or an explicit key (one
+                             line, at most MPX_JOB_IDENTITY_MAX bytes),
+                             stored in the record and the file; a resume
+                             with another identity is refused with
+                             MPX_EFILE (default NULL: none) */
 } mpx_job_options;
+
+/* The longest job identity, in bytes. */
+#define MPX_JOB_IDENTITY_MAX 1024
 
 /* Fills o with the defaults. Any rank. */
 MPX_API void mpx_job_options_init(mpx_job_options *o);
@@ -545,6 +554,15 @@ typedef struct mpx_job_report {
   uint64_t rows;     /* rows in every dataset at the end */
   double seconds;    /* wall time of this run */
 } mpx_job_report;
+
+/* Asks the running job to stop: it stops dispatching, commits what is
+ * whole, and mpx_job_run() returns MPX_EINTR with a message saying what was
+ * committed and how to resume. A request made while no job runs is kept
+ * and stops the next job at its start (signo 0 clears it). Meant to be
+ * called from a signal handler (SIGINT, SIGTERM, SIGUSR1) installed on
+ * every rank, so that workers survive the signal their launcher forwards.
+ * Any rank, async-signal-safe. */
+MPX_API void mpx_job_interrupt(int signo);
 
 /* Runs the task name over n inputs from a producer (which must produce any
  * index it is asked for, as a resumed job starts after the recorded ones)
@@ -562,11 +580,21 @@ typedef struct mpx_job_report {
  * what was not recorded and ends with the same datasets as an
  * uninterrupted run. HDF5 is called from one writer thread only, so a
  * process runs one job at a time (a second concurrent call: MPX_EBUSY).
- * Root only. Errors: MPX_EINVAL, MPX_EBUSY, MPX_EFILE (exists, or records
- * another job), MPX_EIO (cannot create, write or read; disk full),
- * MPX_ESCHEMA, MPX_ENOTASK, MPX_ESHUTDOWN, MPX_EBROKEN, MPX_ENOMEM (also a
- * worker without memory for a result: not recorded, a resume recomputes
- * it), or the producer's code; mpx_last_error() names the file and the cause.
+ * A resume checks that it resumes the same job (task, count, identity,
+ * schema and compression, stored in the record and under /mpx) and touches
+ * only the job's own datasets and attributes: anything else in the file is
+ * left as it is. A finished job resumed again changes nothing. One process
+ * at a time writes an output: the job holds a lock (path + ".mpxlock") for
+ * its whole run.
+ * Root only. Errors: MPX_EINVAL, MPX_EBUSY (another job in this process,
+ * or another process holds the output), MPX_EFILE (exists, or records
+ * another job), MPX_ECORRUPT (the record cannot be read beside an output
+ * that holds rows, or the file fails its record's check where the job had
+ * finished), MPX_EIO (cannot create, write or read; disk full; the output
+ * removed while the job ran), MPX_EINTR (mpx_job_interrupt), MPX_ESCHEMA,
+ * MPX_ENOTASK, MPX_ESHUTDOWN, MPX_EBROKEN, MPX_ENOMEM (also a worker
+ * without memory for a result: not recorded, a resume recomputes it), or
+ * the producer's code; mpx_last_error() names the file and the cause.
  * What was committed before an error stays in the file and its record. */
 MPX_API int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn,
                         void *arg, uint64_t n, const mpx_map_options *mo,

@@ -33,7 +33,10 @@
   X(EIO, -19, "input/output error on a file")                                  \
   X(ESCHEMA, -20,                                                              \
     "result arrays do not match the output's names, types or widths")          \
-  X(EFILE, -21, "output file exists or belongs to another job")
+  X(EFILE, -21, "output file exists or belongs to another job")                \
+  X(ECORRUPT, -22,                                                             \
+    "output or its completion record is damaged or does not match")            \
+  X(EINTR, -23, "interrupted by a signal; what was committed is kept")
 
 enum mpx_errno {
 #define MPX_ERRNO_ENUM(name, value, msg) MPX_##name = value,

@@ -3,12 +3,16 @@
  * w4job.c -- the W4 workload as a resumable job, for the job tests:
  *   w4job --out PATH [--items N] [--parts K] [--chunksize C]
  *         [--resume | --overwrite] [--commit S] [--gzip L] [--no-sync]
+ *         [--identity KEY]
  * maps "w4_rows" over [0, N) split into K parts (array_split) and writes
- * feature/target to PATH with mpx_job_run(). Prints one line
+ * feature/target to PATH with mpx_job_run(); the job's identity is KEY, or
+ * "w4 items=N" by default. SIGINT, SIGTERM and SIGUSR1 on any rank ask the
+ * job to stop (mpx_job_interrupt). Prints one line
  *   job: rc=<name> items=<n> recorded=<r> computed=<c> failed=<f> rows=<rows>
  * and exits 0 on success, 1 on a job error (message on stderr), 2 on bad
  * usage.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +38,13 @@ static int produce(void *arg, uint64_t i, const void **data, size_t *len) {
   return 1;
 }
 
+static void on_signal(int sig) {
+  mpx_job_interrupt(sig);
+}
+
 int main(int argc, char **argv) {
-  const char *out = NULL;
+  const char *out = NULL, *identity = NULL;
+  char idbuf[64];
   parts p = {200000, 8, {0, 0}};
   mpx_map_options mo;
   mpx_job_options jo;
@@ -60,6 +69,8 @@ int main(int argc, char **argv) {
       jo.mode = MPX_OUT_RESUME;
     else if (!strcmp(a, "--overwrite"))
       jo.mode = MPX_OUT_OVERWRITE;
+    else if (!strcmp(a, "--identity") && v)
+      identity = argv[++i];
     else if (!strcmp(a, "--no-sync"))
       jo.sync = 0;
     else {
@@ -71,6 +82,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "w4job: --out PATH is required\n");
     return 2;
   }
+  if (!identity) {
+    snprintf(idbuf, sizeof idbuf, "w4 items=%llu", (unsigned long long)p.items);
+    identity = idbuf;
+  }
+  jo.identity = identity;
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
   if (mpx_init(&argc, &argv) != 0 || w4_register() != 0)
     return 1;
   mpx_executor *ex;
