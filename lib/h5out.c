@@ -24,7 +24,7 @@
 #include "util.h"
 
 #define STAGE_MAX ((size_t)8 << 20) /* staged bytes before a block write */
-#define MAX_ARRAYS 64
+#define PARSE_ARRAYS 16             /* arrays parsed on the stack */
 
 typedef struct ds {
   char name[MPX_ARRAY_NAME_MAX + 1];
@@ -45,11 +45,18 @@ enum { M_STATUS, M_ROWS, M_OFFSET, M_ERROR, M_N };
 struct mpx__h5 {
   char *path;
   hid_t file, grp;
-  int fd;
+  int fd, writable;
   mpx_job_options jo;
   ds *ds; /* result datasets, sorted by name */
   size_t nds;
-  int schema; /* ds[] known */
+  int schema;        /* ds[] known */
+  char *schema_text; /* "name:dtype:width,..." of ds[] (escaped names) */
+  char *file_schema; /* /mpx attribute "schema" when opened, or NULL */
+  char *file_id;     /* /mpx attribute "identity" when opened, or NULL */
+  uint32_t *sums;    /* per-dataset CRCs of the last commit */
+  mpx_array *arrays; /* parse space for results of many arrays */
+  const mpx_array **by_ds;
+  size_t arrays_cap;
   ds meta[M_N];
   uint64_t items, rows, failed; /* staged or written */
   uint64_t commit_rows;         /* rows at the last commit */
@@ -385,6 +392,7 @@ static mpx__h5 *h5_new(const char *path, const mpx_job_options *jo) {
   h->jo = *jo;
   h->file = h->grp = H5I_INVALID_HID;
   h->fd = -1;
+  h->writable = 1;
   for (int i = 0; i < M_N; i++)
     ds_init(&h->meta[i], meta_names[i],
             i == M_STATUS  ? MPX_INT32
@@ -409,6 +417,43 @@ static void now_iso(char *buf, size_t cap) {
   strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Sets a string attribute of /mpx (replacing it). */
+static int grp_attr_str(mpx__h5 *h, const char *name, const char *value) {
+  errno = 0;
+  if (H5Aexists(h->grp, name) > 0)
+    H5Adelete(h->grp, name);
+  hid_t t = str_type(), sp = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(h->grp, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = a < 0 ? -1 : H5Awrite(a, t, &value);
+  if (a >= 0)
+    H5Aclose(a);
+  H5Sclose(sp);
+  H5Tclose(t);
+  if (rc < 0)
+    return h5fail(MPX_EIO, h->path, "cannot write an attribute of /mpx in");
+  return 0;
+}
+
+/* The string attribute name of /mpx (malloc'd), or NULL when absent. */
+static char *grp_attr_get(mpx__h5 *h, const char *name) {
+  if (H5Aexists(h->grp, name) <= 0)
+    return NULL;
+  hid_t a = H5Aopen(h->grp, name, H5P_DEFAULT);
+  if (a < 0)
+    return NULL;
+  hid_t ft = H5Aget_type(a), t = str_type();
+  char *v = NULL, *out = NULL;
+  if (H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0 &&
+      H5Aread(a, t, &v) >= 0 && v) {
+    out = strdup(v);
+    H5free_memory(v);
+  }
+  H5Tclose(t);
+  H5Tclose(ft);
+  H5Aclose(a);
+  return out;
+}
+
 int mpx__h5_create(const char *path, const mpx__h5_meta *meta,
                    const mpx_job_options *jo, mpx__h5 **out) {
   *out = NULL;
@@ -429,6 +474,8 @@ int mpx__h5_create(const char *path, const mpx__h5_meta *meta,
   int rc = h->grp < 0 ? h5fail(MPX_EIO, path, "cannot create /mpx in") : 0;
   for (int i = 0; rc == 0 && i < M_N; i++)
     rc = ds_create(h, h->grp, &h->meta[i]);
+  if (rc == 0)
+    rc = grp_attr_str(h, "identity", meta->identity ? meta->identity : "");
   char t[64];
   now_iso(t, sizeof t);
   if (rc == 0)
@@ -462,40 +509,107 @@ static int cmp_ds(const void *a, const void *b) {
   return strcmp(((const ds *)a)->name, ((const ds *)b)->name);
 }
 
-typedef struct names {
-  char (*v)[MPX_ARRAY_NAME_MAX + 1];
-  size_t n, cap;
-} names;
-
-static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *info,
-                      void *arg) {
-  (void)info;
-  names *nm = arg;
-  H5O_info_t oi;
-  if (H5Oget_info_by_name2(g, name, &oi, H5O_INFO_BASIC, H5P_DEFAULT) < 0 ||
-      oi.type != H5O_TYPE_DATASET)
-    return 0;
-  if (strlen(name) > MPX_ARRAY_NAME_MAX)
-    return 0;
-  if (nm->n == nm->cap) {
-    size_t cap = nm->cap ? 2 * nm->cap : 8;
-    void *v = realloc(nm->v, cap * sizeof *nm->v);
-    if (!v)
-      return -1;
-    nm->v = v;
-    nm->cap = cap;
-  }
-  strcpy(nm->v[nm->n++], name);
+/* The mpx type named name ("float32"), or 0. */
+static mpx_dtype dtype_by_name(const char *name) {
+  for (int t = MPX_INT8; t <= MPX_STRING; t++)
+    if (strcmp(mpx_dtype_name((mpx_dtype)t), name) == 0)
+      return (mpx_dtype)t;
   return 0;
 }
 
-int mpx__h5_open(const char *path, const mpx_job_options *jo, mpx__h5 **out) {
+/* Parses a schema text into h->ds (unopened). Returns 0 or MPX_ECORRUPT. */
+static int parse_schema(mpx__h5 *h, const char *text) {
+  size_t n = 1;
+  for (const char *p = text; *p; p++)
+    n += *p == ',';
+  char *copy = strdup(text);
+  h->ds = calloc(n, sizeof *h->ds);
+  if (!copy || !h->ds) {
+    free(copy);
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  }
+  int rc = 0;
+  char *save = NULL;
+  for (char *e = strtok_r(copy, ",", &save); e && rc == 0;
+       e = strtok_r(NULL, ",", &save)) {
+    char *c1 = strchr(e, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2) {
+      rc = -1;
+      break;
+    }
+    *c1 = *c2 = '\0';
+    mpx__unescape(e);
+    mpx_dtype t = dtype_by_name(c1 + 1);
+    char *end;
+    unsigned long long w = strtoull(c2 + 1, &end, 10);
+    if (!t || *end || w == 0 || strlen(e) > MPX_ARRAY_NAME_MAX ||
+        mpx__array_name_problem(e))
+      rc = -1;
+    else
+      ds_init(&h->ds[h->nds++], e, t, w);
+  }
+  free(copy);
+  if (rc || h->nds == 0)
+    return mpx__fail(MPX_ECORRUPT, "'%s': the job's schema '%s' is malformed",
+                     h->path, text);
+  return 0;
+}
+
+/* Builds h->schema_text from h->ds. */
+static int schema_text(mpx__h5 *h) {
+  size_t cap = 1, len = 0;
+  char **esc = calloc(h->nds ? h->nds : 1, sizeof *esc);
+  int ok = esc != NULL;
+  for (size_t i = 0; ok && i < h->nds; i++) {
+    esc[i] = mpx__escape(h->ds[i].name);
+    ok = esc[i] != NULL;
+    if (ok)
+      cap += strlen(esc[i]) + 48;
+  }
+  char *t = ok ? malloc(cap) : NULL;
+  for (size_t i = 0; t && i < h->nds; i++)
+    len += (size_t)sprintf(t + len, "%s%s:%s:%llu", i ? "," : "", esc[i],
+                           mpx_dtype_name(h->ds[i].dtype),
+                           (unsigned long long)h->ds[i].width);
+  for (size_t i = 0; esc && i < h->nds; i++)
+    free(esc[i]);
+  free(esc);
+  if (!t)
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  if (h->nds == 0)
+    t[0] = '\0';
+  free(h->schema_text);
+  h->schema_text = t;
+  return 0;
+}
+
+/* Removes the datasets a file's schema attribute names (created by a run
+ * that committed none of their rows) and the attribute, so that they are
+ * made again from the first result. */
+static int drop_uncommitted(mpx__h5 *h) {
+  mpx__h5 tmp = {0};
+  tmp.path = h->path;
+  int rc = parse_schema(&tmp, h->file_schema);
+  for (size_t i = 0; rc == 0 && i < tmp.nds; i++)
+    if (H5Lexists(h->file, tmp.ds[i].name, H5P_DEFAULT) > 0 &&
+        H5Ldelete(h->file, tmp.ds[i].name, H5P_DEFAULT) < 0)
+      rc = h5fail(MPX_EIO, h->path, "cannot remove an uncommitted dataset of");
+  free(tmp.ds);
+  if (rc == 0 && H5Adelete(h->grp, "schema") < 0)
+    rc = h5fail(MPX_EIO, h->path, "cannot update /mpx in");
+  return rc;
+}
+
+int mpx__h5_open(const char *path, const mpx_job_options *jo,
+                 const char *schema, int writable, mpx__h5 **out) {
   *out = NULL;
   mpx__h5 *h = h5_new(path, jo);
   if (!h)
     return mpx__fail(MPX_ENOMEM, "out of memory");
+  h->writable = writable;
   errno = 0;
-  h->file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  h->file =
+      H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
   if (h->file < 0) {
     int rc = h5fail(MPX_EIO, path, "cannot open the output");
     mpx__h5_close(h);
@@ -503,38 +617,62 @@ int mpx__h5_open(const char *path, const mpx_job_options *jo, mpx__h5 **out) {
   }
   get_fd(h);
   errno = 0;
-  h->grp = H5Gopen2(h->file, "mpx", H5P_DEFAULT);
-  int rc = h->grp < 0 ? h5fail(MPX_EIO, path, "no /mpx group in") : 0;
+  h->grp = H5Lexists(h->file, "mpx", H5P_DEFAULT) > 0
+               ? H5Gopen2(h->file, "mpx", H5P_DEFAULT)
+               : H5I_INVALID_HID;
+  int rc = h->grp < 0 ? mpx__fail(MPX_ECORRUPT,
+                                  "'%s' has no /mpx group: it is not the "
+                                  "output of an mpx job",
+                                  path)
+                      : 0;
   for (int i = 0; rc == 0 && i < M_N; i++) {
     ds d;
     rc = ds_open(h, h->grp, meta_names[i], &d);
     if (rc == 0 && (d.dtype != h->meta[i].dtype || d.width != 1)) {
       ds_close(&d);
-      rc = mpx__fail(MPX_EIO, "'%s': /mpx/%s has the wrong type", path,
+      rc = mpx__fail(MPX_ECORRUPT, "'%s': /mpx/%s has the wrong type", path,
                      meta_names[i]);
     }
-    if (rc == 0)
-      h->meta[i] = d;
-  }
-  names nm = {0};
-  if (rc == 0 &&
-      H5Literate(h->file, H5_INDEX_NAME, H5_ITER_INC, NULL, list_cb, &nm) < 0)
-    rc = h5fail(MPX_EIO, path, "cannot list the datasets of");
-  if (rc == 0 && nm.n) {
-    h->ds = calloc(nm.n, sizeof *h->ds);
-    if (!h->ds)
-      rc = mpx__fail(MPX_ENOMEM, "out of memory");
-    for (size_t i = 0; rc == 0 && i < nm.n; i++) {
-      rc = ds_open(h, h->file, nm.v[i], &h->ds[i]);
-      if (rc == 0)
-        h->nds++;
-    }
     if (rc == 0) {
-      qsort(h->ds, h->nds, sizeof *h->ds, cmp_ds);
-      h->schema = 1;
+      ds_close(&h->meta[i]);
+      h->meta[i] = d;
     }
   }
-  free(nm.v);
+  if (rc == 0) {
+    h->file_schema = grp_attr_get(h, "schema");
+    h->file_id = grp_attr_get(h, "identity");
+  }
+  if (rc == 0 && schema && schema[0]) {
+    rc = parse_schema(h, schema);
+    for (size_t i = 0; rc == 0 && i < h->nds; i++) {
+      ds *want = &h->ds[i];
+      if (H5Lexists(h->file, want->name, H5P_DEFAULT) <= 0) {
+        rc = mpx__fail(MPX_ECORRUPT,
+                       "'%s': the job's dataset '%s' is missing from the "
+                       "file",
+                       path, want->name);
+        break;
+      }
+      ds d;
+      if ((rc = ds_open(h, h->file, want->name, &d)) != 0)
+        break;
+      if (d.dtype != want->dtype || d.width != want->width) {
+        rc = mpx__fail(MPX_ECORRUPT,
+                       "'%s': the job's dataset '%s' is %s with %llu "
+                       "columns, its record says %s with %llu",
+                       path, want->name, mpx_dtype_name(d.dtype),
+                       (unsigned long long)d.width, mpx_dtype_name(want->dtype),
+                       (unsigned long long)want->width);
+        ds_close(&d);
+        break;
+      }
+      *want = d;
+    }
+    if (rc == 0 && (rc = schema_text(h)) == 0)
+      h->schema = 1;
+  } else if (rc == 0 && h->file_schema && writable) {
+    rc = drop_uncommitted(h);
+  }
   if (rc) {
     mpx__h5_close(h);
     return rc;
@@ -543,72 +681,136 @@ int mpx__h5_open(const char *path, const mpx_job_options *jo, mpx__h5 **out) {
   return 0;
 }
 
+const char *mpx__h5_identity(const mpx__h5 *h) {
+  return h->file_id;
+}
+
+const char *mpx__h5_file_schema(const mpx__h5 *h) {
+  return h->file_schema;
+}
+
+uint64_t mpx__h5_file_items(const mpx__h5 *h) {
+  return h->meta[M_STATUS].file_rows;
+}
+
+const char *mpx__h5_schema(const mpx__h5 *h) {
+  return h->schema ? h->schema_text : NULL;
+}
+
 /* Combines the CRCs of one commit: datasets (only when rows were added),
  * then the /mpx datasets. */
-static uint32_t combine(const uint32_t *ds_crc, size_t nds, int rows_added,
-                        const uint32_t *meta_crc) {
+static uint32_t combine(const uint32_t *sums, size_t nds, int rows_added) {
   uint32_t c = 0;
   for (size_t i = 0; rows_added && i < nds; i++)
-    c = mpx__crc32(c, &ds_crc[i], 4);
+    c = mpx__crc32(c, &sums[i], 4);
   for (int i = 0; i < M_N; i++)
-    c = mpx__crc32(c, &meta_crc[i], 4);
+    c = mpx__crc32(c, &sums[nds + (size_t)i], 4);
   return c;
 }
 
-/* Cuts every dataset to the first items inputs and rows rows. */
-static int cut_to(mpx__h5 *h, uint64_t items, uint64_t rows) {
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < h->nds; i++)
-    rc = ds_truncate(h, &h->ds[i], rows);
-  for (int i = 0; rc == 0 && i < M_N; i++)
-    rc = ds_truncate(h, &h->meta[i], items);
-  h->items = items;
-  h->rows = h->commit_rows = rows;
-  return rc;
-}
-
-int mpx__h5_verify(mpx__h5 *h, const mpx__rec_commit *c, size_t n,
-                   size_t *good) {
+int mpx__h5_verify(mpx__h5 *h, const mpx__rec_commit *c, size_t n, size_t *good,
+                   char *why, size_t whycap) {
   *good = 0;
+  why[0] = '\0';
   uint64_t pi = 0, pr = 0;
-  uint32_t *dcrc = calloc(h->nds + 1, sizeof *dcrc);
-  if (!dcrc)
-    return mpx__fail(MPX_ENOMEM, "out of memory");
   for (size_t k = 0; k < n; k++) {
-    if (c[k].items < pi || c[k].rows < pr ||
-        c[k].items > h->meta[M_STATUS].file_rows ||
-        (c[k].rows > pr && !h->schema))
+    const mpx__rec_commit *ck = &c[k];
+    if (ck->items < pi || ck->rows < pr) {
+      snprintf(why, whycap, "commit %zu goes backwards", k + 1);
       break;
+    }
+    if (ck->rows > pr && !h->schema) {
+      snprintf(why, whycap,
+               "commit %zu claims rows but the record names no datasets",
+               k + 1);
+      break;
+    }
+    if (ck->nsums != h->nds + M_N) {
+      snprintf(why, whycap,
+               "commit %zu has %zu checksums for %zu datasets (with /mpx)",
+               k + 1, ck->nsums, h->nds + (size_t)M_N);
+      break;
+    }
     int ok = 1;
-    for (size_t i = 0; ok && i < h->nds && c[k].rows > pr; i++)
-      ok = ds_read_crc(h, &h->ds[i], pr, c[k].rows, &dcrc[i]) == 0;
-    uint32_t mcrc[M_N];
-    for (int i = 0; ok && i < M_N; i++)
-      ok = ds_read_crc(h, &h->meta[i], pi, c[k].items, &mcrc[i]) == 0;
-    if (!ok || combine(dcrc, h->nds, c[k].rows > pr, mcrc) != c[k].data_crc)
+    for (size_t i = 0; ok && i < h->nds + M_N; i++) {
+      ds *d = i < h->nds ? &h->ds[i] : &h->meta[i - h->nds];
+      int meta = i >= h->nds;
+      uint64_t r0 = meta ? pi : pr, r1 = meta ? ck->items : ck->rows;
+      uint32_t crc = 0;
+      if (r1 > d->file_rows) {
+        snprintf(why, whycap,
+                 "dataset '%s%s' holds %llu rows, commit %zu claims %llu",
+                 meta ? "mpx/" : "", d->name, (unsigned long long)d->file_rows,
+                 k + 1, (unsigned long long)r1);
+        ok = 0;
+      } else if (r1 > r0 && ds_read_crc(h, d, r0, r1, &crc) != 0) {
+        snprintf(why, whycap, "dataset '%s%s' cannot be read: %s",
+                 meta ? "mpx/" : "", d->name, mpx_last_error());
+        ok = 0;
+      } else if (crc != ck->sums[i]) {
+        snprintf(why, whycap,
+                 "dataset '%s%s' rows %llu-%llu differ from what commit %zu "
+                 "wrote (CRC %08x, recorded %08x)",
+                 meta ? "mpx/" : "", d->name, (unsigned long long)r0,
+                 (unsigned long long)r1 - 1, k + 1, (unsigned)crc,
+                 (unsigned)ck->sums[i]);
+        ok = 0;
+      }
+    }
+    if (!ok)
       break;
-    /* The failed inputs count too. */
-    pi = c[k].items;
-    pr = c[k].rows;
+    pi = ck->items;
+    pr = ck->rows;
     *good = k + 1;
   }
-  free(dcrc);
-  int rc = cut_to(h, pi, pr);
-  if (rc == 0 && pi) {
-    /* Count the recorded failures for the report. */
-    hid_t fsp, msp;
-    int32_t *st = malloc((size_t)pi * sizeof *st);
-    if (st) {
-      ds_select(&h->meta[M_STATUS], 0, pi, &fsp, &msp);
-      if (H5Dread(h->meta[M_STATUS].id, h->meta[M_STATUS].mtype, msp, fsp,
-                  H5P_DEFAULT, st) >= 0)
-        for (uint64_t i = 0; i < pi; i++)
-          h->failed += st[i] != 0;
-      H5Sclose(fsp);
-      H5Sclose(msp);
-      free(st);
+  return 0;
+}
+
+int mpx__h5_beyond(const mpx__h5 *h, uint64_t items, uint64_t rows, char *why,
+                   size_t whycap) {
+  for (size_t i = 0; i < h->nds + M_N; i++) {
+    const ds *d = i < h->nds ? &h->ds[i] : &h->meta[i - h->nds];
+    uint64_t want = i < h->nds ? rows : items;
+    if (d->file_rows > want) {
+      snprintf(why, whycap, "dataset '%s%s' holds %llu rows, %llu committed",
+               i < h->nds ? "" : "mpx/", d->name,
+               (unsigned long long)d->file_rows, (unsigned long long)want);
+      return 1;
     }
   }
+  return 0;
+}
+
+uint64_t mpx__h5_count_failed(mpx__h5 *h, uint64_t items) {
+  uint64_t failed = 0;
+  if (items == 0 || items > h->meta[M_STATUS].file_rows)
+    return 0;
+  int32_t *st = malloc((size_t)items * sizeof *st);
+  if (!st)
+    return 0;
+  hid_t fsp, msp;
+  ds_select(&h->meta[M_STATUS], 0, items, &fsp, &msp);
+  if (H5Dread(h->meta[M_STATUS].id, h->meta[M_STATUS].mtype, msp, fsp,
+              H5P_DEFAULT, st) >= 0)
+    for (uint64_t i = 0; i < items; i++)
+      failed += st[i] != 0;
+  H5Sclose(fsp);
+  H5Sclose(msp);
+  free(st);
+  return failed;
+}
+
+int mpx__h5_cut(mpx__h5 *h, uint64_t items, uint64_t rows) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < h->nds; i++)
+    if (h->ds[i].file_rows != rows)
+      rc = ds_truncate(h, &h->ds[i], rows);
+  for (int i = 0; rc == 0 && i < M_N; i++)
+    if (h->meta[i].file_rows != items)
+      rc = ds_truncate(h, &h->meta[i], items);
+  h->items = items;
+  h->rows = h->commit_rows = rows;
+  h->failed = rc == 0 ? mpx__h5_count_failed(h, items) : 0;
   return rc;
 }
 
@@ -620,6 +822,13 @@ static int make_schema(mpx__h5 *h, const mpx_array *a, size_t n) {
   for (size_t i = 0; i < n; i++)
     ds_init(&h->ds[i], a[i].name, a[i].dtype, a[i].width);
   qsort(h->ds, n, sizeof *h->ds, cmp_ds);
+  /* The file says which datasets are the job's before they exist, so that
+   * a resume after a kill here finds them by name and nothing else. */
+  h->nds = n;
+  int src = schema_text(h);
+  h->nds = 0;
+  if (src || (src = grp_attr_str(h, "schema", h->schema_text)) != 0)
+    return src;
   for (size_t i = 0; i < n; i++) {
     int rc = ds_create(h, h->file, &h->ds[i]);
     if (rc)
@@ -710,16 +919,31 @@ int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it) {
     }
     return rc;
   }
-  mpx_array a[MAX_ARRAYS];
+  mpx_array stack[PARSE_ARRAYS], *a = stack;
   size_t n = 0;
-  int prc = mpx_arrays_parse(it->data, it->len, a, MAX_ARRAYS, &n);
+  int prc = mpx_arrays_parse(it->data, it->len, a, PARSE_ARRAYS, &n);
+  if (prc == MPX_E2BIG) {
+    /* Any number of arrays: parse again into room for all of them. */
+    if (n > h->arrays_cap) {
+      mpx_array *na = realloc(h->arrays, n * sizeof *na);
+      if (na)
+        h->arrays = na;
+      const mpx_array **nb = na ? realloc(h->by_ds, n * sizeof *nb) : NULL;
+      if (nb)
+        h->by_ds = nb;
+      if (!na || !nb)
+        return mpx__fail(MPX_ENOMEM, "out of memory for %zu arrays", n);
+      h->arrays_cap = n;
+    }
+    a = h->arrays;
+    prc = mpx_arrays_parse(it->data, it->len, a, n, &n);
+  }
   if (prc != 0 || n == 0)
     return mpx__fail(MPX_ESCHEMA, "input %llu: %s",
                      (unsigned long long)it->index,
-                     prc == MPX_E2BIG ? "more than 64 arrays"
-                     : prc            ? mpx_last_error()
-                                      : "the result holds no arrays (tasks of "
-                                        "a job return mpx_task_array)");
+                     prc ? mpx_last_error()
+                         : "the result holds no arrays (tasks of "
+                           "a job return mpx_task_array)");
   for (size_t i = 0; i < n; i++) {
     const char *why = mpx__array_name_problem(a[i].name);
     if (why)
@@ -744,7 +968,20 @@ int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it) {
       return rc;
   }
   /* Match every array against the datasets, before staging anything. */
-  const mpx_array *by_ds[MAX_ARRAYS];
+  if (h->nds > h->arrays_cap) {
+    const mpx_array **nb = realloc(h->by_ds, h->nds * sizeof *nb);
+    if (!nb)
+      return mpx__fail(MPX_ENOMEM, "out of memory");
+    h->by_ds = nb;
+    mpx_array *na = realloc(h->arrays, h->nds * sizeof *na);
+    if (!na)
+      return mpx__fail(MPX_ENOMEM, "out of memory");
+    if (a == h->arrays)
+      a = na;
+    h->arrays = na;
+    h->arrays_cap = h->nds;
+  }
+  const mpx_array **by_ds = h->by_ds;
   if (n != h->nds)
     return mpx__fail(MPX_ESCHEMA,
                      "input %llu: the result holds %zu arrays, the output "
@@ -797,20 +1034,23 @@ int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it) {
   return 0;
 }
 
-int mpx__h5_commit(mpx__h5 *h, uint64_t *items, uint64_t *rows, uint32_t *crc) {
+int mpx__h5_commit(mpx__h5 *h, uint64_t *items, uint64_t *rows, uint32_t *crc,
+                   const uint32_t **sums_out, size_t *nsums) {
   int rc = flush_all(h);
   if (rc)
     return rc;
-  uint32_t dcrc[MAX_ARRAYS], mcrc[M_N];
-  for (size_t i = 0; i < h->nds; i++) {
-    dcrc[i] = h->ds[i].crc;
-    h->ds[i].crc = 0;
+  uint32_t *sums = realloc(h->sums, (h->nds + M_N) * sizeof *sums);
+  if (!sums)
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  h->sums = sums;
+  for (size_t i = 0; i < h->nds + M_N; i++) {
+    ds *d = i < h->nds ? &h->ds[i] : &h->meta[i - h->nds];
+    sums[i] = d->crc;
+    d->crc = 0;
   }
-  for (int i = 0; i < M_N; i++) {
-    mcrc[i] = h->meta[i].crc;
-    h->meta[i].crc = 0;
-  }
-  *crc = combine(dcrc, h->nds, h->rows > h->commit_rows, mcrc);
+  *crc = combine(sums, h->nds, h->rows > h->commit_rows);
+  *sums_out = sums;
+  *nsums = h->nds + M_N;
   errno = 0;
   if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0)
     return h5fail(MPX_EIO, h->path, "cannot flush");
@@ -820,7 +1060,43 @@ int mpx__h5_commit(mpx__h5 *h, uint64_t *items, uint64_t *rows, uint32_t *crc) {
   h->commit_rows = h->rows;
   *items = h->items;
   *rows = h->rows;
+  return mpx__h5_check_path(h);
+}
+
+int mpx__h5_check_path(const mpx__h5 *h) {
+  if (h->fd < 0)
+    return 0;
+  return mpx__same_file(h->path, h->fd, "output");
+}
+
+int mpx__h5_flush(mpx__h5 *h) {
+  errno = 0;
+  if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0)
+    return h5fail(MPX_EIO, h->path, "cannot flush");
   return 0;
+}
+
+int mpx__h5_add_run(mpx__h5 *h, const char *text) {
+  ds d;
+  int rc = 0;
+  errno = 0;
+  if (H5Lexists(h->grp, "runs", H5P_DEFAULT) > 0) {
+    rc = ds_open(h, h->grp, "runs", &d);
+    if (rc == 0 && d.dtype != MPX_STRING) {
+      ds_close(&d);
+      return mpx__fail(MPX_ECORRUPT, "'%s': /mpx/runs has the wrong type",
+                       h->path);
+    }
+  } else {
+    ds_init(&d, "runs", MPX_STRING, 1);
+    rc = ds_create(h, h->grp, &d);
+  }
+  if (rc == 0) {
+    const char *p = text;
+    rc = ds_write(h, &d, &p, 1);
+  }
+  ds_close(&d);
+  return rc;
 }
 
 void mpx__h5_counts(const mpx__h5 *h, uint64_t *items, uint64_t *rows,
@@ -861,11 +1137,15 @@ int mpx__h5_close(mpx__h5 *h) {
   if (!h)
     return 0;
   int rc = 0;
-  if (h->file >= 0 && h->jo.sync) {
+  if (h->file >= 0 && h->writable) {
     /* What was set since the last commit (the closing attributes). */
-    H5Fflush(h->file, H5F_SCOPE_GLOBAL);
-    if (h->fd >= 0)
-      fdatasync(h->fd);
+    errno = 0;
+    if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0)
+      rc = h5fail(MPX_EIO, h->path, "cannot flush");
+    else if (h->jo.sync && h->fd >= 0 && fdatasync(h->fd) != 0)
+      rc = mpx__fail(MPX_EIO, "cannot sync '%s': %s", h->path, strerror(errno));
+    if (rc == 0)
+      rc = mpx__h5_check_path(h);
   }
   for (size_t i = 0; i < h->nds; i++)
     ds_close(&h->ds[i]);
@@ -875,10 +1155,16 @@ int mpx__h5_close(mpx__h5 *h) {
     H5Gclose(h->grp);
   if (h->file >= 0) {
     errno = 0;
-    if (H5Fclose(h->file) < 0)
+    if (H5Fclose(h->file) < 0 && rc == 0)
       rc = h5fail(MPX_EIO, h->path, "cannot close");
   }
   free(h->ds);
+  free(h->schema_text);
+  free(h->file_schema);
+  free(h->file_id);
+  free(h->sums);
+  free(h->arrays);
+  free(h->by_ds);
   free(h->path);
   free(h);
   return rc;

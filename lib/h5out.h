@@ -24,9 +24,10 @@ typedef struct mpx__h5 mpx__h5;
  * sec2 driver never call MPI, as MPI_THREAD_SERIALIZED requires. */
 void mpx__h5_preinit(void);
 
-/* Provenance written as attributes of / when the file is created. */
+/* Provenance written as attributes of / when the file is created (and the
+ * identity as an attribute of /mpx). */
 typedef struct mpx__h5_meta {
-  const char *task;
+  const char *task, *identity;
   uint64_t items, chunksize, window;
   int ranks;
 } mpx__h5_meta;
@@ -36,15 +37,55 @@ typedef struct mpx__h5_meta {
 int mpx__h5_create(const char *path, const mpx__h5_meta *meta,
                    const mpx_job_options *jo, mpx__h5 **h);
 
-/* Opens an existing output for appending and reads its datasets.
- * Returns 0 or MPX_EIO (not an HDF5 file, or not one of ours). */
-int mpx__h5_open(const char *path, const mpx_job_options *jo, mpx__h5 **h);
+/* Opens an existing output of a job (read-only unless writable) and its
+ * /mpx record datasets, and of the other datasets only those schema names
+ * ("name:dtype:width,...", the record's; NULL when the record names none):
+ * nothing else in the file is ever opened. With no schema, datasets that
+ * the file's own /mpx schema attribute names were made by a run that
+ * committed none of their rows; opened writable, they are removed to be
+ * made again. Returns 0, MPX_EIO (HDF5 cannot open it), MPX_ECORRUPT (not
+ * an mpx output, or the job's datasets are missing or of other types),
+ * MPX_ENOMEM. */
+int mpx__h5_open(const char *path, const mpx_job_options *jo,
+                 const char *schema, int writable, mpx__h5 **h);
 
-/* Reads back what each commit wrote and compares CRCs; the file is then cut
- * to the last commit that matches (and everything before it), whose
- * index is returned in *good (0 when none). Returns 0 or MPX_EIO. */
+/* The /mpx attributes "identity" and "schema" as the file held them when
+ * opened (NULL when absent). */
+const char *mpx__h5_identity(const mpx__h5 *h);
+const char *mpx__h5_file_schema(const mpx__h5 *h);
+
+/* Rows of /mpx/item_status in the file: the inputs it holds. */
+uint64_t mpx__h5_file_items(const mpx__h5 *h);
+
+/* The job's schema text once its datasets exist, else NULL. */
+const char *mpx__h5_schema(const mpx__h5 *h);
+
+/* Reads back what each commit wrote and compares every dataset's CRC with
+ * the record's: *good is the number of leading commits that check out, and
+ * why says what differs in the first one that does not ("" when all do).
+ * Changes nothing. Returns 0. */
 int mpx__h5_verify(mpx__h5 *h, const mpx__rec_commit *commits, size_t n,
-                   size_t *good);
+                   size_t *good, char *why, size_t whycap);
+
+/* Cuts the job's datasets to the first items inputs and rows rows (a
+ * verified commit) and counts the failed inputs among them. Returns 0 or
+ * MPX_EIO. */
+int mpx__h5_cut(mpx__h5 *h, uint64_t items, uint64_t rows);
+
+/* 1 (with why saying which) when a job dataset holds more rows than the
+ * commit of items inputs and rows rows, else 0. */
+int mpx__h5_beyond(const mpx__h5 *h, uint64_t items, uint64_t rows, char *why,
+                   size_t whycap);
+
+/* The failed inputs among the first items of the file. */
+uint64_t mpx__h5_count_failed(mpx__h5 *h, uint64_t items);
+
+/* Flushes HDF5's buffers to the file (no sync), so that a process killed
+ * from here on leaves a file HDF5 can open. Returns 0 or MPX_EIO. */
+int mpx__h5_flush(mpx__h5 *h);
+
+/* Appends a line describing this run to /mpx/runs. Returns 0 or MPX_EIO. */
+int mpx__h5_add_run(mpx__h5 *h, const char *text);
 
 /* Stages input it (the next in input order): its arrays, or its failure.
  * Returns 0, MPX_ESCHEMA (names, types, widths or rows do not match;
@@ -52,8 +93,15 @@ int mpx__h5_verify(mpx__h5 *h, const mpx__rec_commit *commits, size_t n,
 int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it);
 
 /* Writes what is staged, flushes (and syncs) the file, and returns what it
- * now holds and the CRC of what this commit wrote. Returns 0 or MPX_EIO. */
-int mpx__h5_commit(mpx__h5 *h, uint64_t *items, uint64_t *rows, uint32_t *crc);
+ * now holds, the CRC of what this commit wrote and its per-dataset CRCs
+ * (*sums, owned by h, valid until the next commit). Returns 0 or MPX_EIO
+ * (also when the file was removed or replaced meanwhile). */
+int mpx__h5_commit(mpx__h5 *h, uint64_t *items, uint64_t *rows, uint32_t *crc,
+                   const uint32_t **sums, size_t *nsums);
+
+/* MPX_EIO when the output's path no longer names the file being written
+ * (removed, or replaced), else 0. */
+int mpx__h5_check_path(const mpx__h5 *h);
 
 /* Inputs and rows staged or written, and failed inputs, so far. */
 void mpx__h5_counts(const mpx__h5 *h, uint64_t *items, uint64_t *rows,
@@ -65,8 +113,9 @@ int mpx__h5_attr_str(mpx__h5 *h, const char *name, const char *value);
 /* Sets an unsigned 64-bit attribute of /. Returns 0 or MPX_EIO. */
 int mpx__h5_attr_u64(mpx__h5 *h, const char *name, uint64_t value);
 
-/* Closes the file (syncing it when the job syncs). Accepts NULL. Returns 0
- * or MPX_EIO. */
+/* Closes the file (flushing it when writable, syncing it when the job
+ * syncs, and checking that its path still names it). Accepts NULL.
+ * Returns 0 or MPX_EIO. */
 int mpx__h5_close(mpx__h5 *h);
 
 #endif

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "h5out.h"
+#include "lock.h"
 #include "map.h"
 #include "record.h"
 #include "registry.h"
@@ -55,9 +56,11 @@ typedef struct job {
   uint64_t written; /* inputs staged by the writer (start included) */
   uint64_t committed, committed_rows, rows, failed;
   uint64_t committed_failed; /* failed inputs among the committed */
+  int complete_before;       /* the output was complete: nothing to do */
 
   mpx__h5 *h; /* writer thread only */
   mpx__rec rec;
+  int rec_schema; /* the record holds the schema line */
 } job;
 
 /* ---- test hook: die at a named point --------------------------------------
@@ -85,6 +88,24 @@ void mpx_job_interrupt(int signo) {
   interrupt_sig = signo;
 }
 
+/* "SIGTERM" for the signals a job is stopped with. */
+static const char *signal_name(int sig) {
+  switch (sig) {
+  case SIGINT:
+    return "SIGINT";
+  case SIGTERM:
+    return "SIGTERM";
+  case SIGUSR1:
+    return "SIGUSR1";
+  case SIGUSR2:
+    return "SIGUSR2";
+  case SIGHUP:
+    return "SIGHUP";
+  default:
+    return "a signal";
+  }
+}
+
 /* ---- the writer thread
  * ------------------------------------------------------- */
 
@@ -110,17 +131,53 @@ static int remove_file(const char *p) {
   return 0;
 }
 
+/* The record header of this job. */
+static mpx__rec_head job_head(const job *j) {
+  mpx__rec_head h = {j->task, j->n, j->jo.compression,
+                     j->jo.identity ? j->jo.identity : ""};
+  return h;
+}
+
+/* Appends a line about this run to /mpx/runs: what it used and where it
+ * started, so that the file says how every run that wrote it ran. */
+static int add_run(job *j, uint64_t recorded) {
+  char t[64], line[512];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  snprintf(line, sizeof line,
+           "%s host=%s pid=%ld ranks=%d gzip=%d chunksize=%llu window=%llu "
+           "recorded=%llu mpx=%s",
+           t, mpx__hostname(), (long)getpid(), mpx_executor_workers(j->ex) + 1,
+           j->jo.compression, (unsigned long long)j->mo.chunksize,
+           (unsigned long long)mpx__map_window(j->ex, &j->mo),
+           (unsigned long long)recorded, MPX_VERSION_STRING);
+  return mpx__h5_add_run(j->h, line);
+}
+
 /* Creates the HDF5 output with the job's provenance. */
 static int create_output(job *j) {
-  mpx__h5_meta meta = {j->task, j->n, j->mo.chunksize,
+  mpx__h5_meta meta = {j->task,
+                       j->jo.identity ? j->jo.identity : "",
+                       j->n,
+                       j->mo.chunksize,
                        mpx__map_window(j->ex, &j->mo),
                        mpx_executor_workers(j->ex) + 1};
-  return mpx__h5_create(j->path, &meta, &j->jo, &j->h);
+  int rc = mpx__h5_create(j->path, &meta, &j->jo, &j->h);
+  if (rc == 0)
+    rc = add_run(j, 0);
+  if (rc == 0)
+    rc = mpx__h5_flush(j->h);
+  if (rc == 0)
+    kill_point("opened");
+  return rc;
 }
 
 /* Creates a new output and its record. */
 static int open_fresh(job *j) {
-  int rc = mpx__rec_create(j->rec_path, j->task, j->n, &j->rec);
+  mpx__rec_head head = job_head(j);
+  int rc = mpx__rec_create(j->rec_path, &head, &j->rec);
   if (rc)
     return rc;
   kill_point("created");
@@ -133,57 +190,197 @@ static int open_fresh(job *j) {
   return rc;
 }
 
-/* Opens an output to resume: verifies what its record claims and cuts both
- * to what checks out. */
-static int open_resume(job *j) {
-  mpx__rec_commit *c = NULL;
-  size_t nc = 0;
-  int rc = mpx__rec_open(j->rec_path, j->task, j->n, &j->rec, &c, &nc);
-  if (rc == 1) {
-    /* Killed while the record was being created: nothing was done. */
-    if ((rc = remove_file(j->path)) || (rc = remove_file(j->rec_path)))
-      return rc;
-    return open_fresh(j);
-  }
-  if (rc)
+/* Is the record's job this one? MPX_EFILE saying what differs if not. */
+static int same_job(const job *j, const mpx__rec_info *in) {
+  const char *id = j->jo.identity ? j->jo.identity : "";
+  const char *how = "; pass overwrite to start this job over (the output "
+                    "and its record are replaced)";
+  if (strcmp(in->task, j->task) != 0 || in->items != j->n)
+    return mpx__fail(MPX_EFILE,
+                     "'%s' records another job (task '%s' over %llu inputs); "
+                     "this run is task '%s' over %llu inputs%s",
+                     j->rec_path, in->task, (unsigned long long)in->items,
+                     j->task, (unsigned long long)j->n, how);
+  if (strcmp(in->identity, id) != 0)
+    return mpx__fail(MPX_EFILE,
+                     "'%s' records another job: its identity is '%s', this "
+                     "run's is '%s' (the inputs changed?)%s",
+                     j->rec_path, in->identity, id, how);
+  if (in->gzip != j->jo.compression)
+    return mpx__fail(MPX_EFILE,
+                     "'%s' was created with gzip level %d, this run asks "
+                     "for %d; resume with the same gzip level%s",
+                     j->path, in->gzip, j->jo.compression, how);
+  return 0;
+}
+
+/* Moves an output HDF5 cannot open to path + ".unreadable" (one such copy
+ * is kept: an older one is replaced). */
+static int move_aside(job *j, const char *why, size_t ncommits) {
+  size_t l = strlen(j->path) + 12;
+  char *aside = malloc(l);
+  if (!aside)
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  snprintf(aside, l, "%s.unreadable", j->path);
+  int older = exists(aside);
+  if (rename(j->path, aside) != 0) {
+    int rc = mpx__fail(MPX_EIO, "cannot move the unreadable '%s' aside: %s",
+                       j->path, strerror(errno));
+    free(aside);
     return rc;
-  off_t header_end = 0;
-  if (nc)
-    header_end = c[0].offset;
-  else
-    header_end = lseek(j->rec.fd, 0, SEEK_CUR);
-  if (!exists(j->path) || mpx__h5_open(j->path, &j->jo, &j->h) != 0) {
-    /* The output is gone or unreadable: keep it aside, start over. */
-    char aside[4200] = "";
-    if (exists(j->path)) {
-      snprintf(aside, sizeof aside, "%s.unreadable-%ld", j->path,
-               (long)time(NULL));
-      if (rename(j->path, aside) != 0) {
-        free(c);
-        return mpx__fail(MPX_EIO, "cannot move the unreadable '%s' aside: %s",
-                         j->path, strerror(errno));
-      }
-    }
-    fprintf(stderr,
-            "mpx: resume: '%s' %s%s; its %zu recorded commits are dropped and "
-            "the job starts over\n",
-            j->path, aside[0] ? "was unreadable, moved to " : "is missing",
-            aside, nc);
-    free(c);
-    if ((rc = mpx__rec_truncate(&j->rec, header_end)) != 0)
+  }
+  fprintf(stderr,
+          "mpx: resume: '%s' cannot be read (%s); moved it to '%s'%s; the "
+          "%zu commits its record claimed are dropped and the job starts "
+          "over\n",
+          j->path, why, aside, older ? " (replacing an older copy)" : "",
+          ncommits);
+  free(aside);
+  return 0;
+}
+
+/* Resumes where the record's header is empty, torn or corrupt: only an
+ * output that holds nothing (a run killed while creating it) may start
+ * afresh; anything else is refused untouched. */
+static int resume_damaged_record(job *j) {
+  if (!exists(j->path)) {
+    int rc = remove_file(j->rec_path);
+    return rc ? rc : open_fresh(j);
+  }
+  mpx__h5 *h = NULL;
+  int rc = mpx__h5_open(j->path, &j->jo, NULL, 0, &h);
+  uint64_t items = rc == 0 ? mpx__h5_file_items(h) : 0;
+  mpx__h5_close(h);
+  if (rc)
+    return mpx__fail(MPX_ECORRUPT,
+                     "the completion record '%s' is empty or damaged and "
+                     "'%s' cannot be read as an mpx output (%s): mpx cannot "
+                     "tell what it holds and changes nothing; pass overwrite "
+                     "to start over",
+                     j->rec_path, j->path, mpx_last_error());
+  if (items)
+    return mpx__fail(MPX_ECORRUPT,
+                     "the completion record '%s' is empty or damaged, but "
+                     "'%s' holds %llu inputs: mpx cannot tell which of them "
+                     "are whole and changes nothing; restore the record, or "
+                     "pass overwrite to start over",
+                     j->rec_path, j->path, (unsigned long long)items);
+  fprintf(stderr,
+          "mpx: resume: the record '%s' is empty or damaged and '%s' holds "
+          "no inputs (a run killed while creating it): starting afresh\n",
+          j->rec_path, j->path);
+  if ((rc = remove_file(j->path)) || (rc = remove_file(j->rec_path)))
+    return rc;
+  return open_fresh(j);
+}
+
+/* Verifies an opened output against its record and decides: complete
+ * (nothing to do), refused, or cut back to the last commit that checks
+ * out. */
+static int resume_output(job *j, mpx__rec_info *in) {
+  mpx__h5 *h = NULL;
+  int rc = mpx__h5_open(j->path, &j->jo, in->schema, 0, &h);
+  if (rc == MPX_EIO) {
+    /* HDF5 cannot read it at all: keep it aside and start over. */
+    char why[512];
+    snprintf(why, sizeof why, "%s", mpx_last_error());
+    if ((rc = move_aside(j, why, in->ncommits)) != 0 ||
+        (rc = mpx__rec_truncate(&j->rec, in->head)) != 0)
       return rc;
     return create_output(j);
   }
-  size_t good = 0;
-  rc = mpx__h5_verify(j->h, c, nc, &good);
-  if (rc == 0 && good < nc) {
-    fprintf(stderr,
-            "mpx: resume: the record of '%s' claims %zu commits but the file "
-            "holds only the first %zu intact; the rest is recomputed\n",
-            j->path, nc, good);
-    rc = mpx__rec_truncate(&j->rec, c[good].offset);
+  const char *how = "; mpx changed nothing: restore the file, or pass "
+                    "overwrite to compute it again";
+  if (rc)
+    return mpx__fail(rc, "cannot resume '%s': %s%s", j->path, mpx_last_error(),
+                     how);
+  const char *fid = mpx__h5_identity(h), *fs = mpx__h5_file_schema(h);
+  if (!fid || strcmp(fid, in->identity) != 0) {
+    rc = mpx__fail(MPX_ECORRUPT,
+                   "'%s' is the output of another job than its record "
+                   "'%s' (identity '%s', the record's '%s')%s",
+                   j->path, j->rec_path, fid ? fid : "(none)", in->identity,
+                   how);
+  } else if (in->schema && (!fs || strcmp(fs, in->schema) != 0)) {
+    rc = mpx__fail(MPX_ECORRUPT,
+                   "'%s' names the datasets '%s', its record '%s' names "
+                   "'%s'%s",
+                   j->path, fs ? fs : "(none)", j->rec_path, in->schema, how);
   }
-  free(c);
+  size_t nc = in->ncommits, good = 0;
+  char why[1024] = "";
+  if (rc == 0)
+    rc = mpx__h5_verify(h, in->commits, nc, &good, why, sizeof why);
+  const mpx__rec_commit *last = nc ? &in->commits[nc - 1] : NULL;
+  int finished = last && last->items == j->n;
+  if (rc == 0 && finished && good == nc) {
+    /* A finished job's datasets end where its last commit does. */
+    if (mpx__h5_beyond(h, last->items, last->rows, why, sizeof why))
+      good = nc - 1;
+    j->rows = last->rows;
+    j->failed = mpx__h5_count_failed(h, last->items);
+  }
+  mpx__h5_close(h);
+  if (rc)
+    return rc;
+  if (finished && good == nc) {
+    j->complete_before = 1;
+    fprintf(stderr,
+            "mpx: resume: '%s' is already complete: its %llu inputs are "
+            "recorded and verified; nothing to do, nothing changed\n",
+            j->path, (unsigned long long)j->n);
+    return 0;
+  }
+  if (finished)
+    return mpx__fail(MPX_ECORRUPT,
+                     "'%s' fails the check of its completion record '%s', "
+                     "which says the job finished: %s%s",
+                     j->path, j->rec_path, why, how);
+  if (good < nc)
+    fprintf(stderr,
+            "mpx: resume: the record of '%s' claims %zu commits but only the "
+            "first %zu check out (%s); the rest is recomputed\n",
+            j->path, nc, good, why);
+  if ((rc = mpx__h5_open(j->path, &j->jo, in->schema, 1, &j->h)) != 0)
+    return rc;
+  uint64_t items = good ? in->commits[good - 1].items : 0;
+  uint64_t rows = good ? in->commits[good - 1].rows : 0;
+  rc = mpx__h5_cut(j->h, items, rows);
+  if (rc == 0)
+    rc = mpx__rec_truncate(&j->rec,
+                           good < nc ? in->commits[good].offset : in->end);
+  j->rec_schema = in->schema != NULL;
+  if (rc == 0)
+    rc = add_run(j, items);
+  if (rc == 0)
+    rc = mpx__h5_flush(j->h);
+  if (rc == 0)
+    kill_point("opened");
+  return rc;
+}
+
+/* Opens an output to resume: checks that its record is of this job,
+ * verifies what the record claims, and cuts both to what checks out. */
+static int open_resume(job *j) {
+  mpx__rec_info in;
+  int rc = mpx__rec_open(j->rec_path, &j->rec, &in);
+  if (rc == 1)
+    return resume_damaged_record(j);
+  if (rc)
+    return rc;
+  if ((rc = same_job(j, &in)) == 0) {
+    if (exists(j->path)) {
+      rc = resume_output(j, &in);
+    } else {
+      fprintf(stderr,
+              "mpx: resume: '%s' is missing; the %zu commits its record "
+              "'%s' claims are dropped and the job starts over\n",
+              j->path, in.ncommits, j->rec_path);
+      if ((rc = mpx__rec_truncate(&j->rec, in.head)) == 0)
+        rc = create_output(j);
+    }
+  }
+  mpx__rec_info_free(&in);
   return rc;
 }
 
@@ -191,13 +388,24 @@ static int open_resume(job *j) {
 static int commit(job *j) {
   uint64_t items, rows;
   uint32_t crc;
-  int rc = mpx__h5_commit(j->h, &items, &rows, &crc);
+  const uint32_t *sums;
+  size_t nsums;
+  int rc = mpx__h5_commit(j->h, &items, &rows, &crc, &sums, &nsums);
   if (rc)
     return rc;
   kill_point("flushed");
   if (items == j->committed && items != 0)
     return 0; /* nothing new */
-  rc = mpx__rec_commit_append(&j->rec, items, rows, crc, j->jo.sync);
+  const char *schema = mpx__h5_schema(j->h);
+  if (!j->rec_schema && schema) {
+    if ((rc = mpx__rec_schema_append(&j->rec, schema, j->jo.sync)) != 0)
+      return rc;
+    j->rec_schema = 1;
+  }
+  rc = mpx__rec_commit_append(&j->rec, items, rows, crc, sums, nsums,
+                              j->jo.sync);
+  if (rc == 0)
+    rc = mpx__same_file(j->rec_path, j->rec.fd, "completion record");
   if (rc)
     return rc;
   kill_point("recorded");
@@ -267,8 +475,12 @@ static void *writer_main(void *arg) {
   job *j = arg;
   int rc = j->jo.mode == MPX_OUT_RESUME && exists(j->rec_path) ? open_resume(j)
                                                                : open_fresh(j);
-  uint64_t items = 0, rows, failed;
-  if (rc == 0)
+  uint64_t items = 0, rows = 0, failed = 0;
+  if (rc == 0 && j->complete_before) {
+    items = j->n;
+    rows = j->rows;
+    failed = j->failed;
+  } else if (rc == 0)
     mpx__h5_counts(j->h, &items, &rows, &failed);
   else
     writer_fail(j, rc); /* before opened: the job must not start */
@@ -281,7 +493,7 @@ static void *writer_main(void *arg) {
   }
   pthread_cond_broadcast(&j->cv);
   pthread_mutex_unlock(&j->mu);
-  if (rc) {
+  if (rc || j->complete_before) {
     if (j->h)
       mpx__h5_close(j->h);
     mpx__rec_close(&j->rec);
@@ -291,8 +503,37 @@ static void *writer_main(void *arg) {
   int err = 0;
   for (;;) {
     pthread_mutex_lock(&j->mu);
-    while (j->qn == 0 && !j->closing)
-      pthread_cond_wait(&j->cv, &j->mu);
+    int due = 0;
+    while (j->qn == 0 && !j->closing) {
+      /* Staged inputs are committed on the interval even when no more
+       * results come (a slow input behind finished ones). */
+      if (err || j->written <= j->committed) {
+        pthread_cond_wait(&j->cv, &j->mu);
+        continue;
+      }
+      double at = last + j->jo.commit_interval;
+      if (mpx__now() >= at) {
+        due = 1;
+        break;
+      }
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      double wait = at - mpx__now() + 1e-4;
+      ts.tv_sec += (time_t)wait;
+      ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+    }
+    if (due) {
+      pthread_mutex_unlock(&j->mu);
+      if ((err = commit(j)) != 0)
+        writer_fail(j, err);
+      last = mpx__now();
+      continue;
+    }
     if (j->qn == 0) {
       pthread_mutex_unlock(&j->mu);
       break;
@@ -460,6 +701,15 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
   int rc = check_args(ex, name, fn, n, path, &jo, &mo);
   if (rc)
     return rc;
+  if (interrupt_sig)
+    return mpx__fail(MPX_EINTR,
+                     "interrupted by %s before the job started: nothing was "
+                     "done to '%s'",
+                     signal_name(interrupt_sig), path);
+  /* One writer per output, from before the first look at it to the end. */
+  mpx__lock lock;
+  if ((rc = mpx__lock_take(path, &lock)) != 0)
+    return rc;
   /* Directories and unwritable places fail here, before any work. */
   job j;
   memset(&j, 0, sizeof j);
@@ -471,8 +721,10 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
   j.mo = mo;
   j.rec.fd = -1;
   j.rec_path = malloc(strlen(path) + 8);
-  if (!j.rec_path)
+  if (!j.rec_path) {
+    mpx__lock_release(&lock);
     return mpx__fail(MPX_ENOMEM, "out of memory");
+  }
   sprintf(j.rec_path, "%s.mpxrec", path);
   if (jo.mode == MPX_OUT_CREATE && (exists(path) || exists(j.rec_path))) {
     rc =
@@ -482,6 +734,7 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
                   exists(path) ? path : j.rec_path,
                   exists(path) ? "exists" : "(an earlier job's record) exists");
     free(j.rec_path);
+    mpx__lock_release(&lock);
     return rc;
   }
   if (jo.mode == MPX_OUT_RESUME && exists(path) && !exists(j.rec_path)) {
@@ -491,19 +744,26 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
                    "was removed); pass overwrite to replace it",
                    path, j.rec_path);
     free(j.rec_path);
+    mpx__lock_release(&lock);
     return rc;
   }
   if (jo.mode == MPX_OUT_OVERWRITE &&
       ((rc = remove_file(path)) || (rc = remove_file(j.rec_path)))) {
     free(j.rec_path);
+    mpx__lock_release(&lock);
     return rc;
   }
   j.q_max = mo.window ? mo.window : 64 * mo.chunksize;
   pthread_mutex_init(&j.mu, NULL);
-  pthread_cond_init(&j.cv, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&j.cv, &ca);
+  pthread_condattr_destroy(&ca);
   pthread_t th;
   if (pthread_create(&th, NULL, writer_main, &j) != 0) {
     free(j.rec_path);
+    mpx__lock_release(&lock);
     return mpx__fail(MPX_ESYS, "cannot start the writer thread");
   }
   pthread_mutex_lock(&j.mu);
@@ -522,8 +782,12 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
     mo.first = start;
     map_rc = mpx_map_create_producer(ex, name, fn, arg, n, &mo, &m);
     while (map_rc == 0) {
+      if (interrupt_sig) {
+        map_rc = MPX_EINTR; /* reported below, with what was committed */
+        break;
+      }
       mpx__chunk *c;
-      int r = mpx__map_next_chunk(m, 0.5, &c);
+      int r = mpx__map_next_chunk(m, 0.1, &c);
       pthread_mutex_lock(&j.mu);
       uint64_t done = j.written, failed = j.failed;
       wrc = j.wrc;
@@ -566,12 +830,20 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
     report->seconds = mpx__now() - t0;
   }
   rc = j.wrc ? mpx__fail(j.wrc, "%s", j.wmsg) : map_rc;
+  if (rc == MPX_EINTR)
+    rc = mpx__fail(MPX_EINTR,
+                   "interrupted by %s: committed %llu of %llu inputs to "
+                   "'%s' and its record; run the job again with resume to "
+                   "finish it",
+                   signal_name(interrupt_sig), (unsigned long long)j.committed,
+                   (unsigned long long)n, path);
   if (rc == 0 && j.committed != n)
     rc =
         mpx__fail(MPX_EIO, "'%s': only %llu of %llu inputs were committed",
                   path, (unsigned long long)j.committed, (unsigned long long)n);
   free(j.q);
   free(j.rec_path);
+  mpx__lock_release(&lock);
   pthread_mutex_destroy(&j.mu);
   pthread_cond_destroy(&j.cv);
   return rc;

@@ -15,6 +15,8 @@
 #include "record.h"
 #include "util.h"
 
+#define REC_VERSION 2
+
 uint32_t mpx__crc32(uint32_t crc, const void *p, size_t n) {
   /* zlib's, which folds several bytes per step: the writer checksums every
    * byte it writes, so a byte-wise table was its hottest loop. */
@@ -25,6 +27,54 @@ uint32_t mpx__crc32(uint32_t crc, const void *p, size_t n) {
     n -= step;
   }
   return crc;
+}
+
+static int needs_escape(unsigned char c) {
+  return c <= 0x20 || c >= 0x7f || c == '%' || c == ',' || c == ':' || c == '=';
+}
+
+char *mpx__escape(const char *s) {
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    n += needs_escape(*p) ? 3 : 1;
+  char *out = malloc(n + 1), *o = out;
+  if (!out)
+    return NULL;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (needs_escape(*p)) {
+      sprintf(o, "%%%02X", *p);
+      o += 3;
+    } else {
+      *o++ = (char)*p;
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  return -1;
+}
+
+char *mpx__unescape(char *s) {
+  char *o = s;
+  for (const char *p = s; *p; p++) {
+    int hi, lo;
+    if (*p == '%' && (hi = hexval(p[1])) >= 0 && (lo = hexval(p[2])) >= 0) {
+      *o++ = (char)(hi * 16 + lo);
+      p += 2;
+    } else {
+      *o++ = *p;
+    }
+  }
+  *o = '\0';
+  return s;
 }
 
 /* Writes all of buf; returns 0 or -1 with errno. */
@@ -44,36 +94,48 @@ static int write_all(int fd, const char *buf, size_t len) {
 
 /* Appends text plus " crc=<hex>\n" as one write. */
 static int append_line(mpx__rec *r, const char *text, int sync) {
-  char line[1024];
-  int n = snprintf(line, sizeof line, "%s crc=%08" PRIx32 "\n", text,
-                   mpx__crc32(0, text, strlen(text)));
-  if (n < 0 || (size_t)n >= sizeof line)
-    return mpx__fail(MPX_EINVAL, "record line too long");
+  size_t len = strlen(text);
+  char *line = malloc(len + 16);
+  if (!line)
+    return mpx__fail(MPX_ENOMEM, "out of memory writing the record '%s'",
+                     r->path);
+  int n =
+      sprintf(line, "%s crc=%08" PRIx32 "\n", text, mpx__crc32(0, text, len));
+  int rc = 0;
   if (write_all(r->fd, line, (size_t)n) != 0 || (sync && fdatasync(r->fd)))
-    return mpx__fail(MPX_EIO, "cannot write the completion record '%s': %s",
-                     r->path, strerror(errno));
-  return 0;
+    rc = mpx__fail(MPX_EIO, "cannot write the completion record '%s': %s",
+                   r->path, strerror(errno));
+  free(line);
+  return rc;
 }
 
-static void header_text(char *buf, size_t cap, const char *task, uint64_t n) {
-  snprintf(buf, cap, "mpxrec 1 items=%" PRIu64 " task=%s", n, task);
-}
-
-int mpx__rec_create(const char *path, const char *task, uint64_t n,
-                    mpx__rec *r) {
+int mpx__rec_create(const char *path, const mpx__rec_head *h, mpx__rec *r) {
+  r->fd = -1;
   r->path = strdup(path);
+  char *task = mpx__escape(h->task);
+  char *id = mpx__escape(h->identity ? h->identity : "");
+  char *text = NULL;
+  if (!r->path || !task || !id ||
+      asprintf(&text, "mpxrec %d items=%" PRIu64 " gzip=%d task=%s id=%s",
+               REC_VERSION, h->items, h->gzip, task, id) < 0) {
+    free(task);
+    free(id);
+    mpx__rec_close(r);
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  }
+  free(task);
+  free(id);
   r->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (r->fd < 0) {
     int e = errno;
-    free(r->path);
-    r->path = NULL;
+    free(text);
+    mpx__rec_close(r);
     return mpx__fail(e == EEXIST ? MPX_EFILE : MPX_EIO,
                      "cannot create the completion record '%s': %s", path,
                      strerror(e));
   }
-  char h[512];
-  header_text(h, sizeof h, task, n);
-  int rc = append_line(r, h, 1);
+  int rc = append_line(r, text, 1);
+  free(text);
   if (rc)
     mpx__rec_close(r);
   return rc;
@@ -82,8 +144,8 @@ int mpx__rec_create(const char *path, const char *task, uint64_t n,
 /* Splits "text crc=<hex>" and checks the CRC; returns 1 when valid and
  * cuts line at the " crc=". */
 static int check_line(char *line) {
-  char *c = strstr(line, " crc=");
-  if (!c)
+  char *c = strrchr(line, ' ');
+  if (!c || strncmp(c, " crc=", 5) != 0)
     return 0;
   char *end;
   unsigned long v = strtoul(c + 5, &end, 16);
@@ -93,10 +155,150 @@ static int check_line(char *line) {
   return mpx__crc32(0, line, strlen(line)) == (uint32_t)v;
 }
 
-int mpx__rec_open(const char *path, const char *task, uint64_t n, mpx__rec *r,
-                  mpx__rec_commit **commits, size_t *ncommits) {
-  *commits = NULL;
-  *ncommits = 0;
+/* The value of " key=" in a header line (malloc'd, unescaped), or NULL. */
+static char *field(const char *line, const char *key) {
+  size_t kl = strlen(key);
+  for (const char *p = line; (p = strchr(p, ' ')) != NULL; p++)
+    if (strncmp(p + 1, key, kl) == 0 && p[1 + kl] == '=') {
+      const char *v = p + 2 + kl;
+      return mpx__unescape(strndup(v, strcspn(v, " ")));
+    }
+  return NULL;
+}
+
+/* Parses "sums=<hex>,<hex>..." into c. Returns 0 or -1. */
+static int parse_sums(const char *s, mpx__rec_commit *c) {
+  size_t n = 1;
+  for (const char *p = s; *p; p++)
+    n += *p == ',';
+  c->sums = malloc(n * sizeof *c->sums);
+  if (!c->sums)
+    return -1;
+  c->nsums = 0;
+  const char *p = s;
+  for (;;) {
+    char *end;
+    unsigned long v = strtoul(p, &end, 16);
+    if (end == p)
+      return -1;
+    c->sums[c->nsums++] = (uint32_t)v;
+    if (*end == ',')
+      p = end + 1;
+    else
+      return *end == '\0' ? 0 : -1;
+  }
+}
+
+/* Parses a commit line (its CRC already checked). Returns 0 or -1. */
+static int parse_commit(const char *line, mpx__rec_commit *c) {
+  unsigned long dc;
+  int used = 0;
+  if (sscanf(line, "commit items=%" SCNu64 " rows=%" SCNu64 " data=%lx%n",
+             &c->items, &c->rows, &dc, &used) != 3)
+    return -1;
+  c->data_crc = (uint32_t)dc;
+  const char *rest = line + used;
+  if (strncmp(rest, " sums=", 6) != 0)
+    return -1;
+  return parse_sums(rest + 6, c);
+}
+
+void mpx__rec_info_free(mpx__rec_info *info) {
+  if (!info)
+    return;
+  for (size_t i = 0; i < info->ncommits; i++)
+    free(info->commits[i].sums);
+  free(info->commits);
+  free(info->task);
+  free(info->identity);
+  free(info->schema);
+  memset(info, 0, sizeof *info);
+}
+
+/* Reads the header line into info. Returns 0, 1 (damaged), MPX_EFILE. */
+static int read_header(const char *path, char *line, ssize_t len,
+                       mpx__rec_info *info) {
+  if (len <= 0 || line[len - 1] != '\n')
+    return 1; /* empty or torn: killed while it was being created */
+  line[len - 1] = '\0';
+  if (!check_line(line))
+    return 1;
+  int version = 0;
+  if (sscanf(line, "mpxrec %d", &version) != 1)
+    return mpx__fail(MPX_EFILE, "'%s' is not an mpx completion record", path);
+  if (version != REC_VERSION)
+    return mpx__fail(MPX_EFILE,
+                     "'%s' is a completion record of format %d, written by "
+                     "another version of mpx (this one reads format %d); "
+                     "finish the job with that version, or pass overwrite "
+                     "to start over",
+                     path, version, REC_VERSION);
+  char *items = field(line, "items"), *gzip = field(line, "gzip");
+  info->task = field(line, "task");
+  info->identity = field(line, "id");
+  int ok = items && gzip && info->task && info->identity;
+  if (ok) {
+    info->items = strtoull(items, NULL, 10);
+    info->gzip = atoi(gzip);
+  }
+  free(items);
+  free(gzip);
+  if (!ok)
+    return mpx__fail(MPX_EFILE, "'%s': the record's header is incomplete",
+                     path);
+  return 0;
+}
+
+/* Reads the lines after the header. Returns 0 or MPX_ENOMEM. */
+static int read_body(FILE *f, const char *path, mpx__rec_info *info) {
+  char *line = NULL;
+  size_t cap = 0, ccap = 0;
+  ssize_t len;
+  off_t off = info->end;
+  int rc = 0;
+  while ((len = getline(&line, &cap, f)) > 0) {
+    if (line[len - 1] != '\n')
+      break; /* torn by a kill */
+    line[len - 1] = '\0';
+    if (!check_line(line))
+      break;
+    if (!info->schema && info->ncommits == 0 &&
+        strncmp(line, "schema ", 7) == 0) {
+      if (!(info->schema = strdup(line + 7))) {
+        rc = mpx__fail(MPX_ENOMEM, "out of memory reading '%s'", path);
+        break;
+      }
+      off += len;
+      info->end = info->body = off;
+      continue;
+    }
+    mpx__rec_commit c = {0};
+    c.offset = off;
+    if (parse_commit(line, &c) != 0) {
+      free(c.sums);
+      break;
+    }
+    if (info->ncommits == ccap) {
+      ccap = ccap ? 2 * ccap : 64;
+      mpx__rec_commit *nc = realloc(info->commits, ccap * sizeof *nc);
+      if (!nc) {
+        free(c.sums);
+        rc = mpx__fail(MPX_ENOMEM, "out of memory reading '%s'", path);
+        break;
+      }
+      info->commits = nc;
+    }
+    info->commits[info->ncommits++] = c;
+    off += len;
+    info->end = off;
+  }
+  free(line);
+  return rc;
+}
+
+int mpx__rec_open(const char *path, mpx__rec *r, mpx__rec_info *info) {
+  memset(info, 0, sizeof *info);
+  r->path = NULL;
   r->fd = open(path, O_RDWR | O_CLOEXEC);
   if (r->fd < 0)
     return mpx__fail(MPX_EIO, "cannot open the completion record '%s': %s",
@@ -104,67 +306,33 @@ int mpx__rec_open(const char *path, const char *task, uint64_t n, mpx__rec *r,
   r->path = strdup(path);
   int fd2 = dup(r->fd);
   FILE *f = fd2 >= 0 ? fdopen(fd2, "r") : NULL;
-  if (!f) {
-    if (fd2 >= 0)
+  if (!f || !r->path) {
+    int e = errno;
+    if (fd2 >= 0 && !f)
       close(fd2);
+    if (f)
+      fclose(f);
     mpx__rec_close(r);
-    return mpx__fail(MPX_EIO, "cannot read '%s': %s", path, strerror(errno));
+    return mpx__fail(MPX_EIO, "cannot read '%s': %s", path, strerror(e));
   }
-  char line[1024], want[512];
-  header_text(want, sizeof want, task, n);
-  int rc = 0;
-  if (!fgets(line, sizeof line, f) || !strchr(line, '\n')) {
-    rc = 1; /* empty or torn: killed while it was being created */
-  } else {
-    *strchr(line, '\n') = '\0';
-    if (!check_line(line))
-      rc = mpx__fail(MPX_EFILE, "'%s' is not an mpx completion record", path);
-    else if (strcmp(line, want) != 0)
-      rc = mpx__fail(MPX_EFILE,
-                     "'%s' records another job ('%s'); this run is '%s'", path,
-                     line, want);
-  }
+  struct stat st;
+  if (fstat(r->fd, &st) == 0)
+    info->bytes = st.st_size;
+  char *line = NULL;
   size_t cap = 0;
-  off_t off = (off_t)ftello(f);
-  while (rc == 0 && fgets(line, sizeof line, f)) {
-    off_t next = (off_t)ftello(f);
-    char *nl = strchr(line, '\n');
-    if (!nl)
-      break; /* torn by a kill */
-    *nl = '\0';
-    mpx__rec_commit c = {0, 0, 0, off};
-    unsigned long dc;
-    if (!check_line(line) ||
-        sscanf(line, "commit items=%" SCNu64 " rows=%" SCNu64 " data=%lx",
-               &c.items, &c.rows, &dc) != 3)
-      break;
-    c.data_crc = (uint32_t)dc;
-    if (*ncommits == cap) {
-      cap = cap ? 2 * cap : 64;
-      mpx__rec_commit *nc = realloc(*commits, cap * sizeof *nc);
-      if (!nc) {
-        rc = mpx__fail(MPX_ENOMEM, "out of memory reading '%s'", path);
-        break;
-      }
-      *commits = nc;
-    }
-    (*commits)[(*ncommits)++] = c;
-    off = next;
+  ssize_t len = getline(&line, &cap, f);
+  int rc = read_header(path, line, len, info);
+  free(line);
+  if (rc == 0) {
+    info->head = info->end = info->body = (off_t)len;
+    rc = read_body(f, path, info);
   }
   fclose(f);
-  if (rc > 0) {
-    mpx__rec_close(r);
-    return 1;
-  }
   if (rc) {
-    free(*commits);
-    *commits = NULL;
-    *ncommits = 0;
+    mpx__rec_info_free(info);
     mpx__rec_close(r);
-    return rc;
   }
-  /* Drop a torn tail now, so appends start on a line of their own. */
-  return mpx__rec_truncate(r, off);
+  return rc;
 }
 
 int mpx__rec_truncate(mpx__rec *r, off_t offset) {
@@ -175,13 +343,29 @@ int mpx__rec_truncate(mpx__rec *r, off_t offset) {
   return 0;
 }
 
+int mpx__rec_schema_append(mpx__rec *r, const char *schema, int sync) {
+  char *t = NULL;
+  if (asprintf(&t, "schema %s", schema) < 0)
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  int rc = append_line(r, t, sync);
+  free(t);
+  return rc;
+}
+
 int mpx__rec_commit_append(mpx__rec *r, uint64_t items, uint64_t rows,
-                           uint32_t data_crc, int sync) {
-  char t[256];
-  snprintf(t, sizeof t,
-           "commit items=%" PRIu64 " rows=%" PRIu64 " data=%08" PRIx32, items,
-           rows, data_crc);
-  return append_line(r, t, sync);
+                           uint32_t data_crc, const uint32_t *sums,
+                           size_t nsums, int sync) {
+  char *t = malloc(96 + 9 * (nsums + 1));
+  if (!t)
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  int n = sprintf(
+      t, "commit items=%" PRIu64 " rows=%" PRIu64 " data=%08" PRIx32 " sums=",
+      items, rows, data_crc);
+  for (size_t i = 0; i < nsums; i++)
+    n += sprintf(t + n, "%s%08" PRIx32, i ? "," : "", sums[i]);
+  int rc = append_line(r, t, sync);
+  free(t);
+  return rc;
 }
 
 void mpx__rec_close(mpx__rec *r) {

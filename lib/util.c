@@ -9,9 +9,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "mpx.h"
 #include "util.h"
 
 /* Returns CLOCK_MONOTONIC in seconds. */
@@ -123,4 +125,22 @@ double mpx__env_double(const char *name, double def) {
   if (errno || *end || v < 0)
     return def;
   return v;
+}
+
+int mpx__same_file(const char *path, int fd, const char *what) {
+  struct stat a, b;
+  if (fstat(fd, &a) != 0)
+    return 0;
+  if (stat(path, &b) != 0)
+    return mpx__fail(MPX_EIO,
+                     "the %s '%s' was removed while the job ran (%s); what "
+                     "was written to it is lost: run the job again",
+                     what, path, strerror(errno));
+  if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+    return mpx__fail(MPX_EIO,
+                     "the %s '%s' was removed or replaced by another file "
+                     "while the job ran; what was written to it is lost: "
+                     "run the job again",
+                     what, path);
+  return 0;
 }

@@ -38,6 +38,11 @@ void *mpx__alloc(size_t len);
 /* The host name of this process (cached, static storage). */
 const char *mpx__hostname(void);
 
+/* MPX_EIO (with a message naming the file as "the <what> '<path>'") when
+ * path no longer names the file open as fd (removed, or replaced), else 0.
+ * A job checks this at every commit: writes to an unlinked file succeed. */
+int mpx__same_file(const char *path, int fd, const char *what);
+
 /* Reads a non-negative integer or double from the environment; returns def
  * when unset or malformed. */
 long mpx__env_long(const char *name, long def);

@@ -7,6 +7,7 @@
  * (the record must verify) and, in tests/job, with h5py.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,18 @@ static int rows_task(mpx_task_ctx *ctx, const void *arg, size_t len) {
     return mpx_task_fail(ctx, "input %llu fails", (unsigned long long)i);
   if (mode == 6 && i == 7)
     return mpx_task_return(ctx, &i, sizeof i); /* raw bytes */
+  if (mode == 7) { /* many arrays: a000..a099, i % 4 rows of i*1000+k */
+    for (int k = 0; k < 100; k++) {
+      char nm[16];
+      snprintf(nm, sizeof nm, "a%03d", k);
+      int32_t *v = mpx_task_array(ctx, nm, MPX_INT32, (size_t)(i % 4), 1);
+      if (!v)
+        return mpx_task_fail(ctx, "no memory");
+      for (size_t r = 0; r < i % 4; r++)
+        v[r] = (int32_t)(i * 1000 + (uint64_t)k);
+    }
+    return 0;
+  }
   size_t m = (size_t)(i % 4);
   size_t width = mode == 2 && i == 7 ? 4 : 3;
   mpx_dtype t = mode == 3 && i == 7 ? MPX_FLOAT64 : MPX_FLOAT32;
@@ -307,6 +320,82 @@ static void test_producer_failure(void) {
   mt_pool_end(&ex, ok);
 }
 
+/* More arrays than fit the writer's parse space on the stack: 100 per
+ * result, written and resumed. */
+static void test_many_arrays(void) {
+  int ok;
+  mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
+  if (ex) {
+    paths("many");
+    mpx_job_report r;
+    CU_ASSERT_EQUAL(run(ex, 7, 200, 3, MPX_OUT_CREATE, &r), 0);
+    CU_ASSERT_EQUAL(r.rows, 300);
+    CU_ASSERT_EQUAL(run(ex, 7, 200, 3, MPX_OUT_RESUME, &r), 0);
+    CU_ASSERT_EQUAL(r.recorded, 200);
+    CU_ASSERT_EQUAL(r.rows, 300);
+    /* the lock is gone with the job */
+    char lock[300];
+    snprintf(lock, sizeof lock, "%s.mpxlock", path);
+    CU_ASSERT_NOT_EQUAL(access(lock, F_OK), 0);
+    cleanup();
+  }
+  mt_pool_end(&ex, ok);
+}
+
+/* A resume of another identity is refused, naming both; an interrupt
+ * asked before a job stops it at its start, and 0 clears it. */
+static void test_identity_and_interrupt(void) {
+  int ok;
+  mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
+  if (ex) {
+    paths("ident");
+    src s = {0, {0, 0}};
+    mpx_map_options mo;
+    mpx_map_options_init(&mo);
+    mpx_job_options jo;
+    quiet_options(&jo);
+    jo.identity = "inputs v1";
+    mpx_job_report r;
+    CU_ASSERT_EQUAL(
+        mpx_job_run(ex, "rows", produce, &s, 40, &mo, path, &jo, &r), 0);
+    jo.mode = MPX_OUT_RESUME;
+    jo.identity = "inputs v2";
+    CU_ASSERT_EQUAL(
+        mpx_job_run(ex, "rows", produce, &s, 40, &mo, path, &jo, &r),
+        MPX_EFILE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "inputs v1"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "inputs v2"));
+    jo.identity = NULL;
+    CU_ASSERT_EQUAL(
+        mpx_job_run(ex, "rows", produce, &s, 40, &mo, path, &jo, &r),
+        MPX_EFILE);
+    jo.identity = "inputs v1";
+    jo.compression = 3;
+    CU_ASSERT_EQUAL(
+        mpx_job_run(ex, "rows", produce, &s, 40, &mo, path, &jo, &r),
+        MPX_EFILE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "gzip"));
+    jo.compression = 0;
+    CU_ASSERT_EQUAL(
+        mpx_job_run(ex, "rows", produce, &s, 40, &mo, path, &jo, &r), 0);
+    CU_ASSERT_EQUAL(r.recorded, 40);
+    cleanup();
+    paths("intr");
+    jo.mode = MPX_OUT_CREATE;
+    mpx_job_interrupt(SIGUSR1);
+    CU_ASSERT_EQUAL(
+        mpx_job_run(ex, "rows", produce, &s, 40, &mo, path, &jo, &r),
+        MPX_EINTR);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "SIGUSR1"));
+    CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0); /* nothing was done */
+    mpx_job_interrupt(0);
+    CU_ASSERT_EQUAL(
+        mpx_job_run(ex, "rows", produce, &s, 40, &mo, path, &jo, &r), 0);
+    cleanup();
+  }
+  mt_pool_end(&ex, ok);
+}
+
 static void test_registration(void) {
   MT_ASSERT_ALL(register_rc == 0);
 }
@@ -320,6 +409,9 @@ static const mt_test job_tests[] = {
     {"one job at a time", test_one_job_at_a_time},
     {"a producer's failure stops the job, keeping what came before",
      test_producer_failure},
+    {"100 arrays per result", test_many_arrays},
+    {"identity and gzip checked on resume; interrupt",
+     test_identity_and_interrupt},
     {NULL, NULL}};
 
 static const mt_suite suites[] = {{"job", job_tests}, {NULL, NULL}};

@@ -63,6 +63,14 @@ static void test_crc(void) {
   CU_ASSERT_EQUAL(mpx__crc32(c, "56789", 5), 0xCBF43926u);
 }
 
+/* Opens path as a record; returns mpx__rec_open's code. */
+static int rec_read(const char *path, mpx__rec *r, mpx__rec_info *in) {
+  int rc = mpx__rec_open(path, r, in);
+  if (rc == 0)
+    mpx__rec_close(r);
+  return rc;
+}
+
 static void test_record(void) {
   char path[] = "/tmp/mpx-rec-XXXXXX";
   int fd = mkstemp(path);
@@ -70,61 +78,101 @@ static void test_record(void) {
   close(fd);
   unlink(path);
   mpx__rec r;
-  CU_ASSERT_EQUAL_FATAL(mpx__rec_create(path, "t", 10, &r), 0);
-  CU_ASSERT_EQUAL(mpx__rec_commit_append(&r, 3, 30, 0xabcdef01u, 1), 0);
-  CU_ASSERT_EQUAL(mpx__rec_commit_append(&r, 7, 70, 0x12345678u, 1), 0);
+  mpx__rec_head head = {"t", 10, 4, "files=3 id with spaces, commas=1:2%"};
+  uint32_t s1[3] = {1, 2, 3}, s2[3] = {0xffffffffu, 0, 0xabcdef01u};
+  CU_ASSERT_EQUAL_FATAL(mpx__rec_create(path, &head, &r), 0);
+  CU_ASSERT_EQUAL(mpx__rec_schema_append(&r, "a:float32:64,b%20c:str:1", 1),
+                  0);
+  CU_ASSERT_EQUAL(mpx__rec_commit_append(&r, 3, 30, 0xabcdef01u, s1, 3, 1), 0);
+  CU_ASSERT_EQUAL(mpx__rec_commit_append(&r, 7, 70, 0x12345678u, s2, 3, 1), 0);
   mpx__rec_close(&r);
   mpx__rec r2;
-  CU_ASSERT_EQUAL(mpx__rec_create(path, "t", 10, &r2), MPX_EFILE);
-  /* a torn third line (no newline) and its bytes are dropped */
+  CU_ASSERT_EQUAL(mpx__rec_create(path, &head, &r2), MPX_EFILE);
+  /* a torn line (no newline) is not a commit, and not cut by reading */
   FILE *f = fopen(path, "a");
   fputs("commit items=9 rows=90 data=0000", f);
   fclose(f);
-  mpx__rec_commit *c;
-  size_t nc;
-  CU_ASSERT_EQUAL_FATAL(mpx__rec_open(path, "t", 10, &r, &c, &nc), 0);
-  CU_ASSERT_EQUAL_FATAL(nc, 2);
-  CU_ASSERT_EQUAL(c[0].items, 3);
-  CU_ASSERT_EQUAL(c[1].rows, 70);
-  CU_ASSERT_EQUAL(c[1].data_crc, 0x12345678u);
-  /* appending after the cut starts a line of its own */
-  CU_ASSERT_EQUAL(mpx__rec_commit_append(&r, 10, 100, 1, 0), 0);
+  mpx__rec_info in;
+  CU_ASSERT_EQUAL_FATAL(mpx__rec_open(path, &r, &in), 0);
+  CU_ASSERT_STRING_EQUAL(in.task, "t");
+  CU_ASSERT_STRING_EQUAL(in.identity, head.identity);
+  CU_ASSERT_EQUAL(in.items, 10);
+  CU_ASSERT_EQUAL(in.gzip, 4);
+  CU_ASSERT_STRING_EQUAL(in.schema, "a:float32:64,b%20c:str:1");
+  CU_ASSERT_EQUAL_FATAL(in.ncommits, 2);
+  CU_ASSERT_EQUAL(in.commits[0].items, 3);
+  CU_ASSERT_EQUAL(in.commits[1].rows, 70);
+  CU_ASSERT_EQUAL(in.commits[1].data_crc, 0x12345678u);
+  CU_ASSERT_EQUAL_FATAL(in.commits[1].nsums, 3);
+  CU_ASSERT_EQUAL(in.commits[1].sums[0], 0xffffffffu);
+  CU_ASSERT_EQUAL(in.commits[1].sums[2], 0xabcdef01u);
+  CU_ASSERT(in.end < in.bytes);
+  CU_ASSERT(in.head < in.body && in.body == in.commits[0].offset);
+  /* cut the torn tail; appending then starts a line of its own */
+  CU_ASSERT_EQUAL(mpx__rec_truncate(&r, in.end), 0);
+  CU_ASSERT_EQUAL(mpx__rec_commit_append(&r, 10, 100, 1, s1, 3, 0), 0);
   mpx__rec_close(&r);
-  free(c);
-  CU_ASSERT_EQUAL_FATAL(mpx__rec_open(path, "t", 10, &r, &c, &nc), 0);
-  CU_ASSERT_EQUAL(nc, 3);
+  off_t second = in.commits[1].offset;
+  mpx__rec_info_free(&in);
+  CU_ASSERT_EQUAL_FATAL(mpx__rec_open(path, &r, &in), 0);
+  CU_ASSERT_EQUAL(in.ncommits, 3);
+  CU_ASSERT_EQUAL(in.end, in.bytes);
   /* cutting at the second commit */
-  CU_ASSERT_EQUAL(mpx__rec_truncate(&r, c[1].offset), 0);
+  CU_ASSERT_EQUAL(mpx__rec_truncate(&r, second), 0);
   mpx__rec_close(&r);
-  free(c);
-  CU_ASSERT_EQUAL_FATAL(mpx__rec_open(path, "t", 10, &r, &c, &nc), 0);
-  CU_ASSERT_EQUAL(nc, 1);
-  mpx__rec_close(&r);
-  free(c);
-  /* another job, or not a record */
-  CU_ASSERT_EQUAL(mpx__rec_open(path, "t", 11, &r, &c, &nc), MPX_EFILE);
-  CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "another job"));
-  CU_ASSERT_EQUAL(mpx__rec_open(path, "u", 10, &r, &c, &nc), MPX_EFILE);
+  mpx__rec_info_free(&in);
+  CU_ASSERT_EQUAL_FATAL(rec_read(path, &r, &in), 0);
+  CU_ASSERT_EQUAL(in.ncommits, 1);
+  mpx__rec_info_free(&in);
   /* a flipped byte in a commit line ends the list there */
   f = fopen(path, "r+");
   fseek(f, -5, SEEK_END);
   fputc('X', f);
   fclose(f);
-  CU_ASSERT_EQUAL_FATAL(mpx__rec_open(path, "t", 10, &r, &c, &nc), 0);
-  CU_ASSERT_EQUAL(nc, 0);
-  mpx__rec_close(&r);
-  free(c);
-  /* an empty record: killed while creating it */
+  CU_ASSERT_EQUAL_FATAL(rec_read(path, &r, &in), 0);
+  CU_ASSERT_EQUAL(in.ncommits, 0);
+  CU_ASSERT_PTR_NOT_NULL(in.schema);
+  mpx__rec_info_free(&in);
+  /* an empty, torn or corrupt header says nothing */
   f = fopen(path, "w");
   fclose(f);
-  CU_ASSERT_EQUAL(mpx__rec_open(path, "t", 10, &r, &c, &nc), 1);
+  CU_ASSERT_EQUAL(rec_read(path, &r, &in), 1);
+  f = fopen(path, "w");
+  fputs("mpxrec 2 ite", f);
+  fclose(f);
+  CU_ASSERT_EQUAL(rec_read(path, &r, &in), 1);
   f = fopen(path, "w");
   fputs("hello\n", f);
   fclose(f);
-  CU_ASSERT_EQUAL(mpx__rec_open(path, "t", 10, &r, &c, &nc), MPX_EFILE);
-  CU_ASSERT_EQUAL(mpx__rec_open("/nonexistent/x", "t", 10, &r, &c, &nc),
-                  MPX_EIO);
+  CU_ASSERT_EQUAL(rec_read(path, &r, &in), 1);
+  /* a valid line that is not a header, and an older format */
+  char line[128];
+  snprintf(line, sizeof line, "hello crc=%08x\n", mpx__crc32(0, "hello", 5));
+  f = fopen(path, "w");
+  fputs(line, f);
+  fclose(f);
+  CU_ASSERT_EQUAL(rec_read(path, &r, &in), MPX_EFILE);
+  const char *v1 = "mpxrec 1 items=10 task=t";
+  snprintf(line, sizeof line, "%s crc=%08x\n", v1,
+           mpx__crc32(0, v1, strlen(v1)));
+  f = fopen(path, "w");
+  fputs(line, f);
+  fclose(f);
+  CU_ASSERT_EQUAL(rec_read(path, &r, &in), MPX_EFILE);
+  CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "format 1"));
+  CU_ASSERT_EQUAL(rec_read("/nonexistent/x", &r, &in), MPX_EIO);
   unlink(path);
+}
+
+static void test_escape(void) {
+  const char *cases[] = {"", "plain", "a b,c:d=e%f\n\t", "\xc3\xa9t\xc3\xa9"};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char *e = mpx__escape(cases[i]);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+    CU_ASSERT_PTR_NULL(strpbrk(e, " ,:=\n\t"));
+    CU_ASSERT_STRING_EQUAL(mpx__unescape(e), cases[i]);
+    free(e);
+  }
 }
 
 static const unit_test split_tests[] = {
@@ -134,6 +182,7 @@ static const unit_test split_tests[] = {
 static const unit_test record_tests[] = {
     {"crc32 known values", test_crc},
     {"torn, corrupt, foreign and cut records", test_record},
+    {"escaped names and identities", test_escape},
     {NULL, NULL}};
 static const unit_suite suites[] = {
     {"array_split", split_tests}, {"record", record_tests}, {NULL, NULL}};
