@@ -51,14 +51,32 @@ static uint32_t le32(const unsigned char *p) {
          (uint32_t)p[3] << 24;
 }
 
-/* Reads the whole file at path into a malloc'ed buffer; 0 or -1 with err. */
+/* The kind of a file that is not a regular one, for messages. */
+static const char *file_kind(mode_t mode) {
+  if (S_ISDIR(mode))
+    return "directory";
+  if (S_ISFIFO(mode))
+    return "FIFO";
+  if (S_ISCHR(mode))
+    return "character device";
+  if (S_ISBLK(mode))
+    return "block device";
+  if (S_ISSOCK(mode))
+    return "socket";
+  return "unknown file type";
+}
+
+/* Reads the whole file at path into a malloc'ed buffer; 0 or -1 with err.
+ * The file is opened without blocking and must be a regular file: a FIFO
+ * (or a device) named like a WAV file would otherwise hold the reader
+ * forever, waiting for a writer or for data. */
 static int slurp(const char *path, unsigned char **buf, size_t *len, char *err,
                  size_t errlen) {
   *buf = NULL;
   *len = 0;
   if (!path)
     return fail(err, errlen, "cannot open: no path");
-  int fd = open(path, O_RDONLY);
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
     return fail(err, errlen, "cannot open: %s", strerror(errno));
   struct stat st;
@@ -67,10 +85,14 @@ static int slurp(const char *path, unsigned char **buf, size_t *len, char *err,
     close(fd);
     return fail(err, errlen, "cannot stat: %s", strerror(e));
   }
-  if (S_ISDIR(st.st_mode)) {
+  if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return fail(err, errlen, "cannot read: %s", strerror(EISDIR));
+    return fail(err, errlen, "not a regular file (%s)", file_kind(st.st_mode));
   }
+  /* Regular files ignore O_NONBLOCK, but leave no surprise for later reads. */
+  int fl = fcntl(fd, F_GETFL);
+  if (fl != -1)
+    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
   size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
   size_t used = 0;
   unsigned char *b = malloc(cap);

@@ -8,6 +8,9 @@
  * and must agree to about 1e-4.
  *
  * WAV decoding (mpxf_wav_read)
+ *   - Regular files only: the path is opened without blocking and anything
+ *     else (a FIFO, a device, a directory) fails at once with "not a
+ *     regular file (FIFO)" and the like, instead of waiting for a writer.
  *   - RIFF/WAVE only; the RIFF size field is ignored. Chunks are walked in
  *     order (an odd-sized chunk is followed by one pad byte); unknown chunks
  *     are skipped; the first "fmt " and the first "data" chunk are used.
@@ -65,8 +68,9 @@
  * rate in Hz. On failure returns -1, leaves *samples NULL and writes a
  * message (without the path) into err[errlen], such as "not a RIFF/WAVE
  * file", "truncated fmt chunk", "unsupported format 85 (only PCM and
- * float)", "no data chunk", "0 samples" or "cannot open: No such file or
- * directory". err may be NULL when errlen is 0. */
+ * float)", "no data chunk", "0 samples", "not a regular file (FIFO)" or
+ * "cannot open: No such file or directory". err may be NULL when errlen is
+ * 0. */
 int mpxf_wav_read(const char *path, float **samples, size_t *n, int *rate,
                   char *err, size_t errlen);
 

@@ -420,8 +420,18 @@ static void test_error_open(void) {
   const char *dir = tmp_path("subdir.wav");
   CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
   track(dir);
-  expect_error(dir, "Is a directory");
+  expect_error(dir, "not a regular file (directory)");
   expect_error(write_file("empty.wav", "", 0), "empty file");
+  expect_error("/dev/null", "not a regular file (character device)");
+}
+
+/* A FIFO named like a WAV file fails at once instead of waiting for a
+ * writer that never comes (the suite would hang until its timeout). */
+static void test_error_fifo(void) {
+  const char *fifo = tmp_path("7_fifo.wav");
+  CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+  track(fifo);
+  expect_error(fifo, "not a regular file (FIFO)");
 }
 
 static void test_error_header(void) {
@@ -720,6 +730,7 @@ static const test_entry tests[] = {
     {"extra and odd chunks", test_extra_chunks},
     {"oversized data size", test_oversized_data},
     {"error: open", test_error_open},
+    {"error: FIFO", test_error_fifo},
     {"error: header", test_error_header},
     {"error: fmt", test_error_fmt},
     {"error: data", test_error_data},

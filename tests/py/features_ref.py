@@ -29,6 +29,7 @@ Run it with /usr/bin/python3 (Debian's numpy and h5py).
 
 import os
 import re
+import stat
 import struct
 import sys
 
@@ -94,15 +95,37 @@ def _decode(raw, tag, nbytes):
     return np.frombuffer(raw, "<i4").astype(np.float64) / 2147483648
 
 
+def _kind(mode):
+    """The kind of a file that is not a regular one, as the C reader says."""
+    for test, name in ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"),
+                       (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "unknown file type"
+
+
 def read_wav(path):
-    """Returns (mono float32 samples, rate) or raises WavError."""
+    """Returns (mono float32 samples, rate) or raises WavError.
+
+    Like the C reader it opens without blocking and reads regular files
+    only, so a FIFO among the inputs fails here too instead of hanging."""
     try:
-        if os.path.isdir(path):
-            raise WavError("cannot read: Is a directory")
-        with open(path, "rb") as f:
-            buf = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
         raise WavError(f"cannot open: {e.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise WavError(f"not a regular file ({_kind(mode)})")
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as f:
+            buf = f.read()
+    except OSError as e:
+        raise WavError(f"cannot read: {e.strerror}") from None
+    finally:
+        os.close(fd)
     if not buf:
         raise WavError("empty file")
     if len(buf) < 12:
