@@ -5,10 +5,15 @@
  * 1 for width-1 arrays and strings, rank 2 otherwise), optionally gzip-
  * compressed. Rows are staged per dataset and written in blocks of a few
  * MiB with one H5Dset_extent + H5Dwrite each, so that small inputs do not
- * cost one HDF5 call each. The CRC of a commit combines, in dataset-name
- * order, the CRC of the bytes each dataset gained (strings as their
- * NUL-terminated bytes), then the /mpx datasets'; verification recomputes
- * it from the file.
+ * cost one HDF5 call each. A commit returns the CRC of the bytes each
+ * dataset gained (strings as their NUL-terminated bytes), in dataset-name
+ * order and then the /mpx datasets', and their combination; verification
+ * recomputes each from the file and names the dataset that differs.
+ *
+ * The job's datasets are those its schema names ("name:dtype:width,...",
+ * stored as the /mpx attribute "schema" before they are created, and in
+ * the completion record): a file is never listed, so datasets, groups and
+ * attributes that a user adds are never opened, cut or rewritten.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -8,9 +8,18 @@
  * thread through a bounded queue; the writer alone calls HDF5. It stages
  * each input's arrays, and every commit_interval seconds commits: writes
  * what is staged, flushes and syncs the file, then appends a commit line
- * to the record. On resume the writer reads the record, reads back what
- * each commit wrote, cuts the file to the last commit that checks out and
- * the map starts after it.
+ * to the record (on the interval even while no result arrives, so that a
+ * slow input does not hold finished ones uncommitted).
+ *
+ * On resume the writer checks that the record is of this job (task, count,
+ * identity, gzip level), opens only the datasets it names, reads back what
+ * each commit wrote without changing anything, and then: leaves a finished
+ * job that checks out as it is; refuses a finished job that does not, and
+ * an output that holds inputs beside a record that says nothing; or cuts
+ * the file to the last commit that checks out and the map starts after it.
+ * A lock on path + ".mpxlock" keeps a second process off the output for
+ * the whole run, and mpx_job_interrupt() (a signal handler) stops the job
+ * after committing what is whole.
  *
  * Inputs that failed in their task (MPX_ETASK) are recorded as failed with
  * their message. Inputs that did not run for reasons outside the task (a
@@ -18,12 +27,14 @@
  * resumed job computes them.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -239,6 +250,25 @@ static int move_aside(job *j, const char *why, size_t ncommits) {
   return 0;
 }
 
+/* MPX_EBUSY when another program holds HDF5's lock on the output (h5py
+ * or another HDF5 program has it open: HDF5 takes flock() on the files it
+ * opens), shared or, with exclusive, any; else 0. Without this check, such
+ * a file would look unreadable. */
+static int in_use(const job *j, int exclusive) {
+  int fd = open(j->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  int busy = flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 &&
+             errno == EWOULDBLOCK;
+  close(fd); /* releases what was taken */
+  if (!busy)
+    return 0;
+  return mpx__fail(MPX_EBUSY,
+                   "'%s' is open %sin another program (it holds HDF5's file "
+                   "lock); close it there and run again",
+                   j->path, exclusive ? "" : "for writing ");
+}
+
 /* Resumes where the record's header is empty, torn or corrupt: only an
  * output that holds nothing (a run killed while creating it) may start
  * afresh; anything else is refused untouched. */
@@ -248,7 +278,10 @@ static int resume_damaged_record(job *j) {
     return rc ? rc : open_fresh(j);
   }
   mpx__h5 *h = NULL;
-  int rc = mpx__h5_open(j->path, &j->jo, NULL, 0, &h);
+  int rc = in_use(j, 0);
+  if (rc)
+    return rc;
+  rc = mpx__h5_open(j->path, &j->jo, NULL, 0, &h);
   uint64_t items = rc == 0 ? mpx__h5_file_items(h) : 0;
   mpx__h5_close(h);
   if (rc)
@@ -279,7 +312,10 @@ static int resume_damaged_record(job *j) {
  * out. */
 static int resume_output(job *j, mpx__rec_info *in) {
   mpx__h5 *h = NULL;
-  int rc = mpx__h5_open(j->path, &j->jo, in->schema, 0, &h);
+  int rc = in_use(j, 0);
+  if (rc)
+    return rc;
+  rc = mpx__h5_open(j->path, &j->jo, in->schema, 0, &h);
   if (rc == MPX_EIO) {
     /* HDF5 cannot read it at all: keep it aside and start over. */
     char why[512];
@@ -341,7 +377,8 @@ static int resume_output(job *j, mpx__rec_info *in) {
             "mpx: resume: the record of '%s' claims %zu commits but only the "
             "first %zu check out (%s); the rest is recomputed\n",
             j->path, nc, good, why);
-  if ((rc = mpx__h5_open(j->path, &j->jo, in->schema, 1, &j->h)) != 0)
+  if ((rc = in_use(j, 1)) != 0 ||
+      (rc = mpx__h5_open(j->path, &j->jo, in->schema, 1, &j->h)) != 0)
     return rc;
   uint64_t items = good ? in->commits[good - 1].items : 0;
   uint64_t rows = good ? in->commits[good - 1].rows : 0;
@@ -677,6 +714,11 @@ static int check_args(mpx_executor *ex, const char *name, mpx_producer fn,
                      (int)jo->mode, jo->compression, jo->commit_interval);
   if (mo->chunksize == 0)
     return mpx__fail(MPX_EINVAL, "mpx_job_run: chunksize must be >= 1");
+  if (jo->identity && strlen(jo->identity) > MPX_JOB_IDENTITY_MAX)
+    return mpx__fail(MPX_EINVAL,
+                     "mpx_job_run: the identity is %zu bytes, more than "
+                     "MPX_JOB_IDENTITY_MAX (%d)",
+                     strlen(jo->identity), MPX_JOB_IDENTITY_MAX);
   if (mpx__registry_lookup(name) < 0)
     return mpx__fail(MPX_ENOTASK, "mpx_job_run: no task named '%s'", name);
   return 0;
