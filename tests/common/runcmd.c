@@ -28,11 +28,32 @@ pid_t rc_start(const char *cmd, const char *log) {
   return pid;
 }
 
+/* A wait status as an exit status, or 128 + signal. */
+static int decode(int st) {
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 int rc_finish(pid_t pid) {
   int st = 0;
   while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
     ;
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return decode(st);
+}
+
+int rc_poll(pid_t pid, int *status) {
+  int st;
+  pid_t r;
+  while ((r = waitpid(pid, &st, WNOHANG)) < 0 && errno == EINTR)
+    ;
+  if (r == pid) {
+    *status = decode(st);
+    return 1;
+  }
+  if (r < 0) { /* not ours, or already reaped */
+    *status = -1;
+    return 1;
+  }
+  return 0;
 }
 
 int rc_run(const char *cmd, const char *log) {
@@ -55,6 +76,13 @@ double rc_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int rc_cunit_init(char *dir, size_t cap, const char *tmpl) {
+  snprintf(dir, cap, "%s", tmpl);
+  if (!mkdtemp(dir))
+    return -1;
+  return CU_initialize_registry() == CUE_SUCCESS ? 0 : -1;
 }
 
 int rc_cunit_run(const char *dir) {

@@ -397,13 +397,10 @@ int main(int argc, char **argv) {
   flags = argv[3];
   mkdata = argv[4];
   ref = argv[5];
-  snprintf(dir, sizeof dir, "/tmp/mpx-features-XXXXXX");
-  if (!mkdtemp(dir))
+  if (rc_cunit_init(dir, sizeof dir, "/tmp/mpx-features-XXXXXX") != 0)
     return 2;
   snprintf(data, sizeof data, "%s/digits", dir);
   snprintf(log_, sizeof log_, "%s/log", dir);
-  if (CU_initialize_registry() != CUE_SUCCESS)
-    return 2;
   CU_pSuite s = CU_add_suite("mpx-features", NULL, NULL);
   CU_add_test(s, "make_dataset.sh (espeak-ng)", test_dataset);
   CU_add_test(s, "3 ranks, bad files and a FIFO, numpy check, keep, resume",

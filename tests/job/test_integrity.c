@@ -26,37 +26,28 @@
  *   added chunked dataset (the record was rewritten to zero items).
  */
 #include <CUnit/Basic.h>
-#include <ctype.h>
 #include <glob.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "jobtest.h"
 #include "runcmd.h"
 
-static const char *w4job, *mpiexec, *mpiflags, *pydir;
+static const char *pydir;
+static jt_w4job w4;
 static char dir[256];
 static int have_ref, have_killed;
 static long killed_claimed;
 
-enum { ITEMS = 4000, PARTS = 40 };
+enum { ITEMS = JT_ITEMS, PARTS = JT_PARTS };
 
 /* dir/name */
 static const char *at(char *buf, size_t cap, const char *name) {
   snprintf(buf, cap, "%s/%s", dir, name);
   return buf;
-}
-
-/* The mpirun command line for w4job with extra arguments and env. */
-static void job_cmd(char *buf, size_t cap, const char *env, const char *out,
-                    const char *extra) {
-  snprintf(buf, cap,
-           "env MPX_W4_DELAY_US=400 %s %s -n 3 %s -x MPX_W4_DELAY_US %s %s "
-           "--out %s --items %d --parts %d --commit 0.1 %s",
-           env, mpiexec, mpiflags,
-           strstr(env, "MPX_TEST_KILL") ? "-x MPX_TEST_KILL" : "", w4job, out,
-           ITEMS, PARTS, extra);
 }
 
 typedef struct report {
@@ -75,15 +66,12 @@ static void run_job(const char *env, const char *out, const char *extra,
   char cmd[4096];
   memset(r, 0, sizeof *r);
   at(r->log, sizeof r->log, logname);
-  job_cmd(cmd, sizeof cmd, env, out, extra);
+  jt_job_cmd(cmd, sizeof cmd, &w4, 400, env, out, extra);
   r->status = rc_run(cmd, r->log);
   snprintf(r->text, sizeof r->text, "%s", rc_slurp(r->log));
   r->recorded = r->computed = -1;
-  const char *p = strstr(r->text, "job: rc=");
-  if (p)
-    sscanf(p, "job: rc=%31s items=%*d recorded=%ld computed=%ld", r->rc,
-           &r->recorded, &r->computed);
-  p = strstr(r->text, "w4job: MPX_");
+  jt_parse_report(r->text, r->rc, &r->recorded, &r->computed);
+  const char *p = strstr(r->text, "w4job: MPX_");
   if (p) {
     const char *nl = strchr(p, '\n');
     size_t n = nl ? (size_t)(nl - p) : strlen(p);
@@ -109,10 +97,8 @@ static int sh(const char *cmd) {
 
 /* Runs tests/py/NAME.py ARGS with Debian's python3 (h5py, numpy). */
 static int py(const char *script, const char *args) {
-  char cmd[2048], log[512];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/%s %s", pydir, script, args);
-  at(log, sizeof log, "py.log");
-  int rc = rc_run(cmd, log);
+  char log[512];
+  int rc = jt_py(pydir, script, args, at(log, sizeof log, "py.log"));
   if (rc != 0)
     fprintf(stderr, "\n%s %s: exit %d: %s\n", script, args, rc, rc_slurp(log));
   return rc;
@@ -139,48 +125,6 @@ static int user_check(const char *out) {
   return py("h5user.py", args);
 }
 
-/* md5 of a file as 32 hex digits ("" when it cannot be read). */
-static void md5(const char *path, char sum[33]) {
-  char cmd[700];
-  sum[0] = '\0';
-  if (access(path, R_OK) != 0)
-    return;
-  snprintf(cmd, sizeof cmd, "md5sum < '%s'", path);
-  FILE *p = popen(cmd, "r");
-  if (!p)
-    return;
-  if (fscanf(p, "%32s", sum) != 1)
-    sum[0] = '\0';
-  pclose(p);
-}
-
-/* The items of the last complete commit line of a record (0 if none). */
-static long recorded_items(const char *rec) {
-  const char *s = rc_slurp(rec);
-  long items = 0;
-  for (const char *p = s; (p = strstr(p, "commit items=")) != NULL; p++) {
-    if (p != s && p[-1] != '\n')
-      continue;
-    const char *nl = strchr(p, '\n');
-    if (!nl)
-      break; /* torn */
-    items = strtol(p + 13, NULL, 10);
-  }
-  return items;
-}
-
-/* text mentions path as a whole name (not as the start of a longer one,
- * such as "<out>.unreadable-1712345678"). */
-static int mentions(const char *text, const char *path) {
-  size_t n = strlen(path);
-  for (const char *p = text; (p = strstr(p, path)) != NULL; p++) {
-    char c = p[n];
-    if (!isalnum((unsigned char)c) && c != '-' && c != '_')
-      return 1;
-  }
-  return 0;
-}
-
 static int count_glob(const char *pattern) {
   glob_t g;
   int n = glob(pattern, 0, NULL, &g) == 0 ? (int)g.gl_pathc : 0;
@@ -196,15 +140,6 @@ static int copy_job(const char *name, const char *out) {
            "%s.snap",
            dir, name, out, dir, name, out, out);
   return sh(cmd);
-}
-
-/* Waits until no process of a run on out is left. */
-static void wait_gone(const char *out) {
-  char pg[700];
-  snprintf(pg, sizeof pg, "pgrep -f -- '[-]-out %s ' >/dev/null", out);
-  for (int i = 0; i < 200 && system(pg) == 0; i++)
-    usleep(50000);
-  CU_ASSERT_NOT_EQUAL(system(pg), 0);
 }
 
 /* ---------------------------------------------------------------- */
@@ -235,10 +170,10 @@ static void test_killed(void) {
   at(out, sizeof out, "killed.h5");
   snprintf(rec, sizeof rec, "%s.mpxrec", out);
   run_job("MPX_TEST_KILL=recorded:2", out, "", "killed.log", &r);
-  wait_gone(out);
+  CU_ASSERT(jt_wait_gone(out));
   CU_ASSERT_NOT_EQUAL(r.status, 0); /* really killed */
   CU_ASSERT_PTR_NULL(strstr(r.text, "job: rc="));
-  killed_claimed = recorded_items(rec);
+  killed_claimed = jt_recorded_items(rec);
   CU_ASSERT_FATAL(killed_claimed > 0 && killed_claimed < PARTS);
   have_killed = 1;
   printf("\n  killed at recorded:2 with %ld of %d inputs recorded\n",
@@ -248,25 +183,23 @@ static void test_killed(void) {
 /* Spec 2 (and 1): a finished job with a user's dataset is left alone. */
 static void test_finished_untouched(void) {
   CU_ASSERT_FATAL(have_ref);
-  char out[512], rec[520], m_out[33], m_rec[33], m2_out[33], m2_rec[33];
+  char out[512];
+  jt_sums before, after;
   report r;
   at(out, sizeof out, "fin.h5");
-  snprintf(rec, sizeof rec, "%s.mpxrec", out);
   CU_ASSERT_EQUAL_FATAL(copy_job("ref", out), 0);
   CU_ASSERT_EQUAL_FATAL(user_add("norm", out), 0);
-  md5(out, m_out);
-  md5(rec, m_rec);
+  jt_job_md5(out, &before);
   run_job("", out, "--resume", "fin.log", &r);
   CU_ASSERT_EQUAL(r.status, 0);
   CU_ASSERT_STRING_EQUAL(r.rc, "0");
   CU_ASSERT_PTR_NOT_NULL(strstr(r.text, "already complete"));
   CU_ASSERT_EQUAL(r.recorded, PARTS);
   CU_ASSERT_EQUAL(r.computed, 0);
-  md5(out, m2_out);
-  md5(rec, m2_rec);
-  CU_ASSERT_STRING_EQUAL(m_out, m2_out); /* output byte for byte */
-  CU_ASSERT_STRING_EQUAL(m_rec, m2_rec); /* record byte for byte */
-  CU_ASSERT_EQUAL(user_check(out), 0);   /* norm still there */
+  jt_job_md5(out, &after);
+  CU_ASSERT_STRING_EQUAL(before.out, after.out); /* output byte for byte */
+  CU_ASSERT_STRING_EQUAL(before.rec, after.rec); /* record byte for byte */
+  CU_ASSERT_EQUAL(user_check(out), 0);           /* norm still there */
   CU_ASSERT_EQUAL(same_as_ref(out), 0);
 }
 
@@ -284,7 +217,7 @@ static void test_killed_user_additions(void) {
   CU_ASSERT_STRING_EQUAL(r.rc, "0");
   CU_ASSERT_EQUAL(r.recorded, killed_claimed); /* every commit verified */
   CU_ASSERT_EQUAL(r.computed, PARTS - killed_claimed);
-  CU_ASSERT_EQUAL(recorded_items(rec), PARTS);
+  CU_ASSERT_EQUAL(jt_recorded_items(rec), PARTS);
   CU_ASSERT_EQUAL(same_as_ref(out), 0);
   CU_ASSERT_EQUAL(user_check(out), 0);
   /* the schema names the job's arrays, none of the user's */
@@ -296,7 +229,7 @@ static void test_killed_user_additions(void) {
 /* Spec 4: an empty or torn record beside an output with commits. */
 static void bad_record(const char *name, const char *make_rec) {
   char out[512], rec[520], cmd[2048], ref[512];
-  char m_out[33], m_rec[33], m2_out[33], m2_rec[33];
+  jt_sums before, after;
   report r;
   snprintf(out, sizeof out, "%s/%s.h5", dir, name);
   snprintf(rec, sizeof rec, "%s.mpxrec", out);
@@ -304,8 +237,7 @@ static void bad_record(const char *name, const char *make_rec) {
   CU_ASSERT_EQUAL_FATAL(copy_job("ref", out), 0);
   snprintf(cmd, sizeof cmd, make_rec, ref, rec);
   CU_ASSERT_EQUAL_FATAL(sh(cmd), 0);
-  md5(out, m_out);
-  md5(rec, m_rec);
+  jt_job_md5(out, &before);
   char log[64];
   snprintf(log, sizeof log, "%s.log", name);
   run_job("", out, "--resume", log, &r);
@@ -314,10 +246,9 @@ static void bad_record(const char *name, const char *make_rec) {
   CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "MPX_ECORRUPT"));
   CU_ASSERT_PTR_NOT_NULL(strstr(r.err, rec)); /* names the record */
   CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "overwrite"));
-  md5(out, m2_out);
-  md5(rec, m2_rec);
-  CU_ASSERT_STRING_EQUAL(m_out, m2_out); /* output untouched */
-  CU_ASSERT_STRING_EQUAL(m_rec, m2_rec); /* record untouched */
+  jt_job_md5(out, &after);
+  CU_ASSERT_STRING_EQUAL(before.out, after.out); /* output untouched */
+  CU_ASSERT_STRING_EQUAL(before.rec, after.rec); /* record untouched */
   /* the way out the message names */
   snprintf(log, sizeof log, "%s-ow.log", name);
   run_job("", out, "--overwrite", log, &r);
@@ -346,10 +277,10 @@ static void test_empty_record_nothing_committed(void) {
   at(out, sizeof out, "op.h5");
   snprintf(rec, sizeof rec, "%s.mpxrec", out);
   run_job("MPX_TEST_KILL=opened:1", out, "", "op-kill.log", &r);
-  wait_gone(out);
+  CU_ASSERT(jt_wait_gone(out));
   CU_ASSERT_NOT_EQUAL(r.status, 0);
   CU_ASSERT_EQUAL(access(out, F_OK), 0); /* the output was created */
-  CU_ASSERT_EQUAL(recorded_items(rec), 0);
+  CU_ASSERT_EQUAL(jt_recorded_items(rec), 0);
   snprintf(cmd, sizeof cmd, ": > %s", rec);
   CU_ASSERT_EQUAL_FATAL(sh(cmd), 0);
   run_job("", out, "--resume", "op.log", &r);
@@ -404,7 +335,7 @@ static void test_output_unreadable(void) {
              "status=none",
              out, round);
     CU_ASSERT_EQUAL_FATAL(sh(cmd), 0);
-    md5(out, bad);
+    jt_md5(out, bad);
     char log[64];
     snprintf(log, sizeof log, "ou%d.log", round);
     run_job("", out, "--resume", log, &r);
@@ -413,8 +344,10 @@ static void test_output_unreadable(void) {
     CU_ASSERT_EQUAL(r.recorded, 0);
     CU_ASSERT_EQUAL(r.computed, PARTS);
     CU_ASSERT_EQUAL(access(aside, F_OK), 0); /* <out>.unreadable */
-    CU_ASSERT(mentions(r.text, aside));      /* says where it went */
-    md5(aside, kept);
+    /* says where it went: the whole name, not the start of a longer one
+     * such as "<out>.unreadable-1712345678" */
+    CU_ASSERT(jt_has_word(r.text, aside));
+    jt_md5(aside, kept);
     CU_ASSERT_STRING_EQUAL(kept, bad);   /* the broken file, as it was */
     CU_ASSERT_EQUAL(count_glob(pat), 1); /* at most one kept */
     CU_ASSERT_EQUAL(same_as_ref(out), 0);
@@ -424,26 +357,73 @@ static void test_output_unreadable(void) {
 /* Spec 5: a finished output changed in place fails its check. */
 static void test_tampered(void) {
   CU_ASSERT_FATAL(have_ref);
-  char out[512], rec[520], args[600];
-  char m_out[33], m_rec[33], m2_out[33], m2_rec[33];
+  char out[512], args[600];
+  jt_sums before, after;
   report r;
   at(out, sizeof out, "tp.h5");
-  snprintf(rec, sizeof rec, "%s.mpxrec", out);
   CU_ASSERT_EQUAL_FATAL(copy_job("ref", out), 0);
   snprintf(args, sizeof args, "poke %s", out);
   CU_ASSERT_EQUAL_FATAL(py("h5user.py", args), 0);
-  md5(out, m_out);
-  md5(rec, m_rec);
+  jt_job_md5(out, &before);
   run_job("", out, "--resume", "tp.log", &r);
   CU_ASSERT_EQUAL(r.status, 1);
   CU_ASSERT_STRING_EQUAL(r.rc, "MPX_ECORRUPT");
   CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "MPX_ECORRUPT"));
   CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "feature")); /* names the dataset */
   CU_ASSERT_PTR_NOT_NULL(strstr(r.err, out));       /* and the file */
-  md5(out, m2_out);
-  md5(rec, m2_rec);
-  CU_ASSERT_STRING_EQUAL(m_out, m2_out);
-  CU_ASSERT_STRING_EQUAL(m_rec, m2_rec);
+  jt_job_md5(out, &after);
+  CU_ASSERT_STRING_EQUAL(before.out, after.out);
+  CU_ASSERT_STRING_EQUAL(before.rec, after.rec);
+}
+
+/* Holds out open in h5py (mode 'a' or 'r') until killed; returns the
+ * holder's pid once the file is open. */
+static pid_t hold_open(const char *out, const char *mode, const char *logname) {
+  char cmd[2048], log[512];
+  snprintf(cmd, sizeof cmd,
+           "exec /usr/bin/python3 -c \"import h5py, sys, time; "
+           "f = h5py.File(sys.argv[1], '%s'); print('open', flush=True); "
+           "time.sleep(120)\" %s",
+           mode, out);
+  pid_t pid = rc_start(cmd, at(log, sizeof log, logname));
+  for (int i = 0; i < 3000 && !strstr(rc_slurp(log), "open"); i++)
+    usleep(10000);
+  return pid;
+}
+
+/* An output open in another HDF5 program (h5py) is busy, not unreadable:
+ * never moved aside. Open for reading, a finished job still checks out. */
+static void test_open_elsewhere(void) {
+  CU_ASSERT_FATAL(have_ref);
+  char out[512], pat[600];
+  jt_sums before, after;
+  report r;
+  at(out, sizeof out, "oe.h5");
+  CU_ASSERT_EQUAL_FATAL(copy_job("ref", out), 0);
+  /* h5py itself may write on opening for append: compare what the file
+   * holds while it is open, before and after the resume. */
+  pid_t holder = hold_open(out, "a", "oe-hold.log");
+  jt_job_md5(out, &before);
+  run_job("", out, "--resume", "oe.log", &r);
+  jt_job_md5(out, &after);
+  kill(holder, SIGKILL);
+  rc_finish(holder);
+  CU_ASSERT_EQUAL(r.status, 1);
+  CU_ASSERT_STRING_EQUAL(r.rc, "MPX_EBUSY");
+  CU_ASSERT_PTR_NOT_NULL(strstr(r.err, "another program"));
+  snprintf(pat, sizeof pat, "%s.unreadable*", out);
+  CU_ASSERT_EQUAL(count_glob(pat), 0);
+  CU_ASSERT_STRING_EQUAL(before.out, after.out);
+  CU_ASSERT_STRING_EQUAL(before.rec, after.rec);
+  holder = hold_open(out, "r", "oe-hold-r.log");
+  jt_job_md5(out, &before);
+  run_job("", out, "--resume", "oe-r.log", &r);
+  jt_job_md5(out, &after);
+  kill(holder, SIGKILL);
+  rc_finish(holder);
+  CU_ASSERT_EQUAL(r.status, 0);
+  CU_ASSERT_PTR_NOT_NULL(strstr(r.text, "already complete"));
+  CU_ASSERT_STRING_EQUAL(before.out, after.out);
 }
 
 /* Old bugs: the same resume with one kind of addition each. */
@@ -461,7 +441,7 @@ static void resume_with(const char *kind, const char *name) {
   CU_ASSERT_STRING_EQUAL(r.rc, "0");
   CU_ASSERT_EQUAL(r.recorded, killed_claimed);
   CU_ASSERT_EQUAL(r.computed, PARTS - killed_claimed);
-  CU_ASSERT_EQUAL(recorded_items(rec), PARTS); /* never rewritten to 0 */
+  CU_ASSERT_EQUAL(jt_recorded_items(rec), PARTS); /* never rewritten to 0 */
   CU_ASSERT_EQUAL(same_as_ref(out), 0);
   CU_ASSERT_EQUAL(user_check(out), 0);
 }
@@ -475,18 +455,9 @@ static void test_chunked_dataset(void) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: test_integrity W4JOB MPIEXEC FLAGS PY_DIR\n");
-    return 2;
-  }
-  w4job = argv[1];
-  mpiexec = argv[2];
-  mpiflags = argv[3];
-  pydir = argv[4];
-  snprintf(dir, sizeof dir, "/tmp/mpx-integrity-XXXXXX");
-  if (!mkdtemp(dir))
-    return 2;
-  if (CU_initialize_registry() != CUE_SUCCESS)
+  if (jt_args(argc, argv, "test_integrity W4JOB MPIEXEC FLAGS PY_DIR", &w4,
+              &pydir) != 0 ||
+      rc_cunit_init(dir, sizeof dir, "/tmp/mpx-integrity-XXXXXX") != 0)
     return 2;
   CU_pSuite s = CU_add_suite("integrity", NULL, NULL);
   CU_add_test(s, "uninterrupted reference run", test_reference);
@@ -506,6 +477,8 @@ int main(int argc, char **argv) {
   CU_add_test(s, "output unreadable beside record: moved aside, twice",
               test_output_unreadable);
   CU_add_test(s, "finished output changed in place: refused", test_tampered);
+  CU_add_test(s, "output open in h5py: busy, not unreadable",
+              test_open_elsewhere);
   CU_add_test(s, "more than 64 added datasets (old overflow)",
               test_many_datasets);
   CU_add_test(s, "added chunked dataset (old zero-item rewrite)",

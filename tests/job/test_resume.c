@@ -11,9 +11,10 @@
  * The kills: five at named points of the writer (MPX_TEST_KILL: after the
  * record is created, after an input is staged, after a flush and before
  * its record line, after a record line, before the final close; the root
- * raises SIGKILL and mpirun takes the job down), and five at fractions of
- * the uninterrupted run's duration, where the whole process group
- * (mpirun and every rank) gets SIGKILL wherever it is, writes included.
+ * raises SIGKILL and mpirun takes the job down), and five at points of
+ * progress (the output just created; the record holding 15%, 30%, 45%,
+ * 60% of the inputs), where the whole process group (mpirun and every
+ * rank) gets SIGKILL wherever it is, writes included.
  * After each, the resumed run must report recorded = what the record
  * claimed and computed = the rest, and end with datasets equal to the
  * uninterrupted run's.
@@ -31,57 +32,27 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobtest.h"
 #include "runcmd.h"
 
-static const char *w4job, *mpiexec, *mpiflags, *h5same;
+static const char *h5same;
+static jt_w4job w4;
 static char dir[256];
 static double ref_seconds;
 
-enum { ITEMS = 4000, PARTS = 40 };
+enum { ITEMS = JT_ITEMS, PARTS = JT_PARTS };
 
 /* The mpirun command line for w4job with extra arguments and env. */
 static void job_cmd(char *buf, size_t cap, const char *env, const char *out,
                     const char *extra) {
-  snprintf(buf, cap,
-           "env MPX_W4_DELAY_US=400 %s %s -n 3 %s -x MPX_W4_DELAY_US %s %s "
-           "--out %s --items %d --parts %d --commit 0.1 %s",
-           env, mpiexec, mpiflags,
-           strstr(env, "MPX_TEST_KILL") ? "-x MPX_TEST_KILL" : "", w4job, out,
-           ITEMS, PARTS, extra);
-}
-
-/* The items of the last complete commit line of a record (0 if none). */
-static long recorded_items(const char *rec) {
-  const char *s = rc_slurp(rec);
-  long items = 0;
-  for (const char *p = s; (p = strstr(p, "commit items=")) != NULL; p++) {
-    if (p != s && p[-1] != '\n')
-      continue;
-    const char *nl = strchr(p, '\n');
-    if (!nl)
-      break; /* torn */
-    items = strtol(p + 13, NULL, 10);
-  }
-  return items;
-}
-
-/* Parses "job: rc=X items=... recorded=R computed=C" from a log. */
-static int parse_report(const char *log, char *rc, long *recorded,
-                        long *computed) {
-  const char *p = strstr(rc_slurp(log), "job: rc=");
-  if (!p)
-    return -1;
-  return sscanf(p, "job: rc=%31s items=%*d recorded=%ld computed=%ld", rc,
-                recorded, computed) == 3
-             ? 0
-             : -1;
+  jt_job_cmd(buf, cap, &w4, 400, env, out, extra);
 }
 
 static int same_h5(const char *a, const char *b) {
-  char cmd[2048], log[512];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s %s", h5same, a, b);
+  char args[1100], log[512];
+  snprintf(args, sizeof args, "%s %s", a, b);
   snprintf(log, sizeof log, "%s/h5same.log", dir);
-  int rc = rc_run(cmd, log);
+  int rc = jt_py(NULL, h5same, args, log);
   if (rc != 0)
     fprintf(stderr, "h5same %s %s: %s\n", a, b, rc_slurp(log));
   return rc;
@@ -97,14 +68,13 @@ static void test_reference(void) {
   ref_seconds = rc_now() - t0;
   char rc[32];
   long recorded, computed;
-  CU_ASSERT_EQUAL_FATAL(parse_report(log, rc, &recorded, &computed), 0);
+  CU_ASSERT_EQUAL_FATAL(jt_log_report(log, rc, &recorded, &computed), 0);
   CU_ASSERT_STRING_EQUAL(rc, "0");
   CU_ASSERT_EQUAL(recorded, 0);
   CU_ASSERT_EQUAL(computed, PARTS);
   /* numpy's own W4 values, through h5py */
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --w4 %d %s", h5same, ITEMS,
-           out);
-  CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
+  snprintf(cmd, sizeof cmd, "--w4 %d %s", ITEMS, out);
+  CU_ASSERT_EQUAL(jt_py(NULL, h5same, cmd, log), 0);
   /* h5ls and h5dump show the datasets and the provenance */
   snprintf(cmd, sizeof cmd, "h5ls -r %s && h5dump -A %s", out, out);
   CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
@@ -133,32 +103,33 @@ static void kill_and_resume(const char *hook, double frac, int k) {
   if (hook) {
     st = rc_finish(pid);
   } else {
-    double until = rc_now() + frac * ref_seconds;
-    while (rc_now() < until)
+    /* At a point of progress rather than of time, so that a slow
+     * machine cannot let the run finish first: once the output exists
+     * (frac 0), or once the record holds frac of the inputs. */
+    long want = (long)(frac * PARTS);
+    int ended;
+    while (!(ended = rc_poll(pid, &st)) &&
+           (frac > 0 ? jt_recorded_items(rec) < want : access(out, F_OK) != 0))
       usleep(2000);
-    /* mpirun and every rank at once: each has the output path in its
-     * command line */
-    char pk[600];
-    snprintf(pk, sizeof pk, "pkill -KILL -f -- '[-]-out %s '", out);
-    kill(-pid, SIGKILL);
-    if (system(pk) != 0)
-      fprintf(stderr, "pkill found nothing for %s\n", out);
-    st = rc_finish(pid);
+    if (!ended) {
+      /* mpirun and every rank at once: each has the output path in its
+       * command line */
+      kill(-pid, SIGKILL);
+      if (!jt_signal_job(out, "KILL"))
+        fprintf(stderr, "pkill found nothing for %s\n", out);
+      st = rc_finish(pid);
+    }
   }
   /* Wait until no process of the killed job is left. */
-  char pg[600];
-  snprintf(pg, sizeof pg, "pgrep -f -- '[-]-out %s ' >/dev/null", out);
-  for (int i = 0; i < 200 && system(pg) == 0; i++)
-    usleep(50000);
-  CU_ASSERT_NOT_EQUAL(system(pg), 0);
+  CU_ASSERT(jt_wait_gone(out));
   CU_ASSERT_NOT_EQUAL(st, 0); /* it really was killed */
-  long claimed = recorded_items(rec);
+  long claimed = jt_recorded_items(rec);
   snprintf(log, sizeof log, "%s/k%d-resume.log", dir, k);
   job_cmd(cmd, sizeof cmd, "", out, "--resume");
   CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
   char rc[32] = "";
   long recorded = -1, computed = -1;
-  CU_ASSERT_EQUAL(parse_report(log, rc, &recorded, &computed), 0);
+  CU_ASSERT_EQUAL(jt_log_report(log, rc, &recorded, &computed), 0);
   CU_ASSERT_STRING_EQUAL(rc, "0");
   /* Every recorded input is kept; only the rest is computed. */
   CU_ASSERT_EQUAL(recorded, claimed);
@@ -168,14 +139,14 @@ static void kill_and_resume(const char *hook, double frac, int k) {
   CU_ASSERT_EQUAL(same_h5(ref, out), 0);
   printf("  kill %-12s %4.2f: exit %3d, recorded %2ld of %d, resumed %s "
          "(+%ld)\n",
-         hook ? hook : "at", hook ? 0.0 : frac, st, claimed, PARTS, rc,
+         hook ? hook : "at progress", hook ? 0.0 : frac, st, claimed, PARTS, rc,
          computed);
 }
 
 static void test_kills(void) {
   const char *hooks[] = {"created:1", "staged:7", "flushed:2", "recorded:3",
                          "closing:1"};
-  const double fracs[] = {0.1, 0.3, 0.5, 0.7, 0.8};
+  const double fracs[] = {0, 0.15, 0.3, 0.45, 0.6};
   int k = 0;
   for (int i = 0; i < 5; i++)
     kill_and_resume(hooks[i], 0, k++);
@@ -184,19 +155,15 @@ static void test_kills(void) {
 }
 
 static void test_existing_output(void) {
-  char cmd[4096], out[512], log[512], before[64], after[64];
+  char cmd[4096], out[512], log[512], before[33], after[33];
   snprintf(out, sizeof out, "%s/ref.h5", dir);
   snprintf(log, sizeof log, "%s/exists.log", dir);
-  snprintf(cmd, sizeof cmd, "md5sum < %s", out);
-  rc_run(cmd, log);
-  snprintf(before, sizeof before, "%s", rc_slurp(log));
+  jt_md5(out, before);
   job_cmd(cmd, sizeof cmd, "", out, "");
   CU_ASSERT_EQUAL(rc_run(cmd, log), 1);
   CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "MPX_EFILE"));
   CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "exists"));
-  snprintf(cmd, sizeof cmd, "md5sum < %s", out);
-  rc_run(cmd, log);
-  snprintf(after, sizeof after, "%s", rc_slurp(log));
+  jt_md5(out, after);
   CU_ASSERT_STRING_EQUAL(before, after); /* untouched */
   /* a foreign file is not resumed either */
   char foreign[512];
@@ -211,7 +178,7 @@ static void test_existing_output(void) {
   rc_run(cmd, log);
   snprintf(cmd, sizeof cmd,
            "env MPX_W4_DELAY_US=0 %s -n 2 %s %s --out %s --parts 9 --resume",
-           mpiexec, mpiflags, w4job, foreign);
+           w4.mpiexec, w4.flags, w4.path, foreign);
   CU_ASSERT_EQUAL(rc_run(cmd, log), 1);
   CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "records another job"));
   /* overwrite replaces it */
@@ -232,7 +199,7 @@ static void test_bad_paths(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "MPX_EFILE"));
   /* no inputs at all */
   snprintf(cmd, sizeof cmd, "%s -n 2 %s %s --out %s/empty.h5 --parts 0",
-           mpiexec, mpiflags, w4job, dir);
+           w4.mpiexec, w4.flags, w4.path, dir);
   CU_ASSERT_EQUAL(rc_run(cmd, log), 1);
   CU_ASSERT_PTR_NOT_NULL(strstr(rc_slurp(log), "no inputs"));
   struct stat st;
@@ -253,7 +220,7 @@ static void test_full_disk(void) {
   /* 200,000 rows of 64 floats: 51 MB into 8 MB */
   snprintf(cmd, sizeof cmd,
            "%s -n 3 %s %s --out %s --items 200000 --parts 200 --commit 0",
-           mpiexec, mpiflags, w4job, out);
+           w4.mpiexec, w4.flags, w4.path, out);
   CU_ASSERT_EQUAL(rc_run(cmd, log), 1);
   const char *s = rc_slurp(log);
   CU_ASSERT_PTR_NOT_NULL(strstr(s, "MPX_EIO"));
@@ -263,40 +230,31 @@ static void test_full_disk(void) {
    * resume; every claimed input must verify. */
   char rec[520], big[512];
   snprintf(rec, sizeof rec, "%s.mpxrec", out);
-  long claimed = recorded_items(rec);
+  long claimed = jt_recorded_items(rec);
   snprintf(big, sizeof big, "%s/full.h5", dir);
   snprintf(cmd, sizeof cmd, "cp %s %s && cp %s %s.mpxrec", out, big, rec, big);
   CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
   umount(mnt);
   snprintf(cmd, sizeof cmd,
            "%s -n 3 %s %s --out %s --items 200000 --parts 200 --resume",
-           mpiexec, mpiflags, w4job, big);
+           w4.mpiexec, w4.flags, w4.path, big);
   CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
   char rc[32] = "";
   long recorded = -1, computed = -1;
-  CU_ASSERT_EQUAL(parse_report(log, rc, &recorded, &computed), 0);
+  CU_ASSERT_EQUAL(jt_log_report(log, rc, &recorded, &computed), 0);
   CU_ASSERT_EQUAL(recorded, claimed);
   CU_ASSERT_EQUAL(computed, 200 - claimed);
   CU_ASSERT(claimed > 0);
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --w4 200000 %s", h5same, big);
-  CU_ASSERT_EQUAL(rc_run(cmd, log), 0);
+  snprintf(cmd, sizeof cmd, "--w4 200000 %s", big);
+  CU_ASSERT_EQUAL(jt_py(NULL, h5same, cmd, log), 0);
   printf("\n  full tmpfs: failed cleanly with %ld of 200 inputs recorded\n",
          claimed);
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) {
-    fprintf(stderr, "usage: test_resume W4JOB MPIEXEC FLAGS H5SAME_PY\n");
-    return 2;
-  }
-  w4job = argv[1];
-  mpiexec = argv[2];
-  mpiflags = argv[3];
-  h5same = argv[4];
-  snprintf(dir, sizeof dir, "/tmp/mpx-resume-XXXXXX");
-  if (!mkdtemp(dir))
-    return 2;
-  if (CU_initialize_registry() != CUE_SUCCESS)
+  if (jt_args(argc, argv, "test_resume W4JOB MPIEXEC FLAGS H5SAME_PY", &w4,
+              &h5same) != 0 ||
+      rc_cunit_init(dir, sizeof dir, "/tmp/mpx-resume-XXXXXX") != 0)
     return 2;
   CU_pSuite s = CU_add_suite("job", NULL, NULL);
   CU_add_test(s, "uninterrupted run, h5py/h5ls/h5dump", test_reference);

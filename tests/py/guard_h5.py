@@ -13,6 +13,9 @@ import sys
 
 import h5py
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the sources
+from h5same import outcome  # noqa: E402
+
 
 def text(v):
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
@@ -59,11 +62,7 @@ def main():
     else:
         print(__doc__, file=sys.stderr)
         return 2
-    if err:
-        print("guard_h5:", err)
-        return 1
-    print("guard_h5: ok")
-    return 0
+    return outcome("guard_h5", err)
 
 
 if __name__ == "__main__":

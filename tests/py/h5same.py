@@ -24,18 +24,27 @@ def datasets(f):
     return sorted(n for n in names if not n.startswith("mpx/")) + COMPARED
 
 
+def differ(n, fa, fb):
+    """How dataset n of the open file fa differs from fb's (shape, dtype or
+    the first differing value), or None when they are equal."""
+    x, y = fa[n][()], fb[n][()]
+    if x.shape != y.shape or x.dtype != y.dtype:
+        return f"{n}: {x.shape} {x.dtype} vs {y.shape} {y.dtype}"
+    if not np.array_equal(x, y):
+        i = np.argwhere(x != y)[0]
+        return f"{n}: first difference at {tuple(i)}"
+    return None
+
+
 def same(a, b):
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
         na, nb = datasets(fa), datasets(fb)
         if na != nb:
             return f"datasets differ: {na} vs {nb}"
         for n in na:
-            x, y = fa[n][()], fb[n][()]
-            if x.shape != y.shape or x.dtype != y.dtype:
-                return f"{n}: {x.shape} {x.dtype} vs {y.shape} {y.dtype}"
-            if not np.array_equal(x, y):
-                i = np.argwhere(x != y)[0]
-                return f"{n}: first difference at {tuple(i)}"
+            err = differ(n, fa, fb)
+            if err:
+                return err
     return None
 
 
@@ -61,6 +70,17 @@ def w4(n, path):
     return None
 
 
+def outcome(tool, err, ok="ok"):
+    """The exit status of a check: 1 after printing "tool: err" when err is
+    set, else 0 after printing "tool: ok" (nothing when ok is None)."""
+    if err:
+        print(f"{tool}:", err)
+        return 1
+    if ok is not None:
+        print(f"{tool}: {ok}")
+    return 0
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--w4":
         err = w4(int(sys.argv[2]), sys.argv[3])
@@ -69,11 +89,7 @@ def main():
     else:
         print(__doc__, file=sys.stderr)
         return 2
-    if err:
-        print("h5same:", err)
-        return 1
-    print("h5same: ok")
-    return 0
+    return outcome("h5same", err)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ import sys
 import h5py
 import numpy as np
 
+sys.dont_write_bytecode = True  # no __pycache__ beside the sources
+from h5same import differ, outcome  # noqa: E402
+
 JOB = ["feature", "target", "mpx/item_status", "mpx/item_rows", "mpx/item_offset"]
 # The job's own objects: its data sets and everything under /mpx.
 JOB_TOP = {"feature", "target", "mpx"}
@@ -168,12 +171,9 @@ def same(a, b):
         for n in JOB:
             if n not in fa or n not in fb:
                 return f"{n}: missing in {a if n not in fa else b}"
-            x, y = fa[n][()], fb[n][()]
-            if x.shape != y.shape or x.dtype != y.dtype:
-                return f"{n}: {x.shape} {x.dtype} vs {y.shape} {y.dtype}"
-            if not np.array_equal(x, y):
-                i = np.argwhere(x != y)[0]
-                return f"{n}: first difference at {tuple(i)}"
+            err = differ(n, fa, fb)
+            if err:
+                return err
     return None
 
 
@@ -224,12 +224,7 @@ def main():
     else:
         print(__doc__, file=sys.stderr)
         return 2
-    if err:
-        print("h5user:", err)
-        return 1
-    if a[0] in ("same", "poke"):
-        print(f"h5user: {a[0]} ok")
-    return 0
+    return outcome("h5user", err, f"{a[0]} ok" if a[0] in ("same", "poke") else None)
 
 
 if __name__ == "__main__":
