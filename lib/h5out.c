@@ -632,7 +632,8 @@ int mpx__h5_open(const char *path, const mpx_job_options *jo,
                       : 0;
   for (int i = 0; rc == 0 && i < M_N; i++) {
     ds d;
-    rc = ds_open(h, h->grp, meta_names[i], &d);
+    if ((rc = ds_open(h, h->grp, meta_names[i], &d)) != 0)
+      rc = MPX_ECORRUPT; /* the file opens: its datasets are wrong */
     if (rc == 0 && (d.dtype != h->meta[i].dtype || d.width != 1)) {
       ds_close(&d);
       rc = mpx__fail(MPX_ECORRUPT, "'%s': /mpx/%s has the wrong type", path,
@@ -659,8 +660,10 @@ int mpx__h5_open(const char *path, const mpx_job_options *jo,
         break;
       }
       ds d;
-      if ((rc = ds_open(h, h->file, want->name, &d)) != 0)
+      if ((rc = ds_open(h, h->file, want->name, &d)) != 0) {
+        rc = MPX_ECORRUPT; /* the file opens: its datasets are wrong */
         break;
+      }
       if (d.dtype != want->dtype || d.width != want->width) {
         rc = mpx__fail(MPX_ECORRUPT,
                        "'%s': the job's dataset '%s' is %s with %llu "
