@@ -544,6 +544,12 @@ static int run_root(mpx_executor *ex, args *a) {
   mpx_job_report r;
   int rc = mpx_job_run(ex, TASK, produce, &p, k, &a->mo, a->out, &a->jo, &r);
   free(p.buf);
+  /* What a resume found and did (the library prints nothing of it). */
+  for (const char *n = r.notes; *n;) {
+    size_t len = strcspn(n, "\n");
+    fprintf(stderr, "mpx-features: %.*s\n", (int)len, n);
+    n += len + (n[len] == '\n');
+  }
   if (rc) {
     fprintf(stderr, "mpx-features: %s: %s\n", mpx_err_name(rc),
             mpx_last_error());

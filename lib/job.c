@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ typedef struct job {
   uint64_t committed, committed_rows, rows, failed;
   uint64_t committed_failed; /* failed inputs among the committed */
   int complete_before;       /* the output was complete: nothing to do */
+  char notes[2048];          /* for the report (writer, then caller) */
 
   mpx__h5 *h; /* writer thread only */
   mpx__rec rec;
@@ -129,6 +131,25 @@ static void writer_fail(job *j, int rc) {
   }
   pthread_cond_broadcast(&j->cv);
   pthread_mutex_unlock(&j->mu);
+}
+
+/* Adds a line to the job's notes for the report (mpx prints nothing of
+ * it itself: the caller decides). */
+static void note(job *j, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static void note(job *j, const char *fmt, ...) {
+  size_t len = strlen(j->notes);
+  if (len + 2 >= sizeof j->notes)
+    return;
+  if (len)
+    j->notes[len++] = '\n';
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(j->notes + len, sizeof j->notes - len, fmt, ap);
+  va_end(ap);
 }
 
 static int exists(const char *p) {
@@ -240,12 +261,12 @@ static int move_aside(job *j, const char *why, size_t ncommits) {
     free(aside);
     return rc;
   }
-  fprintf(stderr,
-          "mpx: resume: '%s' cannot be read (%s); moved it to '%s'%s; the "
-          "%zu commits its record claimed are dropped and the job starts "
-          "over\n",
-          j->path, why, aside, older ? " (replacing an older copy)" : "",
-          ncommits);
+  note(j,
+       "resume: '%s' cannot be read (%s); moved it to '%s'%s; the "
+       "%zu commits its record claimed are dropped and the job starts "
+       "over",
+       j->path, why, aside, older ? " (replacing an older copy)" : "",
+       ncommits);
   free(aside);
   return 0;
 }
@@ -298,10 +319,10 @@ static int resume_damaged_record(job *j) {
                      "are whole and changes nothing; restore the record, or "
                      "pass overwrite to start over",
                      j->rec_path, j->path, (unsigned long long)items);
-  fprintf(stderr,
-          "mpx: resume: the record '%s' is empty or damaged and '%s' holds "
-          "no inputs (a run killed while creating it): starting afresh\n",
-          j->rec_path, j->path);
+  note(j,
+       "resume: the record '%s' is empty or damaged and '%s' holds "
+       "no inputs (a run killed while creating it): starting afresh",
+       j->rec_path, j->path);
   if ((rc = remove_file(j->path)) || (rc = remove_file(j->rec_path)))
     return rc;
   return open_fresh(j);
@@ -361,10 +382,10 @@ static int resume_output(job *j, mpx__rec_info *in) {
     return rc;
   if (finished && good == nc) {
     j->complete_before = 1;
-    fprintf(stderr,
-            "mpx: resume: '%s' is already complete: its %llu inputs are "
-            "recorded and verified; nothing to do, nothing changed\n",
-            j->path, (unsigned long long)j->n);
+    note(j,
+         "resume: '%s' is already complete: its %llu inputs are recorded "
+         "and verified; nothing to do, nothing changed",
+         j->path, (unsigned long long)j->n);
     return 0;
   }
   if (finished)
@@ -373,10 +394,10 @@ static int resume_output(job *j, mpx__rec_info *in) {
                      "which says the job finished: %s%s",
                      j->path, j->rec_path, why, how);
   if (good < nc)
-    fprintf(stderr,
-            "mpx: resume: the record of '%s' claims %zu commits but only the "
-            "first %zu check out (%s); the rest is recomputed\n",
-            j->path, nc, good, why);
+    note(j,
+         "resume: the record of '%s' claims %zu commits but only the "
+         "first %zu check out (%s); the rest is recomputed",
+         j->path, nc, good, why);
   if ((rc = in_use(j, 1)) != 0 ||
       (rc = mpx__h5_open(j->path, &j->jo, in->schema, 1, &j->h)) != 0)
     return rc;
@@ -409,10 +430,10 @@ static int open_resume(job *j) {
     if (exists(j->path)) {
       rc = resume_output(j, &in);
     } else {
-      fprintf(stderr,
-              "mpx: resume: '%s' is missing; the %zu commits its record "
-              "'%s' claims are dropped and the job starts over\n",
-              j->path, in.ncommits, j->rec_path);
+      note(j,
+           "resume: '%s' is missing; the %zu commits its record '%s' "
+           "claims are dropped and the job starts over",
+           j->path, in.ncommits, j->rec_path);
       if ((rc = mpx__rec_truncate(&j->rec, in.head)) == 0)
         rc = create_output(j);
     }
@@ -762,6 +783,8 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
   j.jo = jo;
   j.mo = mo;
   j.rec.fd = -1;
+  if (lock.warning[0])
+    note(&j, "%s", lock.warning);
   j.rec_path = malloc(strlen(path) + 8);
   if (!j.rec_path) {
     mpx__lock_release(&lock);
@@ -870,6 +893,8 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
     report->failed = j.committed_failed;
     report->rows = j.committed_rows;
     report->seconds = mpx__now() - t0;
+    report->complete = j.complete_before;
+    snprintf(report->notes, sizeof report->notes, "%s", j.notes);
   }
   rc = j.wrc ? mpx__fail(j.wrc, "%s", j.wmsg) : map_rc;
   if (rc == MPX_EINTR)

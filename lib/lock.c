@@ -27,6 +27,7 @@ static void read_holder(int fd, char *buf, size_t cap) {
 
 int mpx__lock_take(const char *output, mpx__lock *l) {
   l->fd = -1;
+  l->warning[0] = '\0';
   l->path = malloc(strlen(output) + 9);
   if (!l->path)
     return mpx__fail(MPX_ENOMEM, "out of memory");
@@ -63,10 +64,11 @@ int mpx__lock_take(const char *output, mpx__lock *l) {
         return rc;
       }
       /* No locks on this file system: say so, and go on. */
-      fprintf(stderr,
-              "mpx: warning: cannot lock '%s' (%s): the file system has no "
-              "locks; make sure no other job writes '%s' at the same time\n",
-              l->path, strerror(e), output);
+      snprintf(l->warning, sizeof l->warning,
+               "warning: cannot lock '%s' (%s): the file system has no "
+               "locks; make sure no other job writes the output at the same "
+               "time",
+               l->path, strerror(e));
       l->fd = fd;
       return 0;
     }

@@ -553,6 +553,12 @@ typedef struct mpx_job_report {
   uint64_t failed;   /* inputs recorded as failed (whole job) */
   uint64_t rows;     /* rows in every dataset at the end */
   double seconds;    /* wall time of this run */
+  int complete;      /* the output was already complete: nothing was done
+                        and nothing changed */
+  char notes[2048];  /* what a resume found and did, one line each ("...
+                        is already complete", "moved it to ...",
+                        "only the first k commits check out"), or "";
+                        mpx prints nothing of it: the caller decides */
 } mpx_job_report;
 
 /* Asks the running job to stop: it stops dispatching, commits what is

@@ -107,6 +107,8 @@ int main(int argc, char **argv) {
   if (ex) {
     mpx_job_report r;
     rc = mpx_job_run(ex, W4_TASK, produce, &p, p.k, &mo, out, &jo, &r);
+    if (r.notes[0])
+      fprintf(stderr, "w4job: notes:\n%s\n", r.notes);
     if (rc)
       fprintf(stderr, "w4job: %s: %s\n", mpx_err_name(rc), mpx_last_error());
     printf("job: rc=%s items=%llu recorded=%llu computed=%llu failed=%llu "

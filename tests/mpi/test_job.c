@@ -124,6 +124,8 @@ static void test_rows_and_failures(void) {
       paths("rows");
       mpx_job_report r;
       CU_ASSERT_EQUAL(run(ex, 0, 1000, cs[k], MPX_OUT_CREATE, &r), 0);
+      CU_ASSERT_EQUAL(r.complete, 0);
+      CU_ASSERT_STRING_EQUAL(r.notes, "");
       CU_ASSERT_EQUAL(r.items, 1000);
       CU_ASSERT_EQUAL(r.computed, 1000);
       CU_ASSERT_EQUAL(r.failed, 0);
@@ -133,6 +135,8 @@ static void test_rows_and_failures(void) {
       CU_ASSERT_EQUAL(r.recorded, 1000);
       CU_ASSERT_EQUAL(r.computed, 0);
       CU_ASSERT_EQUAL(r.rows, 1500);
+      CU_ASSERT_EQUAL(r.complete, 1); /* said in the report, not printed */
+      CU_ASSERT_PTR_NOT_NULL(strstr(r.notes, "already complete"));
       /* failures are recorded and the job goes on */
       paths("fail");
       CU_ASSERT_EQUAL(run(ex, 1, 1000, cs[k], MPX_OUT_CREATE, &r), 0);
