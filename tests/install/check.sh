@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the build tree into a scratch prefix, then builds a consumer
-# with find_package(mpx) and another with pkg-config, and runs both.
+# with find_package(mpx) and another with pkg-config, and runs both; then
+# moves the prefix and runs the installed apps alone and under mpirun, all
+# without LD_LIBRARY_PATH.
 set -euo pipefail
 build=$1
 src=$(cd "$(dirname "$0")" && pwd)
@@ -11,9 +13,26 @@ test -f "$work/prefix/include/mpx.h"
 test -f "$work/prefix/lib/cmake/mpx/mpxConfig.cmake" || test -f "$work/prefix/lib64/cmake/mpx/mpxConfig.cmake"
 cmake -S "$src" -B "$work/b" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/b" >/dev/null
+# Nothing below sets LD_LIBRARY_PATH: what is installed must find libmpx
+# by itself.
+unset LD_LIBRARY_PATH
 libdir=$(dirname "$(find "$work/prefix" -name 'libmpx.so*' | head -n 1)")
-LD_LIBRARY_PATH="$libdir" "$work/b/consumer"
+"$work/b/consumer"
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
-cc -o "$work/pc" "$src/consumer.c" $(pkg-config --cflags --libs mpx)
-LD_LIBRARY_PATH="$libdir" "$work/pc"
-echo "install check: find_package and pkg-config consumers passed"
+# The README's recipe: the rpath makes ./app run from any prefix.
+cc -o "$work/pc" "$src/consumer.c" $(pkg-config --cflags --libs mpx) \
+  -Wl,-rpath,"$(pkg-config --variable=libdir mpx)"
+"$work/pc"
+# The installed apps start, alone and under mpirun, from a moved prefix.
+mv "$work/prefix" "$work/moved"
+out=$(readelf -d "$work/moved/bin/mpx-seeds")
+grep -q 'RUNPATH.*\$ORIGIN' <<<"$out"
+out=$("$work/moved/bin/mpx-seeds" --unit 0.01)
+grep -q 'pool shut down cleanly' <<<"$out"
+out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+  mpirun -n 3 --oversubscribe "$work/moved/bin/mpx-seeds" --unit 0.01)
+grep -q 'pool shut down cleanly' <<<"$out"
+out=$("$work/moved/bin/mpx-features" --help)
+grep -q 'usage' <<<"$out"
+echo "install check: find_package and pkg-config consumers, installed apps" \
+  "at 1 and 3 ranks from a moved prefix, no LD_LIBRARY_PATH: passed"
