@@ -60,3 +60,7 @@ int mpx__fail(int code, const char *fmt, ...) {
 void mpx__clear_error(void) {
   last_error[0] = 0;
 }
+
+const char *mpx_version(void) {
+  return MPX_VERSION_STRING;
+}

@@ -36,10 +36,13 @@ extern "C" {
 #define MPX_API
 #endif
 
-#define MPX_VERSION_MAJOR 0
-#define MPX_VERSION_MINOR 1
-#define MPX_VERSION_PATCH 0
-#define MPX_VERSION_STRING "0.1.0"
+/* The version this header belongs to (MPX_VERSION_STRING, _MAJOR, ...). */
+#include "mpx_version.h"
+
+/* The version of the library loaded at run time ("0.1.0"), which may
+ * differ from the header's MPX_VERSION_STRING when a program runs against
+ * another install. Any rank, thread-safe. Ownership: static storage. */
+MPX_API const char *mpx_version(void);
 
 /* A timeout that never expires. */
 #define MPX_FOREVER (-1.0)

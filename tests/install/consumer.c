@@ -29,7 +29,10 @@ int main(int argc, char **argv) {
     mpx_future_destroy(&f);
     mpx_executor_shutdown(ex, 1, 0);
     mpx_executor_destroy(&ex);
-    printf("consumer: twice(21) = %d (%s)\n", out, mpx_err_name(rc));
+    printf("consumer: twice(21) = %d (%s), mpx %s (header %s)\n", out,
+           mpx_err_name(rc), mpx_version(), MPX_VERSION_STRING);
+    if (strcmp(mpx_version(), MPX_VERSION_STRING) != 0)
+      rc = -1; /* the installed header and library disagree */
   }
   mpx_finalize();
   return rc == 0 && out == 42 ? 0 : 1;

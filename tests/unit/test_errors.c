@@ -137,6 +137,16 @@ typedef struct thr_arg {
   int own_at_end;
 } thr_arg;
 
+/* The version is one value: the header's macros, the string and the
+ * library's run-time answer agree. */
+static void test_version(void) {
+  char v[32];
+  snprintf(v, sizeof v, "%d.%d.%d", MPX_VERSION_MAJOR, MPX_VERSION_MINOR,
+           MPX_VERSION_PATCH);
+  CU_ASSERT_STRING_EQUAL(v, MPX_VERSION_STRING);
+  CU_ASSERT_STRING_EQUAL(mpx_version(), MPX_VERSION_STRING);
+}
+
 static void *thr_main(void *p) {
   thr_arg *a = p;
   const char *e0 = mpx_last_error();
@@ -187,6 +197,7 @@ static const unit_test errors_tests[] = {
      test_fail_returns_code_and_sets_message},
     {"fail_long_message", test_fail_long_message},
     {"last_error_is_thread_local", test_last_error_is_thread_local},
+    {"version", test_version},
     {NULL, NULL}};
 
 int main(void) {
