@@ -265,9 +265,10 @@ void mpx__cbq_free(mpx__cbq *q) {
 
 /* ---- waiting ---------------------------------------------------------- */
 
-/* Absolute deadline for a relative timeout (negative: none). */
+/* Absolute deadline for a relative timeout (-1: none), by the rule of
+ * mpx__deadline. */
 static double deadline_of(double timeout) {
-  return timeout < 0 ? -1.0 : mpx__now() + timeout;
+  return mpx__deadline(timeout);
 }
 
 /* Under the lock: waits for a completion or the deadline, spinning briefly
@@ -327,19 +328,25 @@ int mpx_future_done(const mpx_future *f) {
   return f && is_done_state(atomic_load(&((mpx_future *)f)->state));
 }
 
-int mpx_future_wait(mpx_future *f, double timeout) {
+/* mpx_future_wait for the public call named call (its messages name it). */
+static int wait_named(mpx_future *f, double timeout, const char *call) {
   if (!f)
-    return mpx__fail(MPX_EINVAL, "mpx_future_wait: NULL future");
+    return mpx__fail(MPX_EINVAL, "%s: NULL future", call);
+  int rc = mpx__timeout_nan(timeout, call);
+  if (rc)
+    return rc;
   if (is_done_state(atomic_load(&f->state)))
     return 0;
-  if (timeout == 0)
+  if (mpx__timeout_polls(timeout))
     return MPX_ETIMEDOUT;
   if (no_block)
-    return mpx__fail(MPX_EDEADLK, "mpx_future_wait: blocking on an "
-                                  "unfinished future from a done-callback");
+    return mpx__fail(MPX_EDEADLK,
+                     "%s: blocking on an unfinished future from the manager "
+                     "thread (a done-callback, or a task of a one-rank "
+                     "pool)",
+                     call);
   double dl = deadline_of(timeout);
   mpx__sync *s = f->sync;
-  int rc = 0;
   pthread_mutex_lock(&s->mu);
   mpx__waiter w = {0};
   w.need = 1;
@@ -359,8 +366,12 @@ int mpx_future_wait(mpx_future *f, double timeout) {
   return rc;
 }
 
+int mpx_future_wait(mpx_future *f, double timeout) {
+  return wait_named(f, timeout, "mpx_future_wait");
+}
+
 int mpx_future_exception(mpx_future *f, double timeout) {
-  int rc = mpx_future_wait(f, timeout);
+  int rc = wait_named(f, timeout, "mpx_future_exception");
   if (rc)
     return rc;
   pthread_mutex_lock(&f->sync->mu);
@@ -375,7 +386,7 @@ int mpx_future_result(mpx_future *f, double timeout, const void **data,
     *data = NULL;
   if (len)
     *len = 0;
-  int rc = mpx_future_wait(f, timeout);
+  int rc = wait_named(f, timeout, "mpx_future_result");
   if (rc)
     return rc;
   pthread_mutex_lock(&f->sync->mu);
@@ -395,7 +406,7 @@ int mpx_future_take(mpx_future *f, double timeout, void **data, size_t *len) {
     *data = NULL;
   if (len)
     *len = 0;
-  int rc = mpx_future_wait(f, timeout);
+  int rc = wait_named(f, timeout, "mpx_future_take");
   if (rc)
     return rc;
   pthread_mutex_lock(&f->sync->mu);
@@ -511,6 +522,8 @@ int mpx_wait(mpx_future *const *fs, size_t n, mpx_wait_mode mode,
   if (ndone)
     *ndone = 0;
   int rc = check_futures(fs, n, "mpx_wait");
+  if (rc == 0)
+    rc = mpx__timeout_nan(timeout, "mpx_wait");
   if (rc)
     return rc;
   if (mode != MPX_FIRST_COMPLETED && mode != MPX_FIRST_EXCEPTION &&
@@ -531,7 +544,7 @@ int mpx_wait(mpx_future *const *fs, size_t n, mpx_wait_mode mode,
     }
   }
   if (!wait_met(mode, n, nd, ne)) {
-    if (timeout == 0) {
+    if (mpx__timeout_polls(timeout)) {
       rc = MPX_ETIMEDOUT;
     } else if (no_block) {
       rc = mpx__fail(MPX_EDEADLK, "mpx_wait: blocking from a done-callback");
@@ -599,6 +612,8 @@ int mpx_as_completed_create(mpx_future *const *fs, size_t n, double timeout,
     return mpx__fail(MPX_EINVAL, "mpx_as_completed_create: NULL output");
   *out = NULL;
   int rc = check_futures(fs, n, "mpx_as_completed_create");
+  if (rc == 0)
+    rc = mpx__timeout_nan(timeout, "mpx_as_completed_create");
   if (rc)
     return rc;
   mpx_as_completed *it = calloc(1, sizeof *it);

@@ -478,7 +478,10 @@ static int drained(mpx_map *m) {
 
 int mpx__map_next_chunk(mpx_map *m, double timeout, mpx__chunk **c) {
   *c = NULL;
-  double deadline = timeout < 0 ? -1.0 : mpx__now() + timeout;
+  int nan = mpx__timeout_nan(timeout, "mpx_map_next");
+  if (nan)
+    return nan;
+  double deadline = mpx__deadline(timeout);
   refill(m);
   int rc = wait_chunk(m, deadline, c);
   if (rc == MPX_EOF)
@@ -495,6 +498,9 @@ int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item) {
   if (!m || !item)
     return mpx__fail(MPX_EINVAL, "mpx_map_next: NULL map or item");
   memset(item, 0, sizeof *item);
+  int nan = mpx__timeout_nan(timeout, "mpx_map_next");
+  if (nan)
+    return nan;
   if (m->cur && m->cur_pos == m->cur->count) {
     /* The previous call's data is released only now. */
     m->outstanding -= m->cur->count;
@@ -502,7 +508,7 @@ int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item) {
     m->cur = NULL;
   }
   if (!m->cur) {
-    double deadline = timeout < 0 ? -1.0 : mpx__now() + timeout;
+    double deadline = mpx__deadline(timeout);
     refill(m);
     int rc = wait_chunk(m, deadline, &m->cur);
     if (rc == MPX_EOF)

@@ -2,6 +2,7 @@
  * util.c -- time, sleeping, allocation and environment helpers.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
@@ -142,5 +143,23 @@ int mpx__same_file(const char *path, int fd, const char *what) {
                      "while the job ran; what was written to it is lost: "
                      "run the job again",
                      what, path);
+  return 0;
+}
+
+double mpx__deadline(double timeout) {
+  if (timeout == MPX_FOREVER)
+    return -1.0;
+  double now = mpx__now();
+  return timeout > 0 ? now + timeout : now;
+}
+
+int mpx__timeout_polls(double timeout) {
+  return timeout != MPX_FOREVER && timeout <= 0;
+}
+
+int mpx__timeout_nan(double timeout, const char *call) {
+  if (isnan(timeout))
+    return mpx__fail(MPX_EINVAL,
+                     "%s: the timeout is NaN (seconds, or MPX_FOREVER)", call);
   return 0;
 }

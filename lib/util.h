@@ -23,6 +23,19 @@ int mpx__fail(int code, const char *fmt, ...)
 /* Monotonic time in seconds. */
 double mpx__now(void);
 
+/* The absolute deadline (mpx__now() clock) of a relative timeout, by the
+ * one rule of every call that takes one: MPX_FOREVER (and only it) waits
+ * without limit (-1.0 here), any other value <= 0 polls (the deadline is
+ * now), a positive one waits that long. Callers refuse NaN first
+ * (mpx__timeout_nan). */
+double mpx__deadline(double timeout);
+
+/* 1 when timeout polls (any value <= 0 but MPX_FOREVER), else 0. */
+int mpx__timeout_polls(double timeout);
+
+/* MPX_EINVAL ("<call>: the timeout is NaN") for a NaN timeout, else 0. */
+int mpx__timeout_nan(double timeout, const char *call);
+
 /* Sleeps for about the given number of microseconds (0 yields). */
 void mpx__sleep_us(unsigned us);
 

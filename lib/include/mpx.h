@@ -12,8 +12,10 @@
  *  - every fallible call returns 0 or a negative MPX_E* code (mpx_errors.h);
  *    mpx_strerror()/mpx_err_name() describe it and mpx_last_error() gives
  *    the detailed message of the calling thread's last failed call;
- *  - timeouts are double seconds; MPX_FOREVER waits without limit and 0
- *    only polls;
+ *  - timeouts are double seconds: MPX_FOREVER (and only it) waits without
+ *    limit, any other value <= 0 only polls (so a computed deadline - now
+ *    that dips below zero polls, as in Python), NaN is MPX_EINVAL; the same
+ *    rule in every call that takes a timeout;
  *  - each prototype says whether it is Collective, Root only or Any rank,
  *    and who owns what.
  */

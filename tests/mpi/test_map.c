@@ -412,6 +412,10 @@ static void test_timeout_and_cancel(void) {
     CU_ASSERT_EQUAL_FATAL(mpx_map_create(ex, "nap", args, lens, N, &o, &m), 0);
     mpx_map_item it;
     CU_ASSERT_EQUAL(mpx_map_next(m, 0.01, &it), MPX_ETIMEDOUT);
+    /* the timeout rule: a negative (computed) timeout polls, NaN is
+     * refused; neither blocks while input 0 naps */
+    CU_ASSERT_EQUAL(mpx_map_next(m, -0.001, &it), MPX_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mpx_map_next(m, __builtin_nan(""), &it), MPX_EINVAL);
     CU_ASSERT_EQUAL(mpx_map_next(m, 30.0, &it), 0);
     CU_ASSERT_EQUAL(it.index, 0);
     for (int i = 1; i < 10; i++) {

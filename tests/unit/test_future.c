@@ -1300,7 +1300,71 @@ static const unit_test callback_tests[] = {
      test_callback_on_manager_blocking_wait_deadlk},
     {NULL, NULL}};
 
+/* One timeout rule everywhere: only MPX_FOREVER waits without limit, any
+ * other value <= 0 polls (a computed deadline - now below zero must not
+ * block forever), NaN is refused naming the call. A call that blocked
+ * here would hang the test until ctest's timeout. */
+static void test_timeout_rule(void) {
+  mpx__sync *s = new_sync();
+  mpx_future *f = new_future(s, 1);
+  const void *d;
+  void *t;
+  const double polls[] = {0.0, -0.0, -0.001, -1.5, -1e300};
+  for (size_t i = 0; i < sizeof polls / sizeof *polls; i++) {
+    double to = polls[i];
+    CU_ASSERT_EQUAL(mpx_future_wait(f, to), MPX_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mpx_future_result(f, to, &d, NULL), MPX_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mpx_future_exception(f, to), MPX_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mpx_future_take(f, to, &t, NULL), MPX_ETIMEDOUT);
+    CU_ASSERT_EQUAL(mpx_wait(&f, 1, MPX_ALL_COMPLETED, to, NULL, NULL),
+                    MPX_ETIMEDOUT);
+    mpx_as_completed *it = NULL;
+    CU_ASSERT_EQUAL_FATAL(mpx_as_completed_create(&f, 1, to, &it), 0);
+    mpx_future *next = NULL;
+    CU_ASSERT_EQUAL(mpx_as_completed_next(it, &next), MPX_ETIMEDOUT);
+    mpx_as_completed_destroy(&it);
+  }
+  double nan = __builtin_nan("");
+  struct {
+    int rc;
+    const char *call;
+  } got[6];
+  got[0].rc = mpx_future_wait(f, nan);
+  got[0].call = "mpx_future_wait";
+  got[1].rc = mpx_future_result(f, nan, &d, NULL);
+  got[1].call = "mpx_future_result";
+  got[2].rc = mpx_future_exception(f, nan);
+  got[2].call = "mpx_future_exception";
+  got[3].rc = mpx_future_take(f, nan, &t, NULL);
+  got[3].call = "mpx_future_take";
+  got[4].rc = mpx_wait(&f, 1, MPX_FIRST_COMPLETED, nan, NULL, NULL);
+  got[4].call = "mpx_wait";
+  mpx_as_completed *it = NULL;
+  got[5].rc = mpx_as_completed_create(&f, 1, nan, &it);
+  got[5].call = "mpx_as_completed_create";
+  for (int i = 0; i < 6; i++) {
+    CU_ASSERT_EQUAL(got[i].rc, MPX_EINVAL);
+  }
+  CU_ASSERT_PTR_NULL(it);
+  /* each call's own name in its message */
+  CU_ASSERT_EQUAL(mpx_future_take(f, nan, &t, NULL), MPX_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_future_take"));
+  CU_ASSERT_EQUAL(mpx_future_result(NULL, 0, &d, NULL), MPX_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_future_result"));
+  CU_ASSERT_EQUAL(mpx_future_exception(NULL, 0), MPX_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_future_exception"));
+  CU_ASSERT_EQUAL(mpx_future_take(NULL, 0, &t, NULL), MPX_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_future_take"));
+  /* a done future is no wait at all, whatever the timeout */
+  finish(f, 0, "x", 1, NULL);
+  CU_ASSERT_EQUAL(mpx_future_wait(f, -0.5), 0);
+  CU_ASSERT_EQUAL(mpx_future_result(f, MPX_FOREVER, &d, NULL), 0);
+  drop(f);
+  mpx__sync_unref(s);
+}
+
 static const unit_test wait_tests[] = {
+    {"timeout_rule", test_timeout_rule},
     {"timeouts", test_timeouts},
     {"no_block", test_no_block},
     {"thread_wakes_wait_forever", test_thread_wakes_wait_forever},
