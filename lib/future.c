@@ -321,6 +321,8 @@ static int is_done_state(int st) {
 }
 
 mpx_future_state mpx_future_state_get(const mpx_future *f) {
+  if (!f)
+    return MPX_NO_FUTURE;
   return (mpx_future_state)atomic_load(&((mpx_future *)f)->state);
 }
 

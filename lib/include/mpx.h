@@ -222,10 +222,11 @@ MPX_API int mpx_executor_destroy(mpx_executor **ex);
 /* ------------------------------------------------------------------------ */
 
 typedef enum mpx_future_state {
-  MPX_PENDING = 0,  /* submitted, not yet sent to a worker */
-  MPX_RUNNING = 1,  /* sent to a worker (cannot be cancelled any more) */
-  MPX_FINISHED = 2, /* finished with a result or an error */
-  MPX_CANCELLED = 3 /* cancelled while pending; will never run */
+  MPX_NO_FUTURE = -1, /* what mpx_future_state_get(NULL) returns */
+  MPX_PENDING = 0,    /* submitted, not yet sent to a worker */
+  MPX_RUNNING = 1,    /* sent to a worker (cannot be cancelled any more) */
+  MPX_FINISHED = 2,   /* finished with a result or an error */
+  MPX_CANCELLED = 3   /* cancelled while pending; will never run */
 } mpx_future_state;
 
 /* Callback run once when a future finishes or is cancelled. It runs on the
@@ -234,7 +235,8 @@ typedef enum mpx_future_state {
  * on unfinished futures from it fail with MPX_EDEADLK. */
 typedef void (*mpx_done_cb)(mpx_future *fut, void *arg);
 
-/* Current state. Root only, thread-safe, never blocks. */
+/* Current state; MPX_NO_FUTURE for NULL. Root only, thread-safe, never
+ * blocks. */
 MPX_API mpx_future_state mpx_future_state_get(const mpx_future *fut);
 
 /* 1 when finished or cancelled, else 0. Root only, thread-safe. */

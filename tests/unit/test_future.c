@@ -1355,6 +1355,10 @@ static void test_timeout_rule(void) {
   CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_future_exception"));
   CU_ASSERT_EQUAL(mpx_future_take(NULL, 0, &t, NULL), MPX_EINVAL);
   CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_future_take"));
+  /* the getters' NULL rules */
+  CU_ASSERT_EQUAL(mpx_future_state_get(NULL), MPX_NO_FUTURE);
+  CU_ASSERT_EQUAL(mpx_future_done(NULL), 0);
+  CU_ASSERT_PTR_NULL(mpx_future_error(NULL));
   /* a done future is no wait at all, whatever the timeout */
   finish(f, 0, "x", 1, NULL);
   CU_ASSERT_EQUAL(mpx_future_wait(f, -0.5), 0);
