@@ -84,7 +84,9 @@ static int run_one(mpx_task_fn fn, const char *name, const void *arg,
   static const uint64_t empty_arg = 0;
   mpx_task_ctx ctx = {rank, size, name, NULL, 0, NULL, NULL, 0, 0};
   int rc = fn(&ctx, len ? arg : (const void *)&empty_arg, len);
-  int oom = 0; /* mpx, not the task, ran out of memory */
+  if (rc == 0 && ctx.err)
+    rc = MPX_ETASK; /* it said it failed: a return of 0 does not undo it */
+  int oom = 0;      /* mpx, not the task, ran out of memory */
   if (rc == 0 && ctx.narrays && mpx__arrays_pack(&ctx) != 0)
     rc = MPX_ENOMEM, oom = 1;
   mpx__arrays_clear(&ctx);

@@ -124,7 +124,9 @@ MPX_API void *mpx_task_output(mpx_task_ctx *ctx, size_t len);
 /* Records a failure message (printf format) and returns MPX_ETASK, so that a
  * task can end with `return mpx_task_fail(ctx, "bad input %d", x);`. The
  * future finishes with MPX_ETASK and a message naming the task, the rank of
- * the worker, the number of ranks and the host. */
+ * the worker, the number of ranks and the host. A task that called it has
+ * failed, whatever it returns afterwards (a later `return 0` does not drop
+ * the failure). */
 MPX_API int mpx_task_fail(mpx_task_ctx *ctx, const char *fmt, ...)
 #ifdef __GNUC__
     __attribute__((format(printf, 2, 3)))

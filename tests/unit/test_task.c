@@ -68,6 +68,31 @@ static void test_chunk_roundtrip(void) {
   free(arg);
 }
 
+/* Records a failure, then returns 0 anyway. */
+static int fail_then_zero(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  (void)arg;
+  (void)len;
+  mpx_task_fail(ctx, "noted failure");
+  return 0;
+}
+
+/* A failure recorded with mpx_task_fail is not dropped by a return of 0. */
+static void test_fail_then_return_zero(void) {
+  if (mpx__registry_lookup("fail_then_zero") < 0)
+    CU_ASSERT_EQUAL_FATAL(mpx_register("fail_then_zero", fail_then_zero), 0);
+  int id = mpx__registry_lookup("fail_then_zero");
+  CU_ASSERT_FATAL(id >= 0);
+  uint64_t v = 1;
+  void *res = NULL;
+  size_t rlen = 0;
+  CU_ASSERT_EQUAL(mpx__task_run((uint32_t)id, &v, sizeof v, 1, 2, &res, &rlen),
+                  MPX_ETASK);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res);
+  CU_ASSERT_PTR_NOT_NULL(strstr(res, "noted failure"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(res, "fail_then_zero"));
+  free(res);
+}
+
 /* Runs a hand-made chunk; returns the status (and frees the outcome). */
 static int run_raw(const uint64_t *words, size_t nwords) {
   void *res = NULL;
@@ -148,6 +173,7 @@ static const unit_test task_tests[] = {
     {"truncated and lying chunks", test_malformed_chunks},
     {"array names and overflowing shapes", test_array_names_and_shapes},
     {"allocation sizes that would wrap", test_alloc_extremes},
+    {"mpx_task_fail then return 0 still fails", test_fail_then_return_zero},
     {NULL, NULL}};
 static const unit_suite suites[] = {{"task", task_tests}, {NULL, NULL}};
 
