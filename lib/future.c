@@ -305,9 +305,7 @@ static int block_locked(mpx__sync *s, double deadline) {
   if (deadline < 0) {
     rc = pthread_cond_wait(&s->cv, &s->mu);
   } else {
-    struct timespec ts;
-    ts.tv_sec = (time_t)deadline;
-    ts.tv_nsec = (long)((deadline - (double)ts.tv_sec) * 1e9);
+    struct timespec ts = mpx__timespec(deadline);
     rc = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
   }
   s->nwaiters--;

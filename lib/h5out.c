@@ -415,28 +415,36 @@ static void get_fd(mpx__h5 *h) {
     h->fd = *fdp;
 }
 
-static void now_iso(char *buf, size_t cap) {
-  time_t t = time(NULL);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+/* Replaces attribute name of the object loc (/ or /mpx) with a scalar of
+ * type t from buf. */
+static int set_attr(mpx__h5 *h, hid_t loc, const char *name, hid_t t,
+                    const void *buf) {
+  errno = 0;
+  if (H5Aexists(loc, name) > 0)
+    H5Adelete(loc, name);
+  hid_t sp = H5Screate(H5S_SCALAR);
+  hid_t a = H5Acreate2(loc, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = a < 0 ? -1 : H5Awrite(a, t, buf);
+  if (a >= 0)
+    H5Aclose(a);
+  H5Sclose(sp);
+  if (rc < 0)
+    return h5fail(MPX_EIO, h->path, "cannot write an attribute of");
+  return 0;
+}
+
+/* Sets a string attribute of loc (replacing it). */
+static int attr_str(mpx__h5 *h, hid_t loc, const char *name,
+                    const char *value) {
+  hid_t t = str_type();
+  int rc = set_attr(h, loc, name, t, &value);
+  H5Tclose(t);
+  return rc;
 }
 
 /* Sets a string attribute of /mpx (replacing it). */
 static int grp_attr_str(mpx__h5 *h, const char *name, const char *value) {
-  errno = 0;
-  if (H5Aexists(h->grp, name) > 0)
-    H5Adelete(h->grp, name);
-  hid_t t = str_type(), sp = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(h->grp, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t rc = a < 0 ? -1 : H5Awrite(a, t, &value);
-  if (a >= 0)
-    H5Aclose(a);
-  H5Sclose(sp);
-  H5Tclose(t);
-  if (rc < 0)
-    return h5fail(MPX_EIO, h->path, "cannot write an attribute of /mpx in");
-  return 0;
+  return attr_str(h, h->grp, name, value);
 }
 
 /* The string attribute name of /mpx (malloc'd), or NULL when absent. */
@@ -482,7 +490,7 @@ int mpx__h5_create(const char *path, const mpx__h5_meta *meta,
   if (rc == 0)
     rc = grp_attr_str(h, "identity", meta->identity ? meta->identity : "");
   char t[64];
-  now_iso(t, sizeof t);
+  mpx__iso_time(t, sizeof t);
   if (rc == 0)
     rc = mpx__h5_attr_str(h, "task", meta->task);
   if (rc == 0)
@@ -918,6 +926,23 @@ static int flush_all(mpx__h5 *h) {
   return rc;
 }
 
+/* Makes room for n arrays in the parse space and the dataset-to-array
+ * table (which keep their contents). Returns 0 or -1 when out of memory. */
+static int grow_arrays(mpx__h5 *h, size_t n) {
+  if (n <= h->arrays_cap)
+    return 0;
+  mpx_array *na = realloc(h->arrays, n * sizeof *na);
+  if (na)
+    h->arrays = na;
+  const mpx_array **nb = na ? realloc(h->by_ds, n * sizeof *nb) : NULL;
+  if (nb)
+    h->by_ds = nb;
+  if (!na || !nb)
+    return -1;
+  h->arrays_cap = n;
+  return 0;
+}
+
 int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it) {
   if (it->status != 0) {
     int rc = stage_meta(h, it->status, 0, it->error ? it->error : "");
@@ -932,17 +957,8 @@ int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it) {
   int prc = mpx_arrays_parse(it->data, it->len, a, PARSE_ARRAYS, &n);
   if (prc == MPX_E2BIG) {
     /* Any number of arrays: parse again into room for all of them. */
-    if (n > h->arrays_cap) {
-      mpx_array *na = realloc(h->arrays, n * sizeof *na);
-      if (na)
-        h->arrays = na;
-      const mpx_array **nb = na ? realloc(h->by_ds, n * sizeof *nb) : NULL;
-      if (nb)
-        h->by_ds = nb;
-      if (!na || !nb)
-        return mpx__fail(MPX_ENOMEM, "out of memory for %zu arrays", n);
-      h->arrays_cap = n;
-    }
+    if (grow_arrays(h, n) != 0)
+      return mpx__fail(MPX_ENOMEM, "out of memory for %zu arrays", n);
     a = h->arrays;
     prc = mpx_arrays_parse(it->data, it->len, a, n, &n);
   }
@@ -976,19 +992,11 @@ int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it) {
       return rc;
   }
   /* Match every array against the datasets, before staging anything. */
-  if (h->nds > h->arrays_cap) {
-    const mpx_array **nb = realloc(h->by_ds, h->nds * sizeof *nb);
-    if (!nb)
-      return mpx__fail(MPX_ENOMEM, "out of memory");
-    h->by_ds = nb;
-    mpx_array *na = realloc(h->arrays, h->nds * sizeof *na);
-    if (!na)
-      return mpx__fail(MPX_ENOMEM, "out of memory");
-    if (a == h->arrays)
-      a = na;
-    h->arrays = na;
-    h->arrays_cap = h->nds;
-  }
+  int parsed_here = a == h->arrays;
+  if (grow_arrays(h, h->nds) != 0)
+    return mpx__fail(MPX_ENOMEM, "out of memory for %zu arrays", h->nds);
+  if (parsed_here)
+    a = h->arrays; /* moved by the growth */
   const mpx_array **by_ds = h->by_ds;
   if (n != h->nds)
     return mpx__fail(MPX_ESCHEMA,
@@ -1059,9 +1067,8 @@ int mpx__h5_commit(mpx__h5 *h, uint64_t *items, uint64_t *rows, uint32_t *crc,
   *crc = combine(sums, h->nds, h->rows > h->commit_rows);
   *sums_out = sums;
   *nsums = h->nds + M_N;
-  errno = 0;
-  if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0)
-    return h5fail(MPX_EIO, h->path, "cannot flush");
+  if ((rc = mpx__h5_flush(h)) != 0)
+    return rc;
   if (h->jo.sync && h->fd >= 0 && fdatasync(h->fd) != 0)
     return mpx__fail(MPX_EIO, "cannot sync '%s': %s", h->path, strerror(errno));
   h->unsynced = 0;
@@ -1114,31 +1121,12 @@ void mpx__h5_counts(const mpx__h5 *h, uint64_t *items, uint64_t *rows,
   *failed = h->failed;
 }
 
-/* Replaces attribute name of / with a scalar of type t from buf. */
-static int set_attr(mpx__h5 *h, const char *name, hid_t t, const void *buf) {
-  errno = 0;
-  if (H5Aexists(h->file, name) > 0)
-    H5Adelete(h->file, name);
-  hid_t sp = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(h->file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-  herr_t rc = a < 0 ? -1 : H5Awrite(a, t, buf);
-  if (a >= 0)
-    H5Aclose(a);
-  H5Sclose(sp);
-  if (rc < 0)
-    return h5fail(MPX_EIO, h->path, "cannot write an attribute of");
-  return 0;
-}
-
 int mpx__h5_attr_str(mpx__h5 *h, const char *name, const char *value) {
-  hid_t t = str_type();
-  int rc = set_attr(h, name, t, &value);
-  H5Tclose(t);
-  return rc;
+  return attr_str(h, h->file, name, value);
 }
 
 int mpx__h5_attr_u64(mpx__h5 *h, const char *name, uint64_t value) {
-  return set_attr(h, name, H5T_NATIVE_UINT64, &value);
+  return set_attr(h, h->file, name, H5T_NATIVE_UINT64, &value);
 }
 
 int mpx__h5_close(mpx__h5 *h) {
@@ -1147,10 +1135,8 @@ int mpx__h5_close(mpx__h5 *h) {
   int rc = 0;
   if (h->file >= 0 && h->writable) {
     /* What was set since the last commit (the closing attributes). */
-    errno = 0;
-    if (H5Fflush(h->file, H5F_SCOPE_GLOBAL) < 0)
-      rc = h5fail(MPX_EIO, h->path, "cannot flush");
-    else if (h->jo.sync && h->fd >= 0 && fdatasync(h->fd) != 0)
+    rc = mpx__h5_flush(h);
+    if (rc == 0 && h->jo.sync && h->fd >= 0 && fdatasync(h->fd) != 0)
       rc = mpx__fail(MPX_EIO, "cannot sync '%s': %s", h->path, strerror(errno));
     if (rc == 0)
       rc = mpx__h5_check_path(h);

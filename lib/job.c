@@ -165,8 +165,7 @@ static int remove_file(const char *p) {
 
 /* The record header of this job. */
 static mpx__rec_head job_head(const job *j) {
-  mpx__rec_head h = {j->task, j->n, j->jo.compression,
-                     j->jo.identity ? j->jo.identity : ""};
+  mpx__rec_head h = {j->task, j->n, j->jo.compression, j->jo.identity};
   return h;
 }
 
@@ -174,10 +173,7 @@ static mpx__rec_head job_head(const job *j) {
  * started, so that the file says how every run that wrote it ran. */
 static int add_run(job *j, uint64_t recorded) {
   char t[64], line[512];
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  mpx__iso_time(t, sizeof t);
   snprintf(line, sizeof line,
            "%s host=%s pid=%ld ranks=%d gzip=%d chunksize=%llu window=%llu "
            "recorded=%llu mpx=%s",
@@ -191,7 +187,7 @@ static int add_run(job *j, uint64_t recorded) {
 /* Creates the HDF5 output with the job's provenance. */
 static int create_output(job *j) {
   mpx__h5_meta meta = {j->task,
-                       j->jo.identity ? j->jo.identity : "",
+                       j->jo.identity,
                        j->n,
                        j->mo.chunksize,
                        mpx__map_window(j->ex, &j->mo),
@@ -224,7 +220,7 @@ static int open_fresh(job *j) {
 
 /* Is the record's job this one? MPX_EFILE saying what differs if not. */
 static int same_job(const job *j, const mpx__rec_info *in) {
-  const char *id = j->jo.identity ? j->jo.identity : "";
+  const char *id = j->jo.identity;
   const char *how = "; pass overwrite to start this job over (the output "
                     "and its record are replaced)";
   if (strcmp(in->task, j->task) != 0 || in->items != j->n)
@@ -517,10 +513,7 @@ static int finish_file(job *j) {
   if (items != j->n)
     return 0;
   char t[64];
-  time_t now = time(NULL);
-  struct tm tm;
-  gmtime_r(&now, &tm);
-  strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  mpx__iso_time(t, sizeof t);
   int rc = mpx__h5_attr_str(j->h, "end_time", t);
   if (rc == 0)
     rc = mpx__h5_attr_u64(j->h, "rows", rows);
@@ -574,15 +567,7 @@ static void *writer_main(void *arg) {
         due = 1;
         break;
       }
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      double wait = at - mpx__now() + 1e-4;
-      ts.tv_sec += (time_t)wait;
-      ts.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
+      struct timespec ts = mpx__timespec(at);
       pthread_cond_timedwait(&j->cv, &j->mu, &ts);
     }
     if (due) {
@@ -781,6 +766,8 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
   j.path = path;
   j.n = n;
   j.jo = jo;
+  if (!j.jo.identity)
+    j.jo.identity = ""; /* none: "" in the record and the file */
   j.mo = mo;
   j.rec.fd = -1;
   if (lock.warning[0])

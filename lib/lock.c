@@ -79,10 +79,7 @@ int mpx__lock_take(const char *output, mpx__lock *l) {
       continue;
     }
     char t[64], who[512];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(t, sizeof t, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    mpx__iso_time(t, sizeof t);
     int n = snprintf(who, sizeof who, "pid %ld on host %s, since %s\n",
                      (long)getpid(), mpx__hostname(), t);
     if (ftruncate(fd, 0) != 0 || pwrite(fd, who, (size_t)n, 0) != n) {

@@ -163,3 +163,17 @@ int mpx__timeout_nan(double timeout, const char *call) {
                      "%s: the timeout is NaN (seconds, or MPX_FOREVER)", call);
   return 0;
 }
+
+struct timespec mpx__timespec(double deadline) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)deadline;
+  ts.tv_nsec = (long)((deadline - (double)ts.tv_sec) * 1e9);
+  return ts;
+}
+
+void mpx__iso_time(char *buf, size_t cap) {
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}

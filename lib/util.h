@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Empties this thread's mpx_last_error(), so that a callback's own message
  * can be told from an older one. */
@@ -22,6 +23,13 @@ int mpx__fail(int code, const char *fmt, ...)
 
 /* Monotonic time in seconds. */
 double mpx__now(void);
+
+/* The absolute timespec of a deadline on the mpx__now() clock, for
+ * pthread_cond_timedwait on a condition variable using CLOCK_MONOTONIC. */
+struct timespec mpx__timespec(double deadline);
+
+/* The current UTC time as "2026-12-02T04:21:32Z" into buf. */
+void mpx__iso_time(char *buf, size_t cap);
 
 /* The absolute deadline (mpx__now() clock) of a relative timeout, by the
  * one rule of every call that takes one: MPX_FOREVER (and only it) waits
