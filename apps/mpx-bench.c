@@ -1,7 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 /*
  * mpx-bench -- mpx's benchmark workloads, one JSON line per run on the
- * root (scripts/bench.sh runs them beside the Python peers):
+ * root (scripts/bench.py runs them beside the Python peers):
  *   tiny    --tasks N        N calls of x*x via submit + as_completed
  *   latency --tasks N        sequential submit -> result, p50/p99 per call
  *   spin    --tasks N --us U tasks burning U us of CPU; efficiency

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Peer implementations for the mpx benchmark (see scripts/bench.sh).
+"""Peer implementations for the mpx benchmark (see scripts/bench.py).
 
 Runs one workload on one Python pool implementation and prints ONE JSON line
 on stdout with the same fields as apps/mpx-bench:
@@ -48,7 +48,7 @@ WORKLOAD:  tiny     N calls of f(x)=x*x, all submitted, then collected
                     the map
            h5write  w4 with other defaults (--rows 4194304 --parts 64
                     --format h5: a 1 GiB feature dataset), for contrast with
-                    mpx's job and dd in scripts/bench.sh
+                    mpx's job and dd in scripts/bench.py
            verify   (not a pool) checks a w4 output against the formula:
                     FILE.h5 (datasets feature, target) or PREFIX for
                     PREFIX_feature.npy + PREFIX_target.npy; shapes, dtypes
