@@ -19,6 +19,7 @@
  * condition variable that submit signals; with nothing pending or in
  * flight it blocks outright.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,20 +52,71 @@ struct mpx_executor {
   size_t npending;
   uint64_t next_id;
   int mgr_sleeping;
-  int shutdown; /* no more submits */
-  int mgr_done; /* the manager thread has finished */
-  int broken;   /* MPX_EBROKEN cause code, or 0 */
+  int kicked;     /* submit or shutdown happened since the manager slept */
+  int cancel_req; /* shutdown asked to cancel calls sent but not started */
+  int shutdown;   /* no more submits */
+  int mgr_done;   /* the manager thread has finished */
+  int broken;     /* MPX_EBROKEN cause code, or 0 */
   char broken_msg[512];
 
   /* Manager thread only. */
   mpx__worktable table;
-  int *credits;  /* per rank: call items that may still be sent */
-  double gap;    /* moving average of the expected time between results */
-  int last_rank; /* the worker that reported last (warmest) */
+  int *credits;     /* per rank: call items that may still be sent */
+  double gap;       /* moving average of the expected time between results */
+  double task_s;    /* moving average of one task's run time, < 0 unknown */
+  int last_rank;    /* the worker that reported last (warmest) */
+  int cancels_sent; /* cancel_req was passed on to the workers */
+  unsigned char *cancelled; /* per rank: a CANCEL was sent to it */
+  double spin_s;            /* MPX_MANAGER_SPIN_US */
+  long sleep_max_us;        /* MPX_IDLE_SLEEP_US */
+  double span; /* longest call item worth queueing behind another (s) */
   size_t inflight;
   mpx__send *sends;
   mpx__msgbuf mb;
+
+  /* Guarded by live_mu. */
+  struct mpx_executor *live_next; /* this process's executors */
+  int joined;                     /* the manager thread was joined */
 };
+
+/* ---- the executors this process holds ----------------------------------- */
+
+/* Executors created on this process and not destroyed: create refuses a
+ * second live one (its workers are busy in the first one's loop, so a
+ * second creation would wait for them forever), and mpx_finalize() shuts
+ * the live ones down before MPI is finalised. */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static mpx_executor *live_head;
+
+static void live_add(mpx_executor *ex) {
+  pthread_mutex_lock(&live_mu);
+  ex->live_next = live_head;
+  live_head = ex;
+  pthread_mutex_unlock(&live_mu);
+}
+
+static void live_remove(mpx_executor *ex) {
+  pthread_mutex_lock(&live_mu);
+  for (mpx_executor **p = &live_head; *p; p = &(*p)->live_next)
+    if (*p == ex) {
+      *p = ex->live_next;
+      break;
+    }
+  pthread_mutex_unlock(&live_mu);
+}
+
+/* The number of this process's executors whose manager still runs. */
+static int live_count(void) {
+  int n = 0;
+  pthread_mutex_lock(&live_mu);
+  for (mpx_executor *ex = live_head; ex; ex = ex->live_next) {
+    pthread_mutex_lock(&ex->sync->mu);
+    n += !ex->mgr_done;
+    pthread_mutex_unlock(&ex->sync->mu);
+  }
+  pthread_mutex_unlock(&live_mu);
+  return n;
+}
 
 /* ---- options ---------------------------------------------------------- */
 
@@ -174,15 +226,40 @@ static size_t take_batch_locked(mpx_executor *ex, int w, size_t max,
   return n;
 }
 
-/* Guided batch size: a share of the backlog per credit, within limits. */
-static size_t batch_size(const mpx_executor *ex, size_t npending) {
-  size_t slots = (size_t)ex->nworkers * (size_t)ex->opts.prefetch * 2;
+/* Prefetch hides the time between a result and the next call item, which
+ * is the manager's reaction time: at most its longest idle sleep
+ * (MPX_IDLE_SLEEP_US, 1 ms) plus a round trip. A call item expected to run
+ * longer than PREFETCH_SPAN times that gains under 5% from being queued
+ * behind another, and may wait behind a long task while another worker is
+ * idle; such items are sent only to idle workers, as a shared queue
+ * (Python's pools) would hand them out. */
+#define PREFETCH_SPAN 20.0
+
+/* Guided batch size: a share of the backlog per credit, within limits, and
+ * no longer than the prefetch span once task times are known, so a batch
+ * never holds much more work than one call item should. */
+static size_t batch_size(const mpx_executor *ex, size_t npending,
+                         int prefetch) {
+  size_t slots = (size_t)ex->nworkers * (size_t)prefetch * 2;
   size_t b = (npending + slots - 1) / slots;
-  if (b < 1)
-    b = 1;
   if (b > (size_t)ex->opts.max_batch)
     b = (size_t)ex->opts.max_batch;
-  return b;
+  if (ex->task_s > 0 && (double)b * ex->task_s > ex->span) {
+    double fit = ex->span / ex->task_s;
+    b = fit < 1 ? 1 : (size_t)fit;
+  }
+  return b < 1 ? 1 : b;
+}
+
+/* How many call items a worker may hold: the prefetch option while tasks
+ * are known to be short, one while they are long or not yet measured (the
+ * first results arrive within a round trip for tiny tasks, so this costs
+ * them nothing). */
+static int prefetch_now(const mpx_executor *ex, size_t npending) {
+  if (ex->opts.prefetch == 1 || ex->task_s < 0)
+    return 1;
+  size_t b = batch_size(ex, npending, ex->opts.prefetch);
+  return (double)b * ex->task_s < ex->span ? ex->opts.prefetch : 1;
 }
 
 /* Encodes a batch taken for worker w and starts sending it. The futures
@@ -235,13 +312,17 @@ static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
  * number of tasks sent, or a negative code when the pool must break. */
 static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
   long sent = 0;
-  for (int level = ex->opts.prefetch; level > 0; level--) {
+  pthread_mutex_lock(&ex->sync->mu);
+  int prefetch = prefetch_now(ex, ex->npending);
+  pthread_mutex_unlock(&ex->sync->mu);
+  for (int level = 1; level <= prefetch; level++) {
     for (int k = 0; k < ex->size; k++) {
       int w = (ex->last_rank + k) % ex->size;
-      if (w == ex->root || ex->credits[w] < level)
+      /* credits[w] counts down from opts.prefetch as items go out. */
+      if (w == ex->root || ex->opts.prefetch - ex->credits[w] >= level)
         continue;
       pthread_mutex_lock(&ex->sync->mu);
-      size_t want = batch_size(ex, ex->npending);
+      size_t want = batch_size(ex, ex->npending, prefetch);
       if (want > *capp) {
         mpx_future **nb = realloc(*bufp, want * sizeof *nb);
         if (!nb) {
@@ -275,6 +356,7 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
   mpx__msg_item it;
   int rc = 0;
   double busy_us = 0;
+  size_t ntasks = 0;
   pthread_mutex_lock(&ex->sync->mu);
   while (mpx__msg_next(r->head, &r->hdr, &pos, r->tail, &it)) {
     mpx_future *f = mpx__worktable_get(&ex->table, it.work_id);
@@ -301,11 +383,18 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
     } else {
       /* The task's failure, a task unknown there, or a worker out of
        * memory (not the task's fault: a job does not record it). */
-      if (st != MPX_ETASK && st != MPX_ENOTASK && st != MPX_ENOMEM)
+      if (st != MPX_ETASK && st != MPX_ENOTASK && st != MPX_ENOMEM &&
+          st != MPX_ECANCELED)
         st = MPX_EPROTO;
-      err = strndup(it.data, (size_t)it.len);
+      if (st != MPX_ECANCELED)
+        err = strndup(it.data, (size_t)it.len);
     }
-    mpx__future_finish_locked(f, st, res, res ? (size_t)it.len : 0, err, q);
+    if (st != MPX_ECANCELED)
+      ntasks++;
+    if (st == MPX_ECANCELED) /* sent, never started: shutdown cancelled it */
+      mpx__future_cancel_sent_locked(f, q);
+    else
+      mpx__future_finish_locked(f, st, res, res ? (size_t)it.len : 0, err, q);
     mpx__future_unref(f); /* the table's reference */
   }
   pthread_mutex_unlock(&ex->sync->mu);
@@ -316,30 +405,63 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
    * a result is due about every busy / nworkers, whatever the manager's
    * own reaction time was. */
   ex->gap = 0.75 * ex->gap + 0.25 * 1e-6 * busy_us / ex->nworkers;
+  if (ntasks > 0) {
+    double t = 1e-6 * busy_us / (double)ntasks;
+    ex->task_s = ex->task_s < 0 ? t : 0.75 * ex->task_s + 0.25 * t;
+  }
   return rc;
 }
 
 /* ---- the manager thread ---------------------------------------------- */
 
 /* Sleeps on mgr_cv for up to us microseconds (forever when us < 0) unless
- * work is pending or a shutdown was asked; submit and shutdown signal it. */
+ * a submit or shutdown came since the last sleep; they set `kicked` and
+ * signal. Pending futures alone do not keep the manager awake: dispatch()
+ * has just sent all it could, so what is left waits for a credit, which
+ * only a result can return. */
 static void mgr_sleep(mpx_executor *ex, long us) {
   pthread_mutex_lock(&ex->sync->mu);
-  if (!ex->pend_head && !ex->shutdown) {
+  if (!ex->kicked) {
     ex->mgr_sleeping = 1;
     if (us < 0) {
       pthread_cond_wait(&ex->mgr_cv, &ex->sync->mu);
     } else {
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      ts.tv_nsec += us * 1000L;
-      ts.tv_sec += ts.tv_nsec / 1000000000L;
-      ts.tv_nsec %= 1000000000L;
+      struct timespec ts = mpx__timespec(mpx__now() + 1e-6 * (double)us);
       pthread_cond_timedwait(&ex->mgr_cv, &ex->sync->mu, &ts);
     }
     ex->mgr_sleeping = 0;
   }
+  ex->kicked = 0;
   pthread_mutex_unlock(&ex->sync->mu);
+}
+
+/* Wakes the manager for new work or a shutdown (lock held). */
+static void mgr_kick_locked(mpx_executor *ex) {
+  ex->kicked = 1;
+  if (ex->mgr_sleeping)
+    pthread_cond_signal(&ex->mgr_cv);
+}
+
+/* Passes a shutdown's cancel_futures on to the workers: each worker that
+ * holds call items gets a CANCEL on the control tag and answers the tasks
+ * it has not started with MPX_ECANCELED. Manager only. */
+static int send_cancels(mpx_executor *ex) {
+  pthread_mutex_lock(&ex->sync->mu);
+  int want = ex->cancel_req && !ex->cancels_sent;
+  pthread_mutex_unlock(&ex->sync->mu);
+  if (!want)
+    return 0;
+  ex->cancels_sent = 1;
+  for (int w = 0; w < ex->size; w++) {
+    if (w == ex->root || ex->credits[w] == ex->opts.prefetch)
+      continue;
+    int one = 1;
+    int rc = MPI_Send(&one, 1, MPI_INT, w, MPX_TAG_CTL, ex->comm);
+    if (rc != MPI_SUCCESS)
+      return mpx__mpi_fail(rc, "MPI_Send of a cancel");
+    ex->cancelled[w] = 1;
+  }
+  return 0;
 }
 
 /* Whether the manager may stop: shut down and nothing left to do. */
@@ -360,7 +482,11 @@ static void release_workers(mpx_executor *ex) {
   for (int w = 0; w < ex->size; w++) {
     if (w == ex->root)
       continue;
-    mpx__msgbuf_begin(&ex->mb, MPX_MSG_STOP, 0);
+    /* A worker that was sent a CANCEL must receive it before it leaves,
+     * or it would reach a later pool that reuses this context id. */
+    mpx__msgbuf_begin(&ex->mb, MPX_MSG_STOP,
+                      ex->cancelled && ex->cancelled[w] ? MPX_MSG_CANCEL_SENT
+                                                        : 0);
     mpx__msgbuf_finish(&ex->mb);
     if (mpx__send_start(ex->comm, w, &ex->mb, NULL, NULL, &ex->sends) == 0)
       pending++;
@@ -389,9 +515,8 @@ static void release_workers(mpx_executor *ex) {
 
 /* The multi-rank manager loop. */
 static void manager_mpi(mpx_executor *ex) {
-  const double spin_s =
-      1e-6 * (double)mpx__env_long("MPX_MANAGER_SPIN_US", 200);
-  const long sleep_max = mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
+  const double spin_s = ex->spin_s;
+  const long sleep_max = ex->sleep_max_us;
   double last_active = mpx__now();
   long sleep_us = 1;
   mpx_future **buf = NULL;
@@ -421,6 +546,8 @@ static void manager_mpi(mpx_executor *ex) {
       else if (sent > 0)
         progress = 1;
     }
+    if (rc == 0)
+      rc = send_cancels(ex);
     if (rc == 0)
       rc = mpx__send_progress(&ex->sends, 0);
     if (rc) {
@@ -528,6 +655,51 @@ static int agree(MPI_Comm comm, int rc, const char *what) {
   return all;
 }
 
+/* Agrees on the options, collectively over comm, before anything that
+ * depends on them. One reduction checks every rank's thread level and
+ * that every rank names the
+ * same root (a different root would leave the ranks waiting in
+ * collectives rooted at different ranks); then the root's options are
+ * broadcast, so that a value set on the root only (flush_interval, which
+ * the workers apply) holds on every rank, and checked alike everywhere.
+ * Returns 0 or the same error code on every rank. */
+static int agree_options(MPI_Comm comm, int size, mpx_options *o) {
+  int provided = 0, rc = 0;
+  MPI_Query_thread(&provided);
+  if (provided < MPI_THREAD_SERIALIZED)
+    rc = mpx__fail(MPX_ETHREAD,
+                   "mpx_executor_create: MPI provides thread level %d; mpx "
+                   "needs MPI_THREAD_SERIALIZED or higher (use mpx_init or "
+                   "MPI_Init_thread)",
+                   provided);
+  else if (o->root < 0 || o->root >= size)
+    rc = mpx__fail(MPX_EINVAL,
+                   "mpx_executor_create: root %d is not a rank of a "
+                   "communicator of size %d",
+                   o->root, size);
+  int in[3] = {rc, rc ? INT_MAX : o->root, rc ? INT_MAX : -o->root}, all[3];
+  int mrc = MPI_Allreduce(in, all, 3, MPI_INT, MPI_MIN, comm);
+  if (mrc != MPI_SUCCESS)
+    return mpx__mpi_fail(mrc, "mpx_executor_create: MPI_Allreduce");
+  if (all[0] != 0)
+    return rc ? rc
+              : mpx__fail(all[0],
+                          "mpx_executor_create: another rank failed "
+                          "with %s (its own message says why)",
+                          mpx_err_name(all[0]));
+  if (all[1] != -all[2])
+    return mpx__fail(MPX_EINVAL,
+                     "mpx_executor_create: the ranks passed different "
+                     "roots (from %d to %d); every rank must pass the same "
+                     "opts.root",
+                     all[1], -all[2]);
+  int root = all[1];
+  mrc = MPI_Bcast(o, (int)sizeof *o, MPI_BYTE, root, comm);
+  if (mrc != MPI_SUCCESS)
+    return mpx__mpi_fail(mrc, "mpx_executor_create: MPI_Bcast of the options");
+  return check_options(o, size);
+}
+
 /* Checks that every rank registered the same tasks. Collective over comm.
  * On a mismatch every rank returns MPX_EMISMATCH with the root's sentence
  * naming the difference. */
@@ -596,18 +768,18 @@ int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
     o = *opts;
   else
     mpx_options_init(&o);
-  int rank, size, provided;
+  /* Before any collective: the workers of a live pool are in its loop and
+   * would never join one, so this is refused here and now. */
+  if (live_count() > 0)
+    return mpx__fail(MPX_EBUSY, "mpx_executor_create: this process already "
+                                "holds a live executor (its workers serve "
+                                "it until it is shut down); shut it down "
+                                "with wait first");
+  int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  MPI_Query_thread(&provided);
-  int rc = check_options(&o, size);
-  if (rc == 0 && provided < MPI_THREAD_SERIALIZED)
-    rc = mpx__fail(MPX_ETHREAD,
-                   "MPI provides thread level %d; mpx needs "
-                   "MPI_THREAD_SERIALIZED or higher (use "
-                   "mpx_init or MPI_Init_thread)",
-                   provided);
-  if ((rc = agree(comm, rc, "checking options and thread level")) != 0)
+  int rc = agree_options(comm, size, &o);
+  if (rc != 0)
     return rc;
 
   MPI_Comm pc;
@@ -630,7 +802,8 @@ int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
 
   mpx_executor *ex = calloc(1, sizeof *ex);
   int *credits = calloc((size_t)size, sizeof *credits);
-  if (!ex || !credits || mpx__sync_create(&ex->sync) != 0 ||
+  unsigned char *cancelled = calloc((size_t)size, 1);
+  if (!ex || !credits || !cancelled || mpx__sync_create(&ex->sync) != 0 ||
       mpx__worktable_init(&ex->table) != 0) {
     if (ex && ex->sync)
       mpx__sync_unref(ex->sync);
@@ -638,6 +811,7 @@ int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
       mpx__worktable_destroy(&ex->table);
     free(ex);
     free(credits);
+    free(cancelled);
     /* The workers are already serving: release them before failing. */
     mpx_executor tmp = {.comm = pc, .root = o.root, .size = size};
     release_workers(&tmp);
@@ -652,6 +826,11 @@ int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
   ex->nworkers = size > 1 ? size - 1 : 1;
   ex->opts = o;
   ex->credits = credits;
+  ex->cancelled = cancelled;
+  ex->task_s = -1;
+  ex->spin_s = 1e-6 * (double)mpx__env_long("MPX_MANAGER_SPIN_US", 200);
+  ex->sleep_max_us = mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
+  ex->span = PREFETCH_SPAN * 1e-6 * (double)ex->sleep_max_us;
   for (int w = 0; w < size; w++)
     credits[w] = w == o.root ? 0 : o.prefetch;
   ex->last_rank = (o.root + 1) % size;
@@ -674,6 +853,7 @@ int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
     return mpx__fail(MPX_ESYS, "mpx_executor_create: cannot start the "
                                "manager thread");
   }
+  live_add(ex);
   *out = ex;
   return 0;
 }
@@ -720,8 +900,7 @@ static int submit_owned(mpx_executor *ex, uint32_t task_id, void *arg,
     ex->pend_head = f;
   ex->pend_tail = f;
   ex->npending++;
-  if (ex->mgr_sleeping)
-    pthread_cond_signal(&ex->mgr_cv);
+  mgr_kick_locked(ex);
   pthread_mutex_unlock(&s->mu);
   *fut = f;
   return 0;
@@ -772,11 +951,13 @@ int mpx_executor_shutdown(mpx_executor *ex, int wait, int cancel_futures) {
   pthread_mutex_lock(&s->mu);
   ex->shutdown = 1;
   if (cancel_futures) {
-    /* Cancelled futures stay on the FIFO; the manager drops them. */
+    /* Cancelled futures stay on the FIFO; the manager drops them, and asks
+     * the workers to give back the calls they hold but have not started. */
     for (mpx_future *f = ex->pend_head; f; f = f->next)
       mpx__future_cancel_locked(f, &q);
+    ex->cancel_req = 1;
   }
-  pthread_cond_signal(&ex->mgr_cv);
+  mgr_kick_locked(ex);
   pthread_mutex_unlock(&s->mu);
   mpx__cbq_free(&q);
   if (wait) {
@@ -804,7 +985,8 @@ int mpx_executor_destroy(mpx_executor **exp) {
   if (mpx__future_no_block())
     return mpx__fail(MPX_EDEADLK, "mpx_executor_destroy: called from a "
                                   "done-callback");
-  if (!pthread_equal(ex->mgr, pthread_self()))
+  live_remove(ex);
+  if (!ex->joined && !pthread_equal(ex->mgr, pthread_self()))
     pthread_join(ex->mgr, NULL);
   /* Futures still pending here were cancelled; drop the FIFO's refs. */
   for (mpx_future *f = ex->pend_head, *n; f; f = n) {
@@ -815,8 +997,10 @@ int mpx_executor_destroy(mpx_executor **exp) {
   mpx__msgbuf_free(&ex->mb);
   mpx__worktable_destroy(&ex->table);
   pthread_cond_destroy(&ex->mgr_cv);
-  MPI_Comm_free(&ex->comm);
+  if (ex->comm != MPI_COMM_NULL) /* mpx_finalize() may have freed it */
+    MPI_Comm_free(&ex->comm);
   free(ex->credits);
+  free(ex->cancelled);
   mpx__registry_hold(-1);
   mpx__sync_unref(ex->sync);
   free(ex);
@@ -851,6 +1035,22 @@ int mpx_init(int *argc, char ***argv) {
 int mpx_finalize(void) {
   int finalized = 0;
   MPI_Finalized(&finalized);
+  /* As Python joins its executors at exit: a pool never shut down is shut
+   * down here (waiting, nothing cancelled), since its workers wait in
+   * their loop and MPI_Finalize would wait for them forever. Its handle
+   * stays valid for mpx_executor_destroy(); only its communicator goes,
+   * while MPI is still there to free it. */
+  pthread_mutex_lock(&live_mu);
+  for (mpx_executor *ex = live_head; ex && !finalized; ex = ex->live_next) {
+    mpx_executor_shutdown(ex, 1, 0);
+    if (!ex->joined && !pthread_equal(ex->mgr, pthread_self())) {
+      pthread_join(ex->mgr, NULL);
+      ex->joined = 1;
+    }
+    if (ex->comm != MPI_COMM_NULL)
+      MPI_Comm_free(&ex->comm);
+  }
+  pthread_mutex_unlock(&live_mu);
   if (we_initialised && !finalized && MPI_Finalize() != MPI_SUCCESS)
     return mpx__fail(MPX_EMPI, "MPI_Finalize failed");
   return 0;

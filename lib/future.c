@@ -233,19 +233,30 @@ void mpx__future_finish_locked(mpx_future *f, int status, void *result,
   hand_over_callbacks_locked(f, q);
 }
 
-int mpx__future_cancel_locked(mpx_future *f, mpx__cbq *q) {
-  int st = atomic_load(&f->state);
-  if (st == MPX_CANCELLED)
-    return 0;
-  if (st != MPX_PENDING)
-    return MPX_EBUSY;
+/* Moves a future that is not done to CANCELLED and notifies (lock held). */
+static void become_cancelled_locked(mpx_future *f, mpx__cbq *q) {
   free(f->arg);
   f->arg = NULL;
   f->status = MPX_ECANCELED;
   atomic_store(&f->state, MPX_CANCELLED);
   notify_waiters_locked(f);
   hand_over_callbacks_locked(f, q);
+}
+
+int mpx__future_cancel_locked(mpx_future *f, mpx__cbq *q) {
+  int st = atomic_load(&f->state);
+  if (st == MPX_CANCELLED)
+    return 0;
+  if (st != MPX_PENDING)
+    return MPX_EBUSY;
+  become_cancelled_locked(f, q);
   return 0;
+}
+
+void mpx__future_cancel_sent_locked(mpx_future *f, mpx__cbq *q) {
+  int st = atomic_load(&f->state);
+  if (st != MPX_FINISHED && st != MPX_CANCELLED)
+    become_cancelled_locked(f, q);
 }
 
 void mpx__cbq_run(mpx__cbq *q) {

@@ -12,6 +12,8 @@
  *   PENDING -> CANCELLED      mpx_future_cancel()
  *   RUNNING -> FINISHED       mpx__future_finish_locked()
  *   PENDING -> FINISHED       mpx__future_finish_locked() (broken pool)
+ *   RUNNING -> CANCELLED      mpx__future_cancel_sent_locked() (a call
+ *                             sent but not started, given back)
  * Callbacks run exactly once, outside the lock.
  */
 #ifndef MPX_FUTURE_H
@@ -105,6 +107,12 @@ void mpx__future_finish_locked(mpx_future *f, int status, void *result,
 /* Under sync->mu: PENDING -> CANCELLED, notifying waiters, callbacks to q.
  * Returns 0, or MPX_EBUSY when not pending (already cancelled returns 0). */
 int mpx__future_cancel_locked(mpx_future *f, mpx__cbq *q);
+
+/* RUNNING -> CANCELLED for a future whose call item was sent but never
+ * started (a worker gave it back after shutdown's cancel_futures): it
+ * finishes as cancelled, as Python cancels the calls a pool has not
+ * started. No-op when already done. Lock held. */
+void mpx__future_cancel_sent_locked(mpx_future *f, mpx__cbq *q);
 
 /* Runs and frees the callbacks gathered in q (no lock held), then empties
  * it. */

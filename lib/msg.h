@@ -40,6 +40,9 @@ enum mpx__msg_kind {
 
 /* flags */
 #define MPX_MSG_END_OF_CALL 1u /* the last result of a call item */
+#define MPX_MSG_CANCEL_SENT                                                    \
+  2u /* on a STOP: a CANCEL preceded it on the                                 \
+        control tag and must be received */
 
 typedef struct mpx__msg_hdr {
   uint16_t kind;

@@ -17,6 +17,9 @@
 
 #define MPX_TAG_HEAD 7301
 #define MPX_TAG_TAIL 7302
+/* Root -> worker control messages that must overtake queued call items:
+ * one int, 1 = cancel the tasks not started (shutdown's cancel_futures). */
+#define MPX_TAG_CTL 7303
 
 /* A send in progress; its buffers are released when it completes. */
 typedef struct mpx__send {

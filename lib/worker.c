@@ -22,9 +22,37 @@ typedef struct wstate {
   int root, rank, size;
   mpx__msgbuf out; /* results not yet sent */
   double first_unsent;
-  mpx__send *sends; /* in progress */
-  int fault;        /* test fault injection, see MPX_TEST_FAULT */
+  mpx__send *sends;  /* in progress */
+  int fault;         /* test fault injection, see MPX_TEST_FAULT */
+  int cancelling;    /* a CANCEL came: answer every task not yet started
+                        with MPX_ECANCELED until the STOP */
+  double last_check; /* when the control tag was last probed */
 } wstate;
+
+/* Receives a CANCEL from the root if one is waiting (or, with wait set,
+ * blocks until it arrives). Returns 0 or MPX_EMPI. */
+static int check_cancel(wstate *w, int wait) {
+  int flag = 1, one = 0;
+  MPI_Status st;
+  /* Two probes: Open MPI's first one matches before it progresses, so a
+   * message that arrived while this rank was running a task is only seen
+   * by the second. */
+  for (int i = 0; !wait && i < 2; i++) {
+    int rc = MPI_Iprobe(w->root, MPX_TAG_CTL, w->comm, &flag, &st);
+    if (rc != MPI_SUCCESS)
+      return mpx__mpi_fail(rc, "MPI_Iprobe on the control tag");
+    if (flag)
+      break;
+  }
+  if (flag) {
+    int rc = MPI_Recv(&one, 1, MPI_INT, w->root, MPX_TAG_CTL, w->comm, &st);
+    if (rc != MPI_SUCCESS)
+      return mpx__mpi_fail(rc, "MPI_Recv on the control tag");
+    w->cancelling = 1;
+  }
+  w->last_check = mpx__now();
+  return 0;
+}
 
 /* Sends the results gathered in w->out, if any (or an empty END_OF_CALL
  * message when end is set and nothing is pending). */
@@ -51,23 +79,36 @@ static int send_ack(wstate *w) {
   return mpx__send_start(w->comm, w->root, &w->out, NULL, NULL, &w->sends);
 }
 
-/* Runs every task of one call item and sends its results. */
+/* Runs every task of one call item and sends its results. Between tasks
+ * it honours the flush interval: results go out before the next task
+ * starts when they are flush_interval old, or would be by the time that
+ * task ends if it runs as long as the last one did; and it looks for a
+ * CANCEL at the same moments, so tiny tasks pay neither. */
 static int run_call(wstate *w, mpx__recvd *r, const mpx_options *o) {
   size_t pos = 0;
   mpx__msg_item it;
   uint32_t left = r->hdr.nitems;
+  double last_run = 0;
   while (mpx__msg_next(r->head, &r->hdr, &pos, r->tail, &it)) {
     left--;
     void *res = NULL;
     size_t rlen = 0;
     double t0 = mpx__now();
-    int st = mpx__task_run(it.task_id, it.data, (size_t)it.len, w->rank,
-                           w->size, &res, &rlen);
+    int rc, st;
+    if (!w->cancelling && t0 - w->last_check + last_run >= o->flush_interval &&
+        (rc = check_cancel(w, 0)) != 0)
+      return rc;
+    if (w->cancelling) {
+      st = MPX_ECANCELED; /* never started: the root cancels its future */
+    } else {
+      st = mpx__task_run(it.task_id, it.data, (size_t)it.len, w->rank, w->size,
+                         &res, &rlen);
+    }
     double t1 = mpx__now(), us = (t1 - t0) * 1e6;
     uint32_t busy = us >= 4294967295.0 ? UINT32_MAX : (uint32_t)us;
+    last_run = t1 - t0;
     if (w->out.nitems == 0)
       w->first_unsent = t1;
-    int rc;
     if (rlen >= MPX_TAIL_MIN) {
       /* A large result travels alone as a tail, without a copy. */
       if ((rc = flush(w, 0, NULL)) != 0) {
@@ -95,7 +136,7 @@ static int run_call(wstate *w, mpx__recvd *r, const mpx_options *o) {
       return rc;
     if (left == 0)
       rc = flush(w, 1, NULL);
-    else if (mpx__now() - w->first_unsent >= o->flush_interval)
+    else if (mpx__now() - w->first_unsent + last_run >= o->flush_interval)
       rc = flush(w, 0, NULL);
     if (rc)
       return rc;
@@ -151,7 +192,10 @@ int mpx__worker_loop(MPI_Comm comm, int root, const mpx_options *o) {
        * tag, so once the root has it nothing of ours is still on the way,
        * and no stale message can reach a later pool whose communicator
        * reuses this one's context id. */
+      int cancel_sent = (r.hdr.flags & MPX_MSG_CANCEL_SENT) != 0;
       mpx__recvd_free(&r);
+      if (cancel_sent && !w.cancelling && (rc = check_cancel(&w, 1)) != 0)
+        break;
       rc = send_ack(&w);
       break;
     }

@@ -92,7 +92,7 @@ static int add_suites(const mt_suite *suites) {
   return 0;
 }
 
-int mt_run(const mt_suite *suites, unsigned watchdog_s) {
+void mt_watchdog(unsigned watchdog_s) {
   const char *env = getenv("MPX_TEST_WATCHDOG");
   if (env && *env)
     watchdog_s = (unsigned)strtoul(env, NULL, 10);
@@ -105,6 +105,10 @@ int mt_run(const mt_suite *suites, unsigned watchdog_s) {
     signal(SIGALRM, watchdog);
     alarm(watchdog_s);
   }
+}
+
+int mt_run(const mt_suite *suites, unsigned watchdog_s) {
+  mt_watchdog(watchdog_s);
 
   /* A rank whose registration failed must not start the collective test
    * bodies alone, so the ranks agree first. */
@@ -199,4 +203,21 @@ int mt_wait_count(atomic_int *counter, int target, double timeout) {
 
 int mt_contains(const char *s, const char *sub) {
   return s && sub && strstr(s, sub) != NULL;
+}
+
+int mt_task_nap(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  int ms;
+  if (len != sizeof ms)
+    return mpx_task_fail(ctx, "nap wants an int, got %zu bytes", len);
+  memcpy(&ms, arg, sizeof ms);
+  mt_sleep_ms((unsigned)ms);
+  return mpx_task_return(ctx, &ms, sizeof ms);
+}
+
+int mt_nap_once(mpx_executor *ex, int ms) {
+  mpx_future *f = NULL;
+  int ok = mpx_submit(ex, "nap", &ms, sizeof ms, &f) == 0 &&
+           mpx_future_exception(f, MPX_FOREVER) == 0;
+  mpx_future_destroy(&f);
+  return ok;
 }

@@ -53,6 +53,10 @@ void mt_init(int *argc, char ***argv);
  * MPX_TEST_WATCHDOG overrides it). */
 int mt_run(const mt_suite *suites, unsigned watchdog_s);
 
+/* Arms the watchdog mt_run() uses (0: none; MPX_TEST_WATCHDOG overrides
+ * it), for programs that cannot use mt_run(). */
+void mt_watchdog(unsigned watchdog_s);
+
 /* This process's rank in MPI_COMM_WORLD and the size of MPI_COMM_WORLD. */
 int mt_rank(void);
 int mt_size(void);
@@ -100,6 +104,13 @@ mpx_executor *mt_pool_begin(MPI_Comm comm, const mpx_options *opts, int *ok);
  * that ok held on every rank. Every rank that called mt_pool_begin()
  * calls it, with the ok that call gave. */
 void mt_pool_end(mpx_executor **ex, int ok);
+
+/* A task that sleeps for the milliseconds it is given as one int and
+ * returns them; register it as "nap". */
+int mt_task_nap(mpx_task_ctx *ctx, const void *arg, size_t len);
+
+/* Submits one nap of ms on ex and waits for it: 1 when it succeeded. */
+int mt_nap_once(mpx_executor *ex, int ms);
 
 /* Monotonic clock in seconds. */
 double mt_now(void);
