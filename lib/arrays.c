@@ -70,22 +70,23 @@ const char *mpx__array_name_problem(const char *name) {
 }
 
 /* Checks name and points *slot at a new empty slot for it (not yet
- * counted). Returns 0, MPX_EINVAL or MPX_ENOMEM (with mpx_last_error()). */
-static int add_slot(mpx_task_ctx *ctx, const char *name, mpx__array **slot) {
+ * counted). Returns 0, MPX_EINVAL or MPX_ENOMEM (with mpx_last_error()
+ * naming the public call). */
+static int add_slot(mpx_task_ctx *ctx, const char *name, mpx__array **slot,
+                    const char *call) {
   if (!ctx || !name)
-    return mpx__fail(MPX_EINVAL, "mpx_task_array: NULL context or name");
+    return mpx__fail(MPX_EINVAL, "%s: NULL context or name", call);
   const char *why = mpx__array_name_problem(name);
   if (why)
-    return mpx__fail(MPX_EINVAL, "mpx_task_array: the name '%.40s' %s", name,
-                     why);
+    return mpx__fail(MPX_EINVAL, "%s: the name '%.40s' %s", call, name, why);
   for (size_t i = 0; i < ctx->narrays; i++)
     if (strcmp(ctx->arrays[i].name, name) == 0)
-      return mpx__fail(MPX_EINVAL, "mpx_task_array: '%s' added twice", name);
+      return mpx__fail(MPX_EINVAL, "%s: '%s' added twice", call, name);
   if (ctx->narrays == ctx->arrays_cap) {
     size_t cap = ctx->arrays_cap ? 2 * ctx->arrays_cap : 4;
     mpx__array *a = realloc(ctx->arrays, cap * sizeof *a);
     if (!a)
-      return mpx__fail(MPX_ENOMEM, "mpx_task_array: out of memory");
+      return mpx__fail(MPX_ENOMEM, "%s: out of memory", call);
     ctx->arrays = a;
     ctx->arrays_cap = cap;
   }
@@ -102,6 +103,7 @@ static int add_slot(mpx_task_ctx *ctx, const char *name, mpx__array **slot) {
   return 0;
 }
 
+/* Adds a numeric array to the task's result and returns its buffer. */
 void *mpx_task_array(mpx_task_ctx *ctx, const char *name, mpx_dtype dtype,
                      size_t rows, size_t width) {
   size_t es = mpx_dtype_size(dtype);
@@ -117,7 +119,7 @@ void *mpx_task_array(mpx_task_ctx *ctx, const char *name, mpx_dtype dtype,
     return NULL;
   }
   mpx__array *s;
-  if (add_slot(ctx, name, &s) != 0)
+  if (add_slot(ctx, name, &s, "mpx_task_array") != 0)
     return NULL;
   size_t nb = rows * width * es;
   s->data = mpx__alloc(nb);
@@ -134,16 +136,19 @@ void *mpx_task_array(mpx_task_ctx *ctx, const char *name, mpx_dtype dtype,
   return s->data;
 }
 
+/* Adds a string array (copied) to the task's result. */
 int mpx_task_strings(mpx_task_ctx *ctx, const char *name,
                      const char *const *strs, size_t rows) {
   size_t nb = 0;
+  if (!ctx)
+    return mpx__fail(MPX_EINVAL, "mpx_task_strings: NULL context");
   for (size_t i = 0; i < rows; i++) {
     if (!strs || !strs[i])
       return mpx__fail(MPX_EINVAL, "mpx_task_strings: string %zu is NULL", i);
     nb += strlen(strs[i]) + 1;
   }
   mpx__array *s;
-  int rc = add_slot(ctx, name, &s);
+  int rc = add_slot(ctx, name, &s, "mpx_task_strings");
   if (rc != 0)
     return rc;
   s->data = mpx__alloc(nb);
@@ -163,13 +168,15 @@ int mpx_task_strings(mpx_task_ctx *ctx, const char *name,
   return 0;
 }
 
+/* Packs the task's arrays into one typed result buffer. */
 int mpx__arrays_pack(mpx_task_ctx *ctx) {
   uint64_t total = 8;
   for (size_t i = 0; i < ctx->narrays; i++)
     total += ARR_HDR + PAD8(ctx->arrays[i].nbytes);
   unsigned char *b = mpx__alloc((size_t)total);
   if (!b)
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM, "out of memory packing %llu bytes of arrays",
+                     (unsigned long long)total);
   uint32_t magic = ARR_MAGIC, cnt = (uint32_t)ctx->narrays;
   memcpy(b, &magic, 4);
   memcpy(b + 4, &cnt, 4);
@@ -196,6 +203,7 @@ int mpx__arrays_pack(mpx_task_ctx *ctx) {
   return 0;
 }
 
+/* Decodes a typed result into at most max array descriptions. */
 int mpx_arrays_parse(const void *buf, size_t len, mpx_array *arrays, size_t max,
                      size_t *n) {
   if (n)
@@ -207,15 +215,18 @@ int mpx_arrays_parse(const void *buf, size_t len, mpx_array *arrays, size_t max,
   const unsigned char *b = buf;
   uint32_t magic, cnt;
   if (len < 8 || (memcpy(&magic, b, 4), magic != ARR_MAGIC))
-    return mpx__fail(MPX_EINVAL,
-                     "the result (%zu bytes) is not typed arrays "
-                     "(the task used mpx_task_return?)",
-                     len);
+    return mpx__fail(
+        MPX_EINVAL,
+        "mpx_arrays_parse: the result (%zu bytes) is not typed arrays "
+        "(the task used mpx_task_return?)",
+        len);
   memcpy(&cnt, b + 4, 4);
   size_t pos = 8;
   for (uint32_t i = 0; i < cnt; i++) {
     if (len - pos < ARR_HDR)
-      return mpx__fail(MPX_EINVAL, "typed result truncated in array %u", i);
+      return mpx__fail(MPX_EINVAL,
+                       "mpx_arrays_parse: typed result truncated in array %u",
+                       i);
     const char *name = (const char *)b + pos;
     uint32_t dt;
     uint64_t rows, width, nb;
@@ -224,10 +235,14 @@ int mpx_arrays_parse(const void *buf, size_t len, mpx_array *arrays, size_t max,
     memcpy(&width, b + pos + 80, 8);
     memcpy(&nb, b + pos + 88, 8);
     if (memchr(name, '\0', 64) == NULL || !name[0])
-      return mpx__fail(MPX_EINVAL, "typed result: array %u has a bad name", i);
+      return mpx__fail(
+          MPX_EINVAL, "mpx_arrays_parse: typed result: array %u has a bad name",
+          i);
     pos += ARR_HDR;
     if (nb > len - pos || PAD8(nb) > len - pos)
-      return mpx__fail(MPX_EINVAL, "typed result: array '%s' truncated", name);
+      return mpx__fail(MPX_EINVAL,
+                       "mpx_arrays_parse: typed result: array '%s' truncated",
+                       name);
     const unsigned char *d = b + pos;
     size_t es = mpx_dtype_size((mpx_dtype)dt);
     if (dt == MPX_STRING) {
@@ -235,13 +250,16 @@ int mpx_arrays_parse(const void *buf, size_t len, mpx_array *arrays, size_t max,
       for (uint64_t k = 0; k < nb; k++)
         nuls += d[k] == 0;
       if (width != 1 || nuls != rows || (nb && d[nb - 1] != 0))
-        return mpx__fail(MPX_EINVAL,
-                         "typed result: string array '%s' is malformed", name);
+        return mpx__fail(
+            MPX_EINVAL,
+            "mpx_arrays_parse: typed result: string array '%s' is malformed",
+            name);
     } else if (es == 0 || width == 0 ||
                width > UINT64_MAX / es / (rows ? rows : 1) ||
                rows * width * es != nb) {
       return mpx__fail(MPX_EINVAL,
-                       "typed result: array '%s' has type %u and shape %llu x "
+                       "mpx_arrays_parse: typed result: array '%s' has type %u "
+                       "and shape %llu x "
                        "%llu but %llu bytes",
                        name, dt, (unsigned long long)rows,
                        (unsigned long long)width, (unsigned long long)nb);
@@ -258,7 +276,9 @@ int mpx_arrays_parse(const void *buf, size_t len, mpx_array *arrays, size_t max,
   }
   *n = cnt;
   if (cnt > max)
-    return mpx__fail(MPX_E2BIG, "typed result holds %u arrays, room for %zu",
-                     cnt, max);
+    return mpx__fail(
+        MPX_E2BIG,
+        "mpx_arrays_parse: typed result holds %u arrays, room for %zu", cnt,
+        max);
   return 0;
 }

@@ -275,8 +275,9 @@ static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
       /* Keep the invariant "every RUNNING future is in the table or
        * finished": fail this one in place. */
       mpx__cbq q = {0};
+      char *why = strdup(mpx_last_error());
       pthread_mutex_lock(&ex->sync->mu);
-      mpx__future_finish_locked(f, MPX_ENOMEM, NULL, 0, NULL, &q);
+      mpx__future_finish_locked(f, MPX_ENOMEM, NULL, 0, why, &q);
       pthread_mutex_unlock(&ex->sync->mu);
       mpx__cbq_free(&q);
       mpx__future_unref(f);
@@ -647,8 +648,12 @@ static void *manager_main(void *arg) {
  * that did not fail themselves learn which rank did. */
 static int agree(MPI_Comm comm, int rc, const char *what) {
   int all = 0;
-  if (MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm) != MPI_SUCCESS)
-    return mpx__fail(MPX_EMPI, "MPI_Allreduce failed while %s", what);
+  int mrc = MPI_Allreduce(&rc, &all, 1, MPI_INT, MPI_MIN, comm);
+  if (mrc != MPI_SUCCESS) {
+    char call[160];
+    snprintf(call, sizeof call, "MPI_Allreduce while %s", what);
+    return mpx__mpi_fail(mrc, call);
+  }
   if (all != 0 && rc == 0)
     return mpx__fail(all, "another rank failed while %s with %s", what,
                      mpx_err_name(all));
@@ -702,67 +707,94 @@ static int agree_options(MPI_Comm comm, int size, mpx_options *o) {
 
 /* Checks that every rank registered the same tasks. Collective over comm.
  * On a mismatch every rank returns MPX_EMISMATCH with the root's sentence
- * naming the difference. */
+ * naming the difference. Local failures (memory) are agreed on before each
+ * collective step so that no rank is left waiting in one; a failed MPI
+ * call returns MPX_EMPI with MPI's text. */
 static int check_registry(MPI_Comm comm, int root) {
-  int rank, size;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  char *tab = NULL;
-  size_t len = 0;
-  int rc = mpx__registry_serialize(&tab, &len);
-  if (agree(comm, rc, "serialising the task table") != 0) {
-    free(tab);
-    return rc ? rc : MPX_ENOMEM;
-  }
-  int ilen = (int)len;
+  int rank, size, mrc;
+  if ((mrc = MPI_Comm_rank(comm, &rank)) != MPI_SUCCESS ||
+      (mrc = MPI_Comm_size(comm, &size)) != MPI_SUCCESS)
+    return mpx__mpi_fail(mrc, "MPI_Comm_rank/MPI_Comm_size on the pool's "
+                              "communicator");
+  char *tab = NULL, *all = NULL;
   int *lens = NULL, *displs = NULL;
-  char *all = NULL;
   char msg[512] = "";
-  if (rank == root) {
+  size_t len = 0;
+  int verdict = 0, ilen = 0;
+  int rc = mpx__registry_serialize(&tab, &len);
+  if (rc == 0 && len > INT_MAX)
+    rc = mpx__fail(MPX_E2BIG, "the task table is %zu bytes", len);
+  if (rc == 0 && rank == root) {
     lens = calloc((size_t)size, sizeof *lens);
     displs = calloc((size_t)size, sizeof *displs);
+    if (!lens || !displs)
+      rc =
+          mpx__fail(MPX_ENOMEM, "out of memory gathering %d task tables", size);
   }
-  MPI_Gather(&ilen, 1, MPI_INT, lens, 1, MPI_INT, root, comm);
-  int verdict = 0;
+  if ((rc = agree(comm, rc, "serialising the task table")) != 0)
+    goto out;
+  ilen = (int)len;
+  if ((mrc = MPI_Gather(&ilen, 1, MPI_INT, lens, 1, MPI_INT, root, comm)) !=
+      MPI_SUCCESS) {
+    rc = mpx__mpi_fail(mrc, "MPI_Gather of the task table lengths");
+    goto out;
+  }
   if (rank == root) {
     size_t total = 0;
     for (int i = 0; i < size; i++) {
       displs[i] = (int)total;
       total += (size_t)lens[i];
     }
-    all = malloc(total + 1);
+    if (total > INT_MAX)
+      rc = mpx__fail(MPX_E2BIG, "the task tables of %d ranks are %zu bytes",
+                     size, total);
+    else if (!(all = malloc(total + 1)))
+      rc = mpx__fail(MPX_ENOMEM, "out of memory for %zu bytes of task tables",
+                     total + 1);
   }
-  MPI_Gatherv(tab, ilen, MPI_CHAR, all, lens, displs, MPI_CHAR, root, comm);
+  if ((rc = agree(comm, rc, "gathering the task tables")) != 0)
+    goto out;
+  if ((mrc = MPI_Gatherv(tab, ilen, MPI_CHAR, all, lens, displs, MPI_CHAR, root,
+                         comm)) != MPI_SUCCESS) {
+    rc = mpx__mpi_fail(mrc, "MPI_Gatherv of the task tables");
+    goto out;
+  }
   if (rank == root) {
     for (int i = 0; i < size && verdict == 0; i++)
       verdict = mpx__registry_compare(tab, len, root, all + displs[i],
                                       (size_t)lens[i], i, msg, sizeof msg);
   }
-  MPI_Bcast(&verdict, 1, MPI_INT, root, comm);
-  MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, root, comm);
+  if ((mrc = MPI_Bcast(&verdict, 1, MPI_INT, root, comm)) != MPI_SUCCESS ||
+      (mrc = MPI_Bcast(msg, (int)sizeof msg, MPI_CHAR, root, comm)) !=
+          MPI_SUCCESS) {
+    rc = mpx__mpi_fail(mrc, "MPI_Bcast of the task table verdict");
+    goto out;
+  }
+  if (verdict)
+    rc = mpx__fail(verdict, "ranks registered different tasks: %s", msg);
+out:
   free(tab);
   free(all);
   free(lens);
   free(displs);
-  if (verdict)
-    return mpx__fail(verdict, "ranks registered different tasks: %s", msg);
-  return 0;
+  return rc;
 }
 
-int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
-                        mpx_executor **out) {
+/* Creates the executor (see mpx_executor_create); failures set a message
+ * that mpx_executor_create() prefixes with its name. */
+static int executor_create(MPI_Comm comm, const mpx_options *opts,
+                           mpx_executor **out) {
   if (!out)
-    return mpx__fail(MPX_EINVAL, "mpx_executor_create: NULL output");
+    return mpx__fail(MPX_EINVAL, "NULL output");
   *out = NULL;
   int inited = 0, finalized = 0;
   MPI_Initialized(&inited);
   MPI_Finalized(&finalized);
   if (!inited || finalized)
-    return mpx__fail(MPX_EINVAL, "mpx_executor_create: MPI is not "
-                                 "initialised (call mpx_init or "
-                                 "MPI_Init_thread first)");
+    return mpx__fail(MPX_EINVAL, "MPI is not initialised (call mpx_init "
+                                 "or MPI_Init_thread first)");
   if (comm == MPI_COMM_NULL)
-    return mpx__fail(MPX_EINVAL, "mpx_executor_create: MPI_COMM_NULL");
+    return mpx__fail(MPX_EINVAL, "MPI_COMM_NULL");
   mpx_options o;
   if (opts)
     o = *opts;
@@ -817,7 +849,7 @@ int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
     release_workers(&tmp);
     mpx__msgbuf_free(&tmp.mb);
     MPI_Comm_free(&pc);
-    return mpx__fail(MPX_ENOMEM, "mpx_executor_create: out of memory");
+    return mpx__fail(MPX_ENOMEM, "out of memory for the executor");
   }
   ex->comm = pc;
   ex->root = o.root;
@@ -850,14 +882,23 @@ int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
       release_workers(ex);
     ex->mgr = pthread_self();
     mpx_executor_destroy(&ex);
-    return mpx__fail(MPX_ESYS, "mpx_executor_create: cannot start the "
-                               "manager thread");
+    return mpx__fail(MPX_ESYS, "cannot start the manager thread");
   }
   live_add(ex);
   *out = ex;
   return 0;
 }
 
+/* Creates an executor over comm, collectively; every failure's message
+ * names the call. */
+int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
+                        mpx_executor **out) {
+  unsigned long seq = mpx__error_seq();
+  return mpx__fail_call(executor_create(comm, opts, out), "mpx_executor_create",
+                        seq);
+}
+
+/* Returns the number of workers of ex, 0 for NULL. */
 int mpx_executor_workers(const mpx_executor *ex) {
   return ex ? ex->nworkers : 0;
 }
@@ -883,8 +924,8 @@ static int submit_owned(mpx_executor *ex, uint32_t task_id, void *arg,
     return rc;
   }
   mpx_future *f;
-  if (mpx__future_create_owned(s, id, task_id, arg, len, &f) != 0)
-    return mpx__fail(MPX_ENOMEM, "out of memory for a future");
+  if ((rc = mpx__future_create_owned(s, id, task_id, arg, len, &f)) != 0)
+    return rc;
   pthread_mutex_lock(&s->mu);
   if (ex->broken || ex->shutdown) {
     rc = ex->broken ? MPX_EBROKEN : MPX_ESHUTDOWN;
@@ -915,6 +956,7 @@ int mpx__executor_prefetch(const mpx_executor *ex) {
   return ex->opts.prefetch;
 }
 
+/* Submits a call of the task name with a copy of the arguments. */
 int mpx_submit(mpx_executor *ex, const char *name, const void *arg, size_t len,
                mpx_future **fut) {
   if (fut)
@@ -937,9 +979,12 @@ int mpx_submit(mpx_executor *ex, const char *name, const void *arg, size_t len,
                      len);
   if (len)
     memcpy(copy, arg, len);
-  return submit_owned(ex, (uint32_t)tid, copy, len, fut);
+  unsigned long seq = mpx__error_seq();
+  return mpx__fail_call(submit_owned(ex, (uint32_t)tid, copy, len, fut),
+                        "mpx_submit", seq);
 }
 
+/* Stops accepting work, optionally cancelling and waiting. */
 int mpx_executor_shutdown(mpx_executor *ex, int wait, int cancel_futures) {
   if (!ex)
     return mpx__fail(MPX_EINVAL, "mpx_executor_shutdown: NULL executor");
@@ -972,6 +1017,7 @@ int mpx_executor_shutdown(mpx_executor *ex, int wait, int cancel_futures) {
   return 0;
 }
 
+/* Destroys a shut-down executor and clears *exp. */
 int mpx_executor_destroy(mpx_executor **exp) {
   if (!exp || !*exp)
     return 0;
@@ -1013,25 +1059,27 @@ int mpx_executor_destroy(mpx_executor **exp) {
 
 static int we_initialised;
 
+/* Initialises MPI with MPI_THREAD_MULTIPLE unless it already is. */
 int mpx_init(int *argc, char ***argv) {
   int inited = 0, provided = 0;
   MPI_Initialized(&inited);
   if (!inited) {
     int rc = MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided);
     if (rc != MPI_SUCCESS)
-      return mpx__fail(MPX_EMPI, "MPI_Init_thread failed (%d)", rc);
+      return mpx__fail(MPX_EMPI, "mpx_init: MPI_Init_thread failed (%d)", rc);
     we_initialised = 1;
   } else {
     MPI_Query_thread(&provided);
   }
   if (provided < MPI_THREAD_SERIALIZED)
     return mpx__fail(MPX_ETHREAD,
-                     "MPI provides thread level %d, below "
+                     "mpx_init: MPI provides thread level %d, below "
                      "MPI_THREAD_SERIALIZED",
                      provided);
   return 0;
 }
 
+/* Finalises MPI if mpx_init initialised it. */
 int mpx_finalize(void) {
   int finalized = 0;
   MPI_Finalized(&finalized);
@@ -1052,6 +1100,6 @@ int mpx_finalize(void) {
   }
   pthread_mutex_unlock(&live_mu);
   if (we_initialised && !finalized && MPI_Finalize() != MPI_SUCCESS)
-    return mpx__fail(MPX_EMPI, "MPI_Finalize failed");
+    return mpx__fail(MPX_EMPI, "mpx_finalize: MPI_Finalize failed");
   return 0;
 }

@@ -44,7 +44,7 @@ static void run_cb(mpx_future *f, mpx_done_cb fn, void *arg) {
 int mpx__sync_create(mpx__sync **out) {
   mpx__sync *s = calloc(1, sizeof *s);
   if (!s)
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM, "out of memory for an executor's lock");
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -119,7 +119,8 @@ int mpx__future_create(mpx__sync *s, uint64_t id, uint32_t task_id,
                        const void *arg, size_t len, mpx_future **out) {
   void *copy = mpx__alloc(len);
   if (!copy)
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM, "out of memory copying %zu bytes of arguments",
+                     len);
   if (len)
     memcpy(copy, arg, len);
   return mpx__future_create_owned(s, id, task_id, copy, len, out);
@@ -130,7 +131,7 @@ int mpx__future_create_owned(mpx__sync *s, uint64_t id, uint32_t task_id,
   mpx_future *f = calloc(1, sizeof *f);
   if (!f) {
     free(arg);
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM, "out of memory for a future");
   }
   f->arg = arg;
   f->arg_len = len;
@@ -329,12 +330,14 @@ static int is_done_state(int st) {
   return st == MPX_FINISHED || st == MPX_CANCELLED;
 }
 
+/* Returns the future's state, MPX_NO_FUTURE for NULL. */
 mpx_future_state mpx_future_state_get(const mpx_future *f) {
   if (!f)
     return MPX_NO_FUTURE;
   return (mpx_future_state)atomic_load(&((mpx_future *)f)->state);
 }
 
+/* Returns 1 when the future is finished or cancelled, 0 (also for NULL). */
 int mpx_future_done(const mpx_future *f) {
   return f && is_done_state(atomic_load(&((mpx_future *)f)->state));
 }
@@ -349,7 +352,7 @@ static int wait_named(mpx_future *f, double timeout, const char *call) {
   if (is_done_state(atomic_load(&f->state)))
     return 0;
   if (mpx__timeout_polls(timeout))
-    return MPX_ETIMEDOUT;
+    return mpx__fail(MPX_ETIMEDOUT, "%s: the future is not done yet", call);
   if (no_block)
     return mpx__fail(MPX_EDEADLK,
                      "%s: blocking on an unfinished future from the manager "
@@ -374,23 +377,41 @@ static int wait_named(mpx_future *f, double timeout, const char *call) {
     }
   }
   pthread_mutex_unlock(&s->mu);
+  if (rc == MPX_ETIMEDOUT)
+    return mpx__fail(rc, "%s: the future is not done after %g s", call,
+                     timeout);
   return rc;
 }
 
+/* Under the lock: the outcome of a done future for the public call named
+ * call, with a message naming the call when it is a failure. */
+static int outcome_locked(const mpx_future *f, const char *call) {
+  if (f->status == 0)
+    return 0;
+  if (f->status == MPX_ECANCELED)
+    return mpx__fail(MPX_ECANCELED, "%s: the future was cancelled", call);
+  return mpx__fail(f->status, "%s: the future finished with %s: %s", call,
+                   mpx_err_name(f->status),
+                   f->error ? f->error : mpx_strerror(f->status));
+}
+
+/* Waits for the future to be done (its outcome is not a failure here). */
 int mpx_future_wait(mpx_future *f, double timeout) {
   return wait_named(f, timeout, "mpx_future_wait");
 }
 
+/* Waits for the future and returns its outcome (Future.exception()). */
 int mpx_future_exception(mpx_future *f, double timeout) {
   int rc = wait_named(f, timeout, "mpx_future_exception");
   if (rc)
     return rc;
   pthread_mutex_lock(&f->sync->mu);
-  rc = f->status;
+  rc = outcome_locked(f, "mpx_future_exception");
   pthread_mutex_unlock(&f->sync->mu);
   return rc;
 }
 
+/* Waits for the future and lends its result; fails once it was taken. */
 int mpx_future_result(mpx_future *f, double timeout, const void **data,
                       size_t *len) {
   if (data)
@@ -401,7 +422,10 @@ int mpx_future_result(mpx_future *f, double timeout, const void **data,
   if (rc)
     return rc;
   pthread_mutex_lock(&f->sync->mu);
-  rc = f->status;
+  rc = outcome_locked(f, "mpx_future_result");
+  if (rc == 0 && f->taken)
+    rc = mpx__fail(MPX_EINVAL, "mpx_future_result: the result was taken by "
+                               "mpx_future_take");
   if (rc == 0) {
     if (data)
       *data = f->result;
@@ -412,6 +436,8 @@ int mpx_future_result(mpx_future *f, double timeout, const void **data,
   return rc;
 }
 
+/* Waits for the future and hands its result over; fails once it was
+ * taken. */
 int mpx_future_take(mpx_future *f, double timeout, void **data, size_t *len) {
   if (data)
     *data = NULL;
@@ -421,11 +447,15 @@ int mpx_future_take(mpx_future *f, double timeout, void **data, size_t *len) {
   if (rc)
     return rc;
   pthread_mutex_lock(&f->sync->mu);
-  rc = f->status;
+  rc = outcome_locked(f, "mpx_future_take");
+  if (rc == 0 && f->taken)
+    rc = mpx__fail(MPX_EINVAL, "mpx_future_take: the result was taken by an "
+                               "earlier mpx_future_take");
   if (rc == 0) {
     if (data) {
       *data = f->result;
       f->result = NULL;
+      f->taken = 1;
     }
     if (len)
       *len = f->result_len;
@@ -436,12 +466,14 @@ int mpx_future_take(mpx_future *f, double timeout, void **data, size_t *len) {
   return rc;
 }
 
+/* Returns the failure message of a done future, or NULL. */
 const char *mpx_future_error(const mpx_future *f) {
   if (!f || !is_done_state(atomic_load(&((mpx_future *)f)->state)))
     return NULL;
   return f->error;
 }
 
+/* Returns the rank that ran the future, -1 if none (or NULL). */
 int mpx_future_worker(const mpx_future *f) {
   if (!f)
     return -1;
@@ -451,17 +483,21 @@ int mpx_future_worker(const mpx_future *f) {
   return w;
 }
 
+/* Returns the work id of the future, 0 for NULL. */
 uint64_t mpx_future_id(const mpx_future *f) {
   return f ? f->id : 0;
 }
 
+/* Adds a callback, or runs it now when the future is already done. */
 int mpx_future_add_done_callback(mpx_future *f, mpx_done_cb cb, void *arg) {
   if (!f || !cb)
     return mpx__fail(MPX_EINVAL, "mpx_future_add_done_callback: NULL "
                                  "future or callback");
   mpx__cb *c = malloc(sizeof *c);
   if (!c)
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM,
+                     "mpx_future_add_done_callback: out of memory (the "
+                     "callback will not run)");
   c->fn = cb;
   c->arg = arg;
   c->next = NULL;
@@ -481,17 +517,23 @@ int mpx_future_add_done_callback(mpx_future *f, mpx_done_cb cb, void *arg) {
   return 0;
 }
 
+/* Cancels a pending future. */
 int mpx_future_cancel(mpx_future *f) {
   if (!f)
     return mpx__fail(MPX_EINVAL, "mpx_future_cancel: NULL future");
   mpx__cbq q = {0};
   pthread_mutex_lock(&f->sync->mu);
   int rc = mpx__future_cancel_locked(f, &q);
+  int st = atomic_load(&f->state);
   pthread_mutex_unlock(&f->sync->mu);
   mpx__cbq_free(&q);
+  if (rc)
+    return mpx__fail(rc, "mpx_future_cancel: the future is %s",
+                     st == MPX_RUNNING ? "running" : "finished");
   return rc;
 }
 
+/* Releases the caller's reference and clears *fp. */
 void mpx_future_destroy(mpx_future **fp) {
   if (!fp || !*fp)
     return;
@@ -499,6 +541,7 @@ void mpx_future_destroy(mpx_future **fp) {
   *fp = NULL;
 }
 
+/* Frees a taken result. */
 void mpx_free(void *p) {
   free(p);
 }
@@ -528,6 +571,7 @@ static int wait_met(mpx_wait_mode mode, size_t n, size_t ndone, size_t nexc) {
   }
 }
 
+/* Waits for the condition of mode over n futures. */
 int mpx_wait(mpx_future *const *fs, size_t n, mpx_wait_mode mode,
              double timeout, unsigned char *done, size_t *ndone) {
   if (ndone)
@@ -556,7 +600,8 @@ int mpx_wait(mpx_future *const *fs, size_t n, mpx_wait_mode mode,
   }
   if (!wait_met(mode, n, nd, ne)) {
     if (mpx__timeout_polls(timeout)) {
-      rc = MPX_ETIMEDOUT;
+      rc = mpx__fail(MPX_ETIMEDOUT, "mpx_wait: the condition does not hold "
+                                    "yet");
     } else if (no_block) {
       rc = mpx__fail(MPX_EDEADLK, "mpx_wait: blocking from a done-callback");
     } else {
@@ -564,7 +609,10 @@ int mpx_wait(mpx_future *const *fs, size_t n, mpx_wait_mode mode,
       w.on_exc = mode == MPX_FIRST_EXCEPTION;
       w.links = calloc(n - nd, sizeof *w.links);
       if (!w.links) {
-        rc = MPX_ENOMEM;
+        rc = mpx__fail(MPX_ENOMEM,
+                       "mpx_wait: out of memory for %zu waiter "
+                       "links",
+                       n - nd);
       } else {
         for (size_t i = 0; i < n; i++) {
           if (!is_done_state(atomic_load(&fs[i]->state))) {
@@ -580,6 +628,11 @@ int mpx_wait(mpx_future *const *fs, size_t n, mpx_wait_mode mode,
           rc = block_locked(s, dl);
         if (wait_met(mode, n, nd + w.ndone, ne + w.nexc))
           rc = 0;
+        else if (rc == MPX_ETIMEDOUT)
+          rc = mpx__fail(rc,
+                         "mpx_wait: the condition does not hold after "
+                         "%g s",
+                         timeout);
         for (size_t i = 0; i < n; i++)
           if (!is_done_state(atomic_load(&fs[i]->state)))
             unlink_waiter_locked(fs[i], &w);
@@ -617,6 +670,7 @@ static int cmp_ptr(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Creates an iterator yielding the futures in completion order. */
 int mpx_as_completed_create(mpx_future *const *fs, size_t n, double timeout,
                             mpx_as_completed **out) {
   if (!out)
@@ -636,7 +690,10 @@ int mpx_as_completed_create(mpx_future *const *fs, size_t n, double timeout,
     free(uniq);
     free(queue);
     free(links);
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM,
+                     "mpx_as_completed_create: out of memory for "
+                     "%zu futures",
+                     n);
   }
   if (n)
     memcpy(uniq, fs, n * sizeof *uniq);
@@ -673,12 +730,14 @@ int mpx_as_completed_create(mpx_future *const *fs, size_t n, double timeout,
   return 0;
 }
 
+/* Yields the next finished future of the iterator. */
 int mpx_as_completed_next(mpx_as_completed *it, mpx_future **fut) {
   if (!it || !fut)
     return mpx__fail(MPX_EINVAL, "mpx_as_completed_next: NULL argument");
   *fut = NULL;
   if (it->yielded == it->n)
-    return MPX_EOF;
+    return mpx__fail(MPX_EOF, "mpx_as_completed_next: every future has been "
+                              "yielded");
   mpx__sync *s = it->sync;
   int rc = 0;
   pthread_mutex_lock(&s->mu);
@@ -700,9 +759,13 @@ int mpx_as_completed_next(mpx_as_completed *it, mpx_future **fut) {
     rc = 0;
   }
   pthread_mutex_unlock(&s->mu);
+  if (rc == MPX_ETIMEDOUT)
+    return mpx__fail(rc, "mpx_as_completed_next: the iterator's deadline "
+                         "passed");
   return rc;
 }
 
+/* Releases the iterator's references and frees it. */
 void mpx_as_completed_destroy(mpx_as_completed **itp) {
   if (!itp || !*itp)
     return;

@@ -65,6 +65,7 @@ struct mpx_future {
   void *result; /* owned result (malloc'd), or NULL */
   size_t result_len;
   char *error;             /* failure message, or NULL */
+  int taken;               /* the result was handed over by a take */
   mpx__cb *cbs;            /* callbacks to run at completion */
   mpx__wlink *waiters;     /* waiters to notify at completion */
   struct mpx_future *next; /* pending FIFO / manager lists */

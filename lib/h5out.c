@@ -343,14 +343,16 @@ static int ds_read_crc(mpx__h5 *h, ds *d, uint64_t r0, uint64_t r1,
                        uint32_t *crc) {
   *crc = 0;
   if (r1 > d->file_rows)
-    return MPX_EIO;
+    return mpx__fail(MPX_EIO, "'%s': dataset '%s' holds %llu rows, not %llu",
+                     h->path, d->name, (unsigned long long)d->file_rows,
+                     (unsigned long long)r1);
   size_t per = d->rowbytes ? d->rowbytes : sizeof(char *);
   uint64_t block = ((size_t)16 << 20) / per;
   if (block == 0)
     block = 1;
   void *buf = malloc((size_t)(block < r1 - r0 ? block : r1 - r0) * per + 1);
   if (!buf)
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM, "out of memory reading back '%s'", d->name);
   int rc = 0;
   for (uint64_t a = r0; a < r1 && rc == 0; a += block) {
     uint64_t b = a + block < r1 ? a + block : r1;

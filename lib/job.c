@@ -918,7 +918,8 @@ int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
                      "(HDF5 is called from one writer thread at a time); "
                      "run jobs one after another");
   }
+  unsigned long seq = mpx__error_seq();
   int rc = run_job(ex, name, fn, arg, n, mo, path, jo, report);
   atomic_store(&job_running, 0);
-  return rc;
+  return mpx__fail_call(rc, "mpx_job_run", seq);
 }

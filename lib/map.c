@@ -51,6 +51,7 @@ struct mpx_map {
   uint64_t next_index, end_index; /* next to produce; end (or UNKNOWN) */
   int producing;                  /* inputs may remain */
   int end_rc;                     /* why producing stopped early, or 0 */
+  char end_msg[512];              /* its message, reported with it */
   int end_reported;
   uint64_t outstanding; /* inputs submitted, not yet yielded */
   uint64_t submitted, yielded;
@@ -189,6 +190,15 @@ static int produce(mpx_map *m, uint64_t index, const void **data, size_t *len) {
   }
 }
 
+/* Stops producing with rc (0: the inputs ended), keeping the message of a
+ * failure to report once every submitted input has been yielded. */
+static void end_producing(mpx_map *m, int rc) {
+  m->producing = 0;
+  m->end_rc = rc;
+  if (rc < 0)
+    snprintf(m->end_msg, sizeof m->end_msg, "%s", mpx_last_error());
+}
+
 /* Submits chunks while the window has room and inputs remain. */
 static void refill(mpx_map *m) {
   while (m->producing && m->outstanding + m->o.chunksize <= m->window) {
@@ -202,16 +212,14 @@ static void refill(mpx_map *m) {
       if (rc <= 0)
         break;
       if (mpx__chunkbuf_add(&cb, d, l) != 0) {
-        rc = mpx__fail(MPX_ENOMEM, "map: out of memory for input %llu",
+        rc = mpx__fail(MPX_ENOMEM, "out of memory for input %llu",
                        (unsigned long long)m->next_index);
         break;
       }
       m->next_index++;
     }
-    if (rc <= 0) {
-      m->producing = 0;
-      m->end_rc = rc;
-    }
+    if (rc <= 0)
+      end_producing(m, rc);
     size_t len;
     uint64_t count = cb.count;
     void *arg = mpx__chunkbuf_finish(&cb, &len);
@@ -220,8 +228,7 @@ static void refill(mpx_map *m) {
     mpx__chunk *c = calloc(1, sizeof *c);
     if (!c) {
       free(arg);
-      m->producing = 0;
-      m->end_rc = mpx__fail(MPX_ENOMEM, "map: out of memory");
+      end_producing(m, mpx__fail(MPX_ENOMEM, "out of memory for a chunk"));
       return;
     }
     c->first = first;
@@ -231,8 +238,7 @@ static void refill(mpx_map *m) {
                                 &c->fut);
     if (src != 0) {
       free(c);
-      m->producing = 0;
-      m->end_rc = src;
+      end_producing(m, src);
       m->next_index = first; /* those inputs were never submitted */
       return;
     }
@@ -279,26 +285,30 @@ uint64_t mpx__map_window(const mpx_executor *ex, const mpx_map_options *o) {
   return w < o->chunksize ? o->chunksize : w;
 }
 
+/* Allocates a map of the task name on ex after checking the arguments
+ * every map creation shares; messages name the public call. */
 static int map_create(mpx_executor *ex, const char *name,
-                      const mpx_map_options *o, mpx_map **out, mpx_map **mp) {
+                      const mpx_map_options *o, mpx_map **out, mpx_map **mp,
+                      const char *call) {
   *mp = NULL;
   if (out)
     *out = NULL;
   if (!ex || !name || !out)
-    return mpx__fail(MPX_EINVAL, "map: NULL executor, task name or output");
+    return mpx__fail(MPX_EINVAL, "%s: NULL executor, task name or output",
+                     call);
   mpx_map_options def;
   mpx_map_options_init(&def);
   if (!o)
     o = &def;
   if (o->chunksize == 0)
-    return mpx__fail(MPX_EINVAL, "map: chunksize must be at least 1");
+    return mpx__fail(MPX_EINVAL, "%s: chunksize must be at least 1", call);
   int tid = mpx__registry_lookup(name);
   if (tid < 0)
-    return mpx__fail(MPX_ENOTASK, "map: no task named '%s' is registered",
+    return mpx__fail(MPX_ENOTASK, "%s: no task named '%s' is registered", call,
                      name);
   mpx_map *m = calloc(1, sizeof *m);
   if (!m)
-    return mpx__fail(MPX_ENOMEM, "map: out of memory");
+    return mpx__fail(MPX_ENOMEM, "%s: out of memory", call);
   m->ex = ex;
   m->task_id = (uint32_t)tid;
   m->o = *o;
@@ -309,7 +319,7 @@ static int map_create(mpx_executor *ex, const char *name,
     m->rq = calloc(1, sizeof *m->rq);
     if (!m->rq) {
       free(m);
-      return mpx__fail(MPX_ENOMEM, "map: out of memory");
+      return mpx__fail(MPX_ENOMEM, "%s: out of memory", call);
     }
     pthread_mutex_init(&m->rq->mu, NULL);
     pthread_cond_init(&m->rq->cv, NULL);
@@ -319,23 +329,25 @@ static int map_create(mpx_executor *ex, const char *name,
   return 0;
 }
 
-/* Submits the first window; fails the creation if nothing could be
- * submitted because the executor is shut down or broken. */
-static int map_start(mpx_map *m, mpx_map **out) {
+/* Submits the first window; fails the creation (the message naming call)
+ * if nothing could be submitted because the executor is shut down or
+ * broken, or memory ran out. */
+static int map_start(mpx_map *m, mpx_map **out, const char *call) {
   refill(m);
   if (m->submitted == 0 &&
       (m->end_rc == MPX_ESHUTDOWN || m->end_rc == MPX_EBROKEN ||
        m->end_rc == MPX_ENOMEM)) {
     int rc = m->end_rc;
-    char msg[512];
-    snprintf(msg, sizeof msg, "%s", mpx_last_error());
+    char msg[sizeof m->end_msg];
+    snprintf(msg, sizeof msg, "%s", m->end_msg);
     mpx_map_destroy(&m);
-    return mpx__fail(rc, "%s", msg);
+    return mpx__fail(rc, "%s: %s", call, msg);
   }
   *out = m;
   return 0;
 }
 
+/* Maps the task over an array of n inputs. */
 int mpx_map_create(mpx_executor *ex, const char *name, const void *const *args,
                    const size_t *lens, uint64_t n, const mpx_map_options *o,
                    mpx_map **out) {
@@ -346,16 +358,17 @@ int mpx_map_create(mpx_executor *ex, const char *name, const void *const *args,
     return mpx__fail(MPX_EINVAL, "mpx_map_create: NULL inputs for n = %llu",
                      (unsigned long long)n);
   }
-  int rc = map_create(ex, name, o, out, &m);
+  int rc = map_create(ex, name, o, out, &m, "mpx_map_create");
   if (rc)
     return rc;
   m->src = SRC_ARRAY;
   m->args = args;
   m->lens = lens;
   m->end_index = n;
-  return map_start(m, out);
+  return map_start(m, out, "mpx_map_create");
 }
 
+/* Maps the task over the inputs of a producer. */
 int mpx_map_create_producer(mpx_executor *ex, const char *name, mpx_producer fn,
                             void *arg, uint64_t n, const mpx_map_options *o,
                             mpx_map **out) {
@@ -365,16 +378,17 @@ int mpx_map_create_producer(mpx_executor *ex, const char *name, mpx_producer fn,
       *out = NULL;
     return mpx__fail(MPX_EINVAL, "mpx_map_create_producer: NULL producer");
   }
-  int rc = map_create(ex, name, o, out, &m);
+  int rc = map_create(ex, name, o, out, &m, "mpx_map_create_producer");
   if (rc)
     return rc;
   m->src = SRC_PRODUCER;
   m->fn = fn;
   m->parg = arg;
   m->end_index = n;
-  return map_start(m, out);
+  return map_start(m, out, "mpx_map_create_producer");
 }
 
+/* Maps the task over [lo, hi) split into k parts. */
 int mpx_map_range(mpx_executor *ex, const char *name, int64_t lo, int64_t hi,
                   uint64_t k, const mpx_map_options *o, mpx_map **out) {
   mpx_map *m;
@@ -386,7 +400,7 @@ int mpx_map_range(mpx_executor *ex, const char *name, int64_t lo, int64_t hi,
                      "%lld, k %llu)",
                      (long long)lo, (long long)hi, (unsigned long long)k);
   }
-  int rc = map_create(ex, name, o, out, &m);
+  int rc = map_create(ex, name, o, out, &m, "mpx_map_range");
   if (rc)
     return rc;
   m->src = SRC_RANGE;
@@ -394,7 +408,7 @@ int mpx_map_range(mpx_executor *ex, const char *name, int64_t lo, int64_t hi,
   m->hi = hi;
   m->k = k;
   m->end_index = k;
-  return map_start(m, out);
+  return map_start(m, out, "mpx_map_range");
 }
 
 /* ---- iterating ------------------------------------------------------------
@@ -424,8 +438,8 @@ static void unlink_chunk(mpx_map *m, mpx__chunk *c) {
 }
 
 /* Waits for the next chunk to yield (input order, or completion order) and
- * takes it off the lists. Returns 0, MPX_ETIMEDOUT, or MPX_EOF when no
- * chunk is outstanding. */
+ * takes it off the lists. Returns 0, MPX_ETIMEDOUT, MPX_EDEADLK, or
+ * MPX_EOF (without a message) when no chunk is outstanding. */
 static int wait_chunk(mpx_map *m, double deadline, mpx__chunk **out) {
   if (!m->head)
     return MPX_EOF;
@@ -433,6 +447,8 @@ static int wait_chunk(mpx_map *m, double deadline, mpx__chunk **out) {
   if (!m->rq) {
     c = m->head;
     int rc = mpx_future_wait(c->fut, left(deadline));
+    if (rc == MPX_ETIMEDOUT)
+      return mpx__fail(rc, "no result within the timeout");
     if (rc != 0)
       return rc;
   } else {
@@ -445,7 +461,7 @@ static int wait_chunk(mpx_map *m, double deadline, mpx__chunk **out) {
       double l = left(deadline);
       if (l <= 0) {
         pthread_mutex_unlock(&m->rq->mu);
-        return MPX_ETIMEDOUT;
+        return mpx__fail(MPX_ETIMEDOUT, "no result within the timeout");
       }
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
@@ -471,9 +487,9 @@ static int wait_chunk(mpx_map *m, double deadline, mpx__chunk **out) {
 static int drained(mpx_map *m) {
   if (m->end_rc < 0 && !m->end_reported) {
     m->end_reported = 1;
-    return m->end_rc;
+    return mpx__fail(m->end_rc, "%s", m->end_msg);
   }
-  return MPX_EOF;
+  return mpx__fail(MPX_EOF, "every result has been yielded");
 }
 
 int mpx__map_next_chunk(mpx_map *m, double timeout, mpx__chunk **c) {
@@ -494,9 +510,10 @@ int mpx__map_next_chunk(mpx_map *m, double timeout, mpx__chunk **c) {
   return 0;
 }
 
-int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item) {
+/* Yields the next result of the map into *item (see mpx_map_next). */
+static int map_next(mpx_map *m, double timeout, mpx_map_item *item) {
   if (!m || !item)
-    return mpx__fail(MPX_EINVAL, "mpx_map_next: NULL map or item");
+    return mpx__fail(MPX_EINVAL, "NULL map or item");
   memset(item, 0, sizeof *item);
   int nan = mpx__timeout_nan(timeout, "mpx_map_next");
   if (nan)
@@ -522,6 +539,13 @@ int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item) {
   return 0;
 }
 
+/* Yields the next result of the map; failures' messages name the call. */
+int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item) {
+  unsigned long seq = mpx__error_seq();
+  return mpx__fail_call(map_next(m, timeout, item), "mpx_map_next", seq);
+}
+
+/* Stops producing and cancels the chunks not yet sent. */
 int mpx_map_cancel(mpx_map *m) {
   if (!m)
     return mpx__fail(MPX_EINVAL, "mpx_map_cancel: NULL map");
@@ -531,6 +555,7 @@ int mpx_map_cancel(mpx_map *m) {
   return 0;
 }
 
+/* Reports the inputs submitted and yielded so far (0 and 0 for NULL). */
 void mpx_map_counts(const mpx_map *m, uint64_t *submitted, uint64_t *yielded) {
   if (submitted)
     *submitted = m ? m->submitted : 0;
@@ -538,6 +563,7 @@ void mpx_map_counts(const mpx_map *m, uint64_t *submitted, uint64_t *yielded) {
     *yielded = m ? m->yielded : 0;
 }
 
+/* Cancels what is pending, drops the rest and frees the map. */
 void mpx_map_destroy(mpx_map **mp) {
   if (!mp || !*mp)
     return;

@@ -8,6 +8,7 @@
 
 #include "mpx_errors.h"
 #include "msg.h"
+#include "util.h"
 
 static size_t pad8(uint64_t n) {
   return (size_t)((n + 7u) & ~(uint64_t)7u);
@@ -47,7 +48,7 @@ static int reserve(mpx__msgbuf *b, size_t extra) {
     ncap *= 2;
   unsigned char *n = realloc(b->buf, ncap);
   if (!n)
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM, "out of memory for a %zu-byte message", ncap);
   b->buf = n;
   b->cap = ncap;
   return 0;
@@ -71,10 +72,14 @@ void mpx__msgbuf_begin(mpx__msgbuf *b, uint16_t kind, uint32_t flags) {
 static int add_item(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
                     int32_t status, uint64_t len, size_t inline_len) {
   if (b->len < MPX_MSG_HDR_LEN || b->tail)
-    return MPX_EINVAL;
-  if (inline_len > SIZE_MAX - MPX_MSG_ITEM_LEN - 8 ||
-      reserve(b, MPX_MSG_ITEM_LEN + pad8(inline_len)) != 0)
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_EINVAL, "a message item after its tail, or in a "
+                                 "message without a header");
+  if (inline_len > SIZE_MAX - MPX_MSG_ITEM_LEN - 8)
+    return mpx__fail(MPX_ENOMEM, "a %zu-byte message item is too large",
+                     inline_len);
+  int rc = reserve(b, MPX_MSG_ITEM_LEN + pad8(inline_len));
+  if (rc)
+    return rc;
   unsigned char *p = b->buf + b->len;
   put64(p, work_id);
   put32(p + 8, task_id);
@@ -89,7 +94,8 @@ static int add_item(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
 int mpx__msgbuf_add(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
                     int32_t status, const void *data, uint64_t len) {
   if (len && !data)
-    return MPX_EINVAL;
+    return mpx__fail(MPX_EINVAL, "a message item of %llu bytes at NULL",
+                     (unsigned long long)len);
   int rc = add_item(b, work_id, task_id, status, len, (size_t)len);
   if (rc)
     return rc;
@@ -105,7 +111,8 @@ int mpx__msgbuf_add(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
 int mpx__msgbuf_add_tail(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
                          int32_t status, const void *data, uint64_t len) {
   if (len && !data)
-    return MPX_EINVAL;
+    return mpx__fail(MPX_EINVAL, "a message item of %llu bytes at NULL",
+                     (unsigned long long)len);
   int rc = add_item(b, work_id, task_id, status, len, 0);
   if (rc)
     return rc;

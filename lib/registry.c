@@ -91,7 +91,9 @@ int mpx__registry_serialize(char **out, size_t *len) {
     n += strlen(tab[i].name) + 1;
   char *b = malloc(n + 1);
   if (!b)
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM,
+                     "out of memory serialising the task table (%zu bytes)",
+                     n + 1);
   size_t p = 0;
   for (uint32_t i = 0; i < ntab; i++) {
     size_t l = strlen(tab[i].name);

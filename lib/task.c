@@ -15,6 +15,7 @@
 
 #define PAD8(x) (((x) + 7u) & ~(size_t)7u)
 
+/* Makes p (len bytes) the task's raw result, dropping earlier results. */
 static void set_out(mpx_task_ctx *ctx, void *p, size_t len) {
   free(ctx->out);
   ctx->out = p;
@@ -22,30 +23,42 @@ static void set_out(mpx_task_ctx *ctx, void *p, size_t len) {
   mpx__arrays_clear(ctx);
 }
 
+/* Copies len bytes at data as the task's result. */
 int mpx_task_return(mpx_task_ctx *ctx, const void *data, size_t len) {
   if (!ctx || (len && !data))
-    return MPX_EINVAL;
+    return mpx__fail(MPX_EINVAL, "mpx_task_return: NULL %s",
+                     !ctx ? "context" : "data with a length");
   void *p = mpx__alloc(len);
   if (!p)
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM,
+                     "mpx_task_return: out of memory for a %zu-byte result",
+                     len);
   if (len)
     memcpy(p, data, len);
   set_out(ctx, p, len);
   return 0;
 }
 
+/* Allocates the task's result buffer of len bytes and returns it. */
 void *mpx_task_output(mpx_task_ctx *ctx, size_t len) {
-  if (!ctx)
+  if (!ctx) {
+    mpx__fail(MPX_EINVAL, "mpx_task_output: NULL context");
     return NULL;
+  }
   void *p = mpx__alloc(len);
-  if (p)
-    set_out(ctx, p, len);
+  if (!p) {
+    mpx__fail(MPX_ENOMEM,
+              "mpx_task_output: out of memory for a %zu-byte result", len);
+    return NULL;
+  }
+  set_out(ctx, p, len);
   return p;
 }
 
+/* Records the task's failure message and returns MPX_ETASK. */
 int mpx_task_fail(mpx_task_ctx *ctx, const char *fmt, ...) {
   if (!ctx)
-    return MPX_ETASK;
+    return mpx__fail(MPX_ETASK, "mpx_task_fail: NULL context");
   char buf[1024];
   va_list ap;
   va_start(ap, fmt);
@@ -56,10 +69,12 @@ int mpx_task_fail(mpx_task_ctx *ctx, const char *fmt, ...) {
   return MPX_ETASK;
 }
 
+/* Returns the rank running the task, -1 for NULL. */
 int mpx_task_rank(const mpx_task_ctx *ctx) {
   return ctx ? ctx->rank : -1;
 }
 
+/* Returns the name of the task being run, NULL for NULL. */
 const char *mpx_task_name(const mpx_task_ctx *ctx) {
   return ctx ? ctx->name : NULL;
 }
@@ -121,7 +136,7 @@ int mpx__chunkbuf_add(mpx__chunkbuf *b, const void *data, size_t len) {
       cap *= 2;
     unsigned char *nb = realloc(b->buf, cap);
     if (!nb)
-      return MPX_ENOMEM;
+      return mpx__fail(MPX_ENOMEM, "out of memory for a %zu-byte chunk", cap);
     b->buf = nb;
     b->cap = cap;
   }
@@ -243,7 +258,10 @@ int mpx__chunk_result_parse(const void *buf, size_t len, uint64_t n,
   const unsigned char *b = buf;
   uint64_t cnt;
   if (len < 8 || (memcpy(&cnt, b, 8), cnt != n) || n > (len - 8) / 16)
-    return MPX_EPROTO;
+    return mpx__fail(MPX_EPROTO,
+                     "a chunk result of %zu bytes does not hold "
+                     "%llu outcomes",
+                     len, (unsigned long long)n);
   size_t pos = 8 + 16 * (size_t)n;
   for (uint64_t i = 0; i < n; i++) {
     int32_t st;
@@ -251,9 +269,15 @@ int mpx__chunk_result_parse(const void *buf, size_t len, uint64_t n,
     memcpy(&st, b + 8 + 16 * i, 4);
     memcpy(&l, b + 16 + 16 * i, 8);
     if (l > len - pos || PAD8(l) > len - pos)
-      return MPX_EPROTO;
+      return mpx__fail(MPX_EPROTO,
+                       "outcome %llu of a chunk result overruns "
+                       "it",
+                       (unsigned long long)i);
     if (st != 0 && (l == 0 || b[pos + l - 1] != '\0'))
-      return MPX_EPROTO; /* failure texts are NUL-terminated */
+      return mpx__fail(MPX_EPROTO,
+                       "outcome %llu of a chunk result has an "
+                       "unterminated failure text",
+                       (unsigned long long)i); /* texts end with NUL */
     out[i].status = st;
     out[i].data = b + pos;
     out[i].len = st != 0 ? l - 1 : l;

@@ -24,6 +24,7 @@ size_t mpx__frag_max(void) {
   return frag_max;
 }
 
+/* Records MPI's own text for mpirc and returns MPX_EMPI. */
 int mpx__mpi_fail(int mpirc, const char *what) {
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
@@ -32,6 +33,7 @@ int mpx__mpi_fail(int mpirc, const char *what) {
   return mpx__fail(MPX_EMPI, "%s failed: %s", what, text);
 }
 
+/* Starts sending a finished message (head, then the tail's fragments). */
 int mpx__send_start(MPI_Comm comm, int dest, mpx__msgbuf *b,
                     void (*release)(void *), void *release_arg,
                     mpx__send **list) {
@@ -45,7 +47,15 @@ int mpx__send_start(MPI_Comm comm, int dest, mpx__msgbuf *b,
     /* Nothing reached MPI, so the tail's owner can let go now. */
     if (release)
       release(release_arg);
-    return b->len > INT_MAX ? MPX_E2BIG : MPX_ENOMEM;
+    if (b->len > INT_MAX)
+      return mpx__fail(MPX_E2BIG,
+                       "cannot send a %zu-byte message head to rank %d (MPI "
+                       "counts stop at %d)",
+                       b->len, dest, INT_MAX);
+    return mpx__fail(MPX_ENOMEM,
+                     "out of memory starting a send of %llu fragments to "
+                     "rank %d",
+                     (unsigned long long)(1 + nfrag), dest);
   }
   s->reqs = reqs;
   s->head = b->buf;
@@ -118,7 +128,10 @@ int mpx__recv_poll(MPI_Comm comm, mpx__recvd *r) {
   unsigned char *head = malloc(count > 0 ? (size_t)count : 1);
   if (!head) {
     MPI_Mrecv(NULL, 0, MPI_BYTE, &m, MPI_STATUS_IGNORE);
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM,
+                     "out of memory receiving a %d-byte message head from "
+                     "rank %d",
+                     count, r->src);
   }
   rc = MPI_Mrecv(head, count, MPI_BYTE, &m, MPI_STATUS_IGNORE);
   if (rc != MPI_SUCCESS) {

@@ -21,6 +21,16 @@ int mpx__fail(int code, const char *fmt, ...)
 #endif
     ;
 
+/* How many messages this thread has recorded so far: a public call takes
+ * it on entry and hands it to mpx__fail_call() on failure. */
+unsigned long mpx__error_seq(void);
+
+/* Names the public call in this thread's message for its failure rc: keeps
+ * a message set since seq behind "call: " (once), or writes "call: " and
+ * mpx_strerror(rc) when none was set, so that a failure never shows an
+ * older, unrelated message. Returns rc (0 and positive values untouched). */
+int mpx__fail_call(int rc, const char *call, unsigned long seq);
+
 /* Monotonic time in seconds. */
 double mpx__now(void);
 

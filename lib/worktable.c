@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "mpx_errors.h"
+#include "util.h"
 #include "worktable.h"
 
 /* Spreads sequential ids over the table (splitmix64 finaliser). */
@@ -24,7 +25,8 @@ static int alloc_arrays(mpx__worktable *t, size_t cap) {
   if (!t->keys || !t->vals) {
     free(t->keys);
     free(t->vals);
-    return MPX_ENOMEM;
+    return mpx__fail(MPX_ENOMEM, "out of memory for a work table of %zu slots",
+                     cap);
   }
   t->cap = cap;
   t->count = 0;
@@ -58,7 +60,7 @@ static int grow(mpx__worktable *t) {
   mpx__worktable old = *t;
   if (alloc_arrays(t, old.cap * 2) != 0) {
     *t = old;
-    return MPX_ENOMEM;
+    return MPX_ENOMEM; /* alloc_arrays said why */
   }
   for (size_t i = 0; i < old.cap; i++)
     if (old.vals[i])
@@ -81,11 +83,13 @@ static size_t find(const mpx__worktable *t, uint64_t id) {
 
 int mpx__worktable_put(mpx__worktable *t, uint64_t id, void *val) {
   if (!val)
-    return MPX_EINVAL;
+    return mpx__fail(MPX_EINVAL, "work id %llu with a NULL value",
+                     (unsigned long long)id);
   if (find(t, id) != t->cap)
-    return MPX_EEXIST;
+    return mpx__fail(MPX_EEXIST, "work id %llu is already in flight",
+                     (unsigned long long)id);
   if (2 * (t->count + 1) > t->cap && grow(t) != 0)
-    return MPX_ENOMEM;
+    return MPX_ENOMEM; /* alloc_arrays said why */
   place(t, id, val);
   return 0;
 }

@@ -66,9 +66,12 @@ MPX_API const char *mpx_err_name(int code);
 
 /* Returns the detailed message of the last mpx call that failed on the
  * calling thread (for example which ranks registered different tasks), or
- * "" if none failed yet. Any rank, thread-safe (the text is thread-local).
- * Ownership: the string belongs to mpx and is valid until the thread's next
- * failing mpx call. */
+ * "" if none failed yet. Every call that returns a negative code (or NULL
+ * for failure) sets it, and the message starts with the call's own name
+ * ("mpx_submit: no task named 'fib' is registered"), so it never shows an
+ * older, unrelated failure. Any rank, thread-safe (the text is
+ * thread-local). Ownership: the string belongs to mpx and is valid until
+ * the thread's next failing mpx call. */
 MPX_API const char *mpx_last_error(void);
 
 /* ------------------------------------------------------------------------ */
@@ -113,12 +116,14 @@ MPX_API int mpx_register(const char *name, mpx_task_fn fn);
 MPX_API int mpx_unregister_all(void);
 
 /* Copies len bytes from data as the task's result, replacing any earlier
- * result. Called from inside a task. Returns 0 or MPX_ENOMEM. */
+ * result. Called from inside a task. Returns 0, MPX_EINVAL (NULL ctx, or
+ * NULL data with len > 0) or MPX_ENOMEM. */
 MPX_API int mpx_task_return(mpx_task_ctx *ctx, const void *data, size_t len);
 
 /* Allocates a result buffer of len bytes for the task to fill in place and
- * returns it (8-byte aligned), or NULL when out of memory. Replaces any
- * earlier result. Ownership: mpx frees it after sending. */
+ * returns it (8-byte aligned), or NULL for a NULL ctx or when out of memory
+ * (mpx_last_error() says which). Replaces any earlier result.
+ * Ownership: mpx frees it after sending. */
 MPX_API void *mpx_task_output(mpx_task_ctx *ctx, size_t len);
 
 /* Records a failure message (printf format) and returns MPX_ETASK, so that a
@@ -126,7 +131,8 @@ MPX_API void *mpx_task_output(mpx_task_ctx *ctx, size_t len);
  * future finishes with MPX_ETASK and a message naming the task, the rank of
  * the worker, the number of ranks and the host. A task that called it has
  * failed, whatever it returns afterwards (a later `return 0` does not drop
- * the failure). */
+ * the failure). With a NULL ctx it records nothing but mpx_last_error()
+ * and still returns MPX_ETASK. */
 MPX_API int mpx_task_fail(mpx_task_ctx *ctx, const char *fmt, ...)
 #ifdef __GNUC__
     __attribute__((format(printf, 2, 3)))
@@ -134,11 +140,11 @@ MPX_API int mpx_task_fail(mpx_task_ctx *ctx, const char *fmt, ...)
     ;
 
 /* The rank (in the executor's communicator) running this task; the root
- * rank in single-rank mode. */
+ * rank in single-rank mode; -1 for a NULL ctx. */
 MPX_API int mpx_task_rank(const mpx_task_ctx *ctx);
 
-/* The name of the task being run. Ownership: borrowed, valid during the
- * call. */
+/* The name of the task being run, or NULL for a NULL ctx. Ownership:
+ * borrowed, valid during the call. */
 MPX_API const char *mpx_task_name(const mpx_task_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
@@ -163,7 +169,7 @@ typedef struct mpx_options {
 } mpx_options;
 
 /* Fills opts with the defaults, then applies the MPX_* environment
- * variables named above. Any rank. */
+ * variables named above. Any rank. Does nothing for NULL. */
 MPX_API void mpx_options_init(mpx_options *opts);
 
 /* Creates an executor over comm. Collective over comm: every rank calls it
@@ -185,8 +191,8 @@ MPX_API void mpx_options_init(mpx_options *opts);
 MPX_API int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
                                 mpx_executor **ex);
 
-/* Number of worker ranks (size of comm - 1), or 1 in single-rank mode.
- * Root only, thread-safe. */
+/* Number of worker ranks (size of comm - 1), or 1 in single-rank mode;
+ * 0 for NULL. Root only, thread-safe. */
 MPX_API int mpx_executor_workers(const mpx_executor *ex);
 
 /* Submits a call of the task registered as name with a copy of len bytes at
@@ -241,51 +247,60 @@ typedef void (*mpx_done_cb)(mpx_future *fut, void *arg);
  * blocks. */
 MPX_API mpx_future_state mpx_future_state_get(const mpx_future *fut);
 
-/* 1 when finished or cancelled, else 0. Root only, thread-safe. */
+/* 1 when finished or cancelled, else 0 (also for NULL). Root only,
+ * thread-safe. */
 MPX_API int mpx_future_done(const mpx_future *fut);
 
 /* Cancels a pending future: it will never be sent, waiters see it done and
  * its callbacks fire (on this thread) with MPX_ECANCELED.
  * Returns 0 if the future is (now or already) cancelled, MPX_EBUSY if it is
- * running or finished. Root only, thread-safe. */
+ * running or finished, MPX_EINVAL for NULL. Root only, thread-safe. */
 MPX_API int mpx_future_cancel(mpx_future *fut);
 
 /* Waits up to timeout seconds for the future to be done.
- * Returns 0 when done, MPX_ETIMEDOUT, or MPX_EDEADLK (called from a
- * done-callback on an unfinished future). Root only, thread-safe. */
+ * Returns 0 when done (whatever the outcome, and also after
+ * mpx_future_take()), MPX_ETIMEDOUT, MPX_EINVAL (NULL, NaN timeout), or
+ * MPX_EDEADLK (called from a done-callback on an unfinished future).
+ * Root only, thread-safe. */
 MPX_API int mpx_future_wait(mpx_future *fut, double timeout);
 
 /* Waits up to timeout seconds and returns the outcome: 0 (success), the
  * code the future finished with (MPX_ETASK, MPX_ECANCELED, MPX_EBROKEN,
  * MPX_EPROTO, MPX_ENOMEM when the worker had no memory for the result...),
- * MPX_ETIMEDOUT or MPX_EDEADLK. The analogue of Python's
- * Future.exception(). Root only, thread-safe. */
+ * MPX_ETIMEDOUT, MPX_EINVAL (NULL, NaN timeout) or MPX_EDEADLK; a failure
+ * outcome also sets mpx_last_error() to the future's message. The analogue
+ * of Python's Future.exception(); after mpx_future_take() it still reports
+ * the outcome (0). Root only, thread-safe. */
 MPX_API int mpx_future_exception(mpx_future *fut, double timeout);
 
 /* Waits up to timeout seconds for the result and lends it: *data and *len
  * (either may be NULL) describe the result bytes, 8-byte aligned.
- * Returns as mpx_future_exception(); on anything but 0 *data is NULL and
- * *len is 0. Ownership: the result belongs to the future and stays valid
- * until mpx_future_take() or mpx_future_destroy(). Root only, thread-safe. */
+ * Returns as mpx_future_exception(), and MPX_EINVAL ("mpx_future_result:
+ * the result was taken by mpx_future_take") once mpx_future_take() handed
+ * the result over; on anything but 0 *data is NULL and *len is 0.
+ * Ownership: the result belongs to the future and stays valid until
+ * mpx_future_take() or mpx_future_destroy(). Root only, thread-safe. */
 MPX_API int mpx_future_result(mpx_future *fut, double timeout,
                               const void **data, size_t *len);
 
 /* As mpx_future_result(), but hands the result over: the caller frees *data
- * with mpx_free(). A second take returns an empty result (NULL, 0).
- * Root only, thread-safe. */
+ * with mpx_free(). A take with data NULL only reports the length and hands
+ * nothing over; once the result was handed over, later takes and results
+ * fail with MPX_EINVAL (*data NULL, *len 0). Root only, thread-safe. */
 MPX_API int mpx_future_take(mpx_future *fut, double timeout, void **data,
                             size_t *len);
 
 /* The failure message of a failed future (task name, rank, host and the
- * task's own text), or NULL when the future has not failed. Ownership:
- * borrowed from the future. Root only, thread-safe. */
+ * task's own text), or NULL when the future has not failed (or is NULL).
+ * Ownership: borrowed from the future. Root only, thread-safe. */
 MPX_API const char *mpx_future_error(const mpx_future *fut);
 
-/* The rank that ran the future, or -1 if it has not been sent. Root only. */
+/* The rank that ran the future, or -1 if it has not been sent (or is
+ * NULL). Root only. */
 MPX_API int mpx_future_worker(const mpx_future *fut);
 
 /* The work id of the future: unique within its executor, increasing in
- * submission order. Root only. */
+ * submission order from 1; 0 for NULL. Root only. */
 MPX_API uint64_t mpx_future_id(const mpx_future *fut);
 
 /* Adds a callback that runs exactly once when the future is done; if it is
@@ -339,7 +354,7 @@ MPX_API int mpx_as_completed_create(mpx_future *const *fs, size_t n,
  * same handle the caller passed in).
  * Returns 0, MPX_EOF when every future has been yielded, MPX_ETIMEDOUT when
  * the iterator's deadline passed (later calls keep returning it unless a
- * future finished meanwhile), MPX_EDEADLK. */
+ * future finished meanwhile), MPX_EDEADLK, MPX_EINVAL (NULL it or fut). */
 MPX_API int mpx_as_completed_next(mpx_as_completed *it, mpx_future **fut);
 
 /* Destroys the iterator; accepts NULL and *it == NULL. */
@@ -380,7 +395,8 @@ typedef enum mpx_dtype {
 /* The longest array name, in bytes, without the terminating NUL. */
 #define MPX_ARRAY_NAME_MAX 63
 
-/* Bytes per element of t (0 for MPX_STRING and unknown types). */
+/* Bytes per element of t (0 for MPX_STRING and unknown types). Never
+ * fails. */
 MPX_API size_t mpx_dtype_size(mpx_dtype t);
 
 /* The numpy-style name of t ("float32", "int32", "str"), or "?". */
@@ -400,8 +416,8 @@ MPX_API void *mpx_task_array(mpx_task_ctx *ctx, const char *name,
                              mpx_dtype dtype, size_t rows, size_t width);
 
 /* Inside a task: adds the MPX_STRING array name with one row per string
- * (copied). Returns 0, MPX_EINVAL (bad or duplicate name, NULL string),
- * MPX_ENOMEM. */
+ * (copied). Returns 0, MPX_EINVAL (NULL ctx, bad or duplicate name, NULL
+ * string), MPX_ENOMEM. */
 MPX_API int mpx_task_strings(mpx_task_ctx *ctx, const char *name,
                              const char *const *strs, size_t rows);
 
@@ -446,7 +462,7 @@ typedef struct mpx_map_options {
                          resumed jobs start after what is recorded) */
 } mpx_map_options;
 
-/* Fills o with the defaults. Any rank. */
+/* Fills o with the defaults. Any rank. Does nothing for NULL. */
 MPX_API void mpx_map_options_init(mpx_map_options *o);
 
 /* Produces input index: sets *data and *len (data borrowed until the
@@ -495,9 +511,10 @@ typedef struct mpx_map_item {
  * or the next to finish when unordered) and describes it in *item. A failed
  * input is yielded at its position with its status and message; the map
  * goes on. Returns 0, MPX_EOF after the last result, MPX_ETIMEDOUT (call
- * again), or the error that ended the producing of inputs (a producer's
- * code, MPX_ESHUTDOWN, MPX_EBROKEN) once every submitted input has been
- * yielded; later calls return MPX_EOF. Root only.
+ * again), MPX_EINVAL (NULL m or item, NaN timeout), or the error that
+ * ended the producing of inputs (a producer's code, MPX_ESHUTDOWN,
+ * MPX_EBROKEN) once every submitted input has been yielded, with the
+ * message it had then; later calls return MPX_EOF. Root only.
  * Ownership: item's data and error are borrowed until the next call of
  * mpx_map_next() or mpx_map_destroy(). */
 MPX_API int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item);
@@ -509,7 +526,7 @@ MPX_API int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item);
 MPX_API int mpx_map_cancel(mpx_map *m);
 
 /* Number of inputs submitted so far and yielded so far (either may be
- * NULL). Root only. */
+ * NULL); both 0 for a NULL m. Root only. */
 MPX_API void mpx_map_counts(const mpx_map *m, uint64_t *submitted,
                             uint64_t *yielded);
 
@@ -551,7 +568,7 @@ typedef struct mpx_job_options {
 /* The longest job identity, in bytes. */
 #define MPX_JOB_IDENTITY_MAX 1024
 
-/* Fills o with the defaults. Any rank. */
+/* Fills o with the defaults. Any rank. Does nothing for NULL. */
 MPX_API void mpx_job_options_init(mpx_job_options *o);
 
 /* What a job did. */

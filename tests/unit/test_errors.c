@@ -22,9 +22,54 @@ static const err_entry table[] = {MPX_ERRNO_MAP(ERR_ENTRY)};
 #undef ERR_ENTRY
 #define NCODES (sizeof table / sizeof table[0])
 
-static void test_table_sane(void) {
-  /* The header's own table: negative, distinct values. */
-  CU_ASSERT(NCODES >= 18);
+/* The released values, written out by hand: a code never changes once
+ * released (mpx_errors.h), so a renumbered or renamed entry of the table
+ * must fail here rather than pass by comparing the table with itself. */
+static const struct {
+  const char *name;
+  int value;
+  int code; /* the enum constant of that name */
+} released[] = {{"MPX_EINVAL", -1, MPX_EINVAL},
+                {"MPX_ENOMEM", -2, MPX_ENOMEM},
+                {"MPX_ENOTASK", -3, MPX_ENOTASK},
+                {"MPX_EEXIST", -4, MPX_EEXIST},
+                {"MPX_ETIMEDOUT", -5, MPX_ETIMEDOUT},
+                {"MPX_ECANCELED", -6, MPX_ECANCELED},
+                {"MPX_ETASK", -7, MPX_ETASK},
+                {"MPX_EBROKEN", -8, MPX_EBROKEN},
+                {"MPX_ESHUTDOWN", -9, MPX_ESHUTDOWN},
+                {"MPX_EBUSY", -10, MPX_EBUSY},
+                {"MPX_EDEADLK", -11, MPX_EDEADLK},
+                {"MPX_EMPI", -12, MPX_EMPI},
+                {"MPX_EPROTO", -13, MPX_EPROTO},
+                {"MPX_EMISMATCH", -14, MPX_EMISMATCH},
+                {"MPX_ETHREAD", -15, MPX_ETHREAD},
+                {"MPX_EOF", -16, MPX_EOF},
+                {"MPX_ESYS", -17, MPX_ESYS},
+                {"MPX_E2BIG", -18, MPX_E2BIG},
+                {"MPX_EIO", -19, MPX_EIO},
+                {"MPX_ESCHEMA", -20, MPX_ESCHEMA},
+                {"MPX_EFILE", -21, MPX_EFILE},
+                {"MPX_ECORRUPT", -22, MPX_ECORRUPT},
+                {"MPX_EINTR", -23, MPX_EINTR}};
+#define NRELEASED (sizeof released / sizeof released[0])
+
+static void test_released_values(void) {
+  /* Every released code keeps its number and its name. */
+  for (size_t i = 0; i < NRELEASED; i++) {
+    CU_ASSERT_EQUAL(released[i].code, released[i].value);
+    CU_ASSERT_STRING_EQUAL(mpx_err_name(released[i].value), released[i].name);
+    CU_ASSERT_STRING_NOT_EQUAL(mpx_strerror(released[i].value),
+                               "unknown error");
+  }
+  /* The table holds the released codes first, in order; new codes are
+   * appended after them. */
+  CU_ASSERT_FATAL(NCODES >= NRELEASED);
+  for (size_t i = 0; i < NRELEASED; i++) {
+    CU_ASSERT_EQUAL(table[i].code, released[i].value);
+    CU_ASSERT_STRING_EQUAL(table[i].name, released[i].name);
+  }
+  /* Appended codes are negative and distinct. */
   for (size_t i = 0; i < NCODES; i++) {
     CU_ASSERT(table[i].code < 0);
     for (size_t j = i + 1; j < NCODES; j++)
@@ -187,7 +232,7 @@ static void test_last_error_is_thread_local(void) {
 }
 
 static const unit_test errors_tests[] = {
-    {"table_sane", test_table_sane},
+    {"released_values", test_released_values},
     {"err_names", test_err_names},
     {"strerror_messages", test_strerror_messages},
     {"strerror_distinct", test_strerror_distinct},
