@@ -288,6 +288,20 @@ MPX_API int mpx_future_worker(const mpx_future *fut);
  * submission order. Root only. */
 MPX_API uint64_t mpx_future_id(const mpx_future *fut);
 
+/* Attaches the caller's pointer data to the future (replacing any earlier
+ * one), so that `{executor.submit(f, x): x for x in xs}` needs no table:
+ * a future from mpx_wait() or mpx_as_completed_next() tells its input by
+ * mpx_future_data(). mpx never reads or writes through it, and the manager
+ * thread never touches it. Root only, thread-safe (a done-callback may read
+ * it while another thread sets it). Ownership: the caller's; mpx never
+ * frees it, not even in mpx_future_destroy().
+ * Errors: MPX_EINVAL (NULL future). */
+MPX_API int mpx_future_set_data(mpx_future *fut, void *data);
+
+/* The pointer last given to mpx_future_set_data(), NULL if none was, or
+ * NULL for a NULL future. Root only, thread-safe. Ownership: the caller's. */
+MPX_API void *mpx_future_data(const mpx_future *fut);
+
 /* Adds a callback that runs exactly once when the future is done; if it is
  * already done, cb runs at once on the calling thread before this returns.
  * Root only, thread-safe. Errors: MPX_EINVAL, MPX_ENOMEM (then cb never
