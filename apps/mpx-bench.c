@@ -348,28 +348,6 @@ static void run_rss(mpx_executor *ex, int ranks, long n, long chunksize) {
 
 /* ------------------------------------------------------- w4 and h5write */
 
-typedef struct split_producer {
-  uint64_t n, k;
-  int64_t part[2];
-} split_producer;
-
-/* Input i: the int64 bounds {start, stop} of array_split part i. */
-static int produce_split(void *arg, uint64_t index, const void **data,
-                         size_t *len) {
-  split_producer *p = arg;
-  if (index >= p->k)
-    return 0;
-  uint64_t a, b;
-  int rc = mpx_array_split(p->n, p->k, index, &a, &b);
-  if (rc)
-    return rc;
-  p->part[0] = (int64_t)a;
-  p->part[1] = (int64_t)b;
-  *data = p->part;
-  *len = sizeof p->part;
-  return 1;
-}
-
 static void remove_job_files(const char *path) {
   char rec[4200];
   snprintf(rec, sizeof rec, "%s.mpxrec", path);
@@ -403,12 +381,12 @@ static void run_w4(mpx_executor *ex, int ranks, const char *wl,
     jo.sync = sync;
     jo.quiet = 1;
     jo.label = wl;
-    split_producer sp = {(uint64_t)rows, (uint64_t)parts, {0, 0}};
+    mpx_split sp = {0, (int64_t)rows, (uint64_t)parts, {0, 0}};
     mpx_job_report rep;
     memset(&rep, 0, sizeof rep);
     double t = now();
-    int rc = mpx_job_run(ex, task, produce_split, &sp, (uint64_t)parts, &mo,
-                         path, &jo, &rep);
+    int rc = mpx_job_run(ex, task, mpx_split_producer, &sp, (uint64_t)parts,
+                         &mo, path, &jo, &rep);
     dt = now() - t;
     if (rc)
       die("job_run", rc);

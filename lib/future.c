@@ -488,6 +488,20 @@ uint64_t mpx_future_id(const mpx_future *f) {
   return f ? f->id : 0;
 }
 
+/* Stores the user's pointer on f; atomic, so any thread may read it while
+ * another sets it. Returns 0, or MPX_EINVAL for a NULL future. */
+int mpx_future_set_data(mpx_future *f, void *data) {
+  if (!f)
+    return mpx__fail(MPX_EINVAL, "mpx_future_set_data: NULL future");
+  atomic_store(&f->data, data);
+  return 0;
+}
+
+/* Returns the user's pointer of f, or NULL (also for a NULL future). */
+void *mpx_future_data(const mpx_future *f) {
+  return f ? atomic_load(&((mpx_future *)f)->data) : NULL;
+}
+
 /* Adds a callback, or runs it now when the future is already done. */
 int mpx_future_add_done_callback(mpx_future *f, mpx_done_cb cb, void *arg) {
   if (!f || !cb)

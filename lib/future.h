@@ -69,6 +69,7 @@ struct mpx_future {
   mpx__cb *cbs;            /* callbacks to run at completion */
   mpx__wlink *waiters;     /* waiters to notify at completion */
   struct mpx_future *next; /* pending FIFO / manager lists */
+  void *_Atomic data;      /* the user's pointer (mpx_future_set_data) */
 };
 
 /* A set of callbacks detached from futures, to run outside the lock. */

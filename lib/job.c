@@ -730,6 +730,181 @@ static int check_args(mpx_executor *ex, const char *name, mpx_producer fn,
   return 0;
 }
 
+/* Checks what is at the job's path against its mode: an output or record
+ * that CREATE must not touch, an output without a record that RESUME must
+ * not adopt; and removes the files OVERWRITE replaces. Returns 0 or the
+ * error. */
+static int output_check(const job *j) {
+  const char *path = j->path, *rec = j->rec_path;
+  if (j->jo.mode == MPX_OUT_CREATE && (exists(path) || exists(rec)))
+    return mpx__fail(MPX_EFILE,
+                     "the output '%s' %s; pass resume to finish the job it "
+                     "records, or overwrite to replace it",
+                     exists(path) ? path : rec,
+                     exists(path) ? "exists"
+                                  : "(an earlier job's record) exists");
+  if (j->jo.mode == MPX_OUT_RESUME && exists(path) && !exists(rec))
+    return mpx__fail(MPX_EFILE,
+                     "the output '%s' exists but has no completion record "
+                     "'%s': it was not written by an mpx job (or its record "
+                     "was removed); pass overwrite to replace it",
+                     path, rec);
+  if (j->jo.mode == MPX_OUT_OVERWRITE) {
+    int rc = remove_file(path);
+    return rc ? rc : remove_file(rec);
+  }
+  return 0;
+}
+
+/* Fills j for the job (its options, its record's path, the lock's warning
+ * as a note) and checks its output (output_check). The caller holds the
+ * output's lock. Returns 0, or the error with nothing left to free. */
+static int job_prepare(job *j, mpx_executor *ex, const char *name,
+                       const char *path, uint64_t n, const mpx_job_options *jo,
+                       const mpx_map_options *mo, const mpx__lock *lock) {
+  memset(j, 0, sizeof *j);
+  j->ex = ex;
+  j->task = name;
+  j->path = path;
+  j->n = n;
+  j->jo = *jo;
+  if (!j->jo.identity)
+    j->jo.identity = ""; /* none: "" in the record and the file */
+  j->mo = *mo;
+  j->rec.fd = -1;
+  if (lock->warning[0])
+    note(j, "%s", lock->warning);
+  j->rec_path = malloc(strlen(path) + 8);
+  if (!j->rec_path)
+    return mpx__fail(MPX_ENOMEM, "out of memory");
+  sprintf(j->rec_path, "%s.mpxrec", path);
+  int rc = output_check(j);
+  if (rc) {
+    free(j->rec_path);
+    j->rec_path = NULL;
+  }
+  return rc;
+}
+
+/* Starts the writer thread, which opens (or resumes) the output, and waits
+ * until it has: *start receives the inputs already recorded and *wrc the
+ * writer's error (0 when the output is open). Returns 0, or MPX_ESYS when
+ * the thread cannot start. */
+static int writer_start(job *j, pthread_t *th, uint64_t *start, int *wrc) {
+  j->q_max = j->mo.window ? j->mo.window : 64 * j->mo.chunksize;
+  pthread_mutex_init(&j->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&j->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  if (pthread_create(th, NULL, writer_main, j) != 0) {
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cv);
+    return mpx__fail(MPX_ESYS, "cannot start the writer thread");
+  }
+  pthread_mutex_lock(&j->mu);
+  while (!j->opened)
+    pthread_cond_wait(&j->cv, &j->mu);
+  *wrc = j->wrc;
+  *start = j->start;
+  pthread_mutex_unlock(&j->mu);
+  return 0;
+}
+
+/* Runs the map over inputs [start, n) on this thread and hands each chunk,
+ * in input order, to the writer, showing progress, until the map ends, the
+ * writer fails or the job is interrupted. Returns 0 or the error that
+ * stopped the map (its message kept for mpx_last_error()). */
+static int map_to_writer(job *j, mpx_producer fn, void *arg, uint64_t start,
+                         progress *pg) {
+  mpx_map *m = NULL;
+  mpx_map_options mo = j->mo;
+  mo.first = start;
+  int map_rc = mpx_map_create_producer(j->ex, j->task, fn, arg, j->n, &mo, &m);
+  while (map_rc == 0) {
+    if (interrupt_sig) {
+      map_rc = MPX_EINTR; /* reported by job_status, with what was committed */
+      break;
+    }
+    mpx__chunk *c;
+    int r = mpx__map_next_chunk(m, 0.1, &c);
+    pthread_mutex_lock(&j->mu);
+    uint64_t done = j->written, failed = j->failed;
+    int wrc = j->wrc;
+    pthread_mutex_unlock(&j->mu);
+    show(pg, j, done, failed, 0);
+    if (wrc) {
+      if (r == 0)
+        mpx__chunk_free(c); /* taken, and nobody will write it now */
+      break;
+    }
+    if (r == MPX_ETIMEDOUT)
+      continue;
+    if (r == MPX_EOF)
+      break;
+    if (r != 0) {
+      map_rc = r;
+      break;
+    }
+    if ((map_rc = push(j, c)) != 0)
+      break; /* the writer's error (reported below) or no memory */
+  }
+  char saved[1024];
+  snprintf(saved, sizeof saved, "%s", mpx_last_error());
+  mpx_map_destroy(&m);
+  if (map_rc)
+    mpx__fail(map_rc, "%s", saved[0] ? saved : mpx_strerror(map_rc));
+  return map_rc;
+}
+
+/* Tells the writer that no more chunks come and waits for its last commit
+ * and the closing of the output. */
+static void writer_stop(job *j, pthread_t th) {
+  pthread_mutex_lock(&j->mu);
+  j->closing = 1;
+  pthread_cond_broadcast(&j->cv);
+  pthread_mutex_unlock(&j->mu);
+  pthread_join(th, NULL);
+}
+
+/* Describes the finished run in *report (may be NULL). */
+static void job_report(const job *j, uint64_t start, double t0,
+                       mpx_job_report *report) {
+  if (!report)
+    return;
+  report->items = j->n;
+  report->recorded = start;
+  report->computed = j->committed > start ? j->committed - start : 0;
+  report->failed = j->committed_failed;
+  report->rows = j->committed_rows;
+  report->seconds = mpx__now() - t0;
+  report->complete = j->complete_before;
+  snprintf(report->notes, sizeof report->notes, "%s", j->notes);
+}
+
+/* The job's outcome: the writer's error first, then the map's (an
+ * interruption says what was committed and how to resume), and MPX_EIO if
+ * a clean run did not commit every input. */
+static int job_status(const job *j, int map_rc) {
+  int rc = j->wrc ? mpx__fail(j->wrc, "%s", j->wmsg) : map_rc;
+  if (rc == MPX_EINTR)
+    rc = mpx__fail(MPX_EINTR,
+                   "interrupted by %s: committed %llu of %llu inputs to "
+                   "'%s' and its record; run the job again with resume to "
+                   "finish it",
+                   signal_name(interrupt_sig), (unsigned long long)j->committed,
+                   (unsigned long long)j->n, j->path);
+  if (rc == 0 && j->committed != j->n)
+    rc = mpx__fail(MPX_EIO, "'%s': only %llu of %llu inputs were committed",
+                   j->path, (unsigned long long)j->committed,
+                   (unsigned long long)j->n);
+  return rc;
+}
+
+/* Runs one job: resolves the options, takes the output's lock, prepares
+ * the output, starts the writer, maps the inputs not yet recorded into it,
+ * stops the writer and reports. */
 static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
                    void *arg, uint64_t n, const mpx_map_options *mo_in,
                    const char *path, const mpx_job_options *jo_in,
@@ -760,141 +935,28 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
     return rc;
   /* Directories and unwritable places fail here, before any work. */
   job j;
-  memset(&j, 0, sizeof j);
-  j.ex = ex;
-  j.task = name;
-  j.path = path;
-  j.n = n;
-  j.jo = jo;
-  if (!j.jo.identity)
-    j.jo.identity = ""; /* none: "" in the record and the file */
-  j.mo = mo;
-  j.rec.fd = -1;
-  if (lock.warning[0])
-    note(&j, "%s", lock.warning);
-  j.rec_path = malloc(strlen(path) + 8);
-  if (!j.rec_path) {
-    mpx__lock_release(&lock);
-    return mpx__fail(MPX_ENOMEM, "out of memory");
-  }
-  sprintf(j.rec_path, "%s.mpxrec", path);
-  if (jo.mode == MPX_OUT_CREATE && (exists(path) || exists(j.rec_path))) {
-    rc =
-        mpx__fail(MPX_EFILE,
-                  "the output '%s' %s; pass resume to finish the job it "
-                  "records, or overwrite to replace it",
-                  exists(path) ? path : j.rec_path,
-                  exists(path) ? "exists" : "(an earlier job's record) exists");
-    free(j.rec_path);
+  if ((rc = job_prepare(&j, ex, name, path, n, &jo, &mo, &lock)) != 0) {
     mpx__lock_release(&lock);
     return rc;
   }
-  if (jo.mode == MPX_OUT_RESUME && exists(path) && !exists(j.rec_path)) {
-    rc = mpx__fail(MPX_EFILE,
-                   "the output '%s' exists but has no completion record "
-                   "'%s': it was not written by an mpx job (or its record "
-                   "was removed); pass overwrite to replace it",
-                   path, j.rec_path);
-    free(j.rec_path);
-    mpx__lock_release(&lock);
-    return rc;
-  }
-  if (jo.mode == MPX_OUT_OVERWRITE &&
-      ((rc = remove_file(path)) || (rc = remove_file(j.rec_path)))) {
-    free(j.rec_path);
-    mpx__lock_release(&lock);
-    return rc;
-  }
-  j.q_max = mo.window ? mo.window : 64 * mo.chunksize;
-  pthread_mutex_init(&j.mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&j.cv, &ca);
-  pthread_condattr_destroy(&ca);
   pthread_t th;
-  if (pthread_create(&th, NULL, writer_main, &j) != 0) {
+  uint64_t start = 0;
+  int wrc = 0;
+  if ((rc = writer_start(&j, &th, &start, &wrc)) != 0) {
     free(j.rec_path);
     mpx__lock_release(&lock);
-    return mpx__fail(MPX_ESYS, "cannot start the writer thread");
+    return rc;
   }
-  pthread_mutex_lock(&j.mu);
-  while (!j.opened)
-    pthread_cond_wait(&j.cv, &j.mu);
-  int wrc = j.wrc;
-  uint64_t start = j.start;
-  pthread_mutex_unlock(&j.mu);
-
   progress pg = {isatty(2), jo.quiet, mpx__now(),
                  0,         10.0,     jo.label ? jo.label : name};
   pg.every = mpx__env_double("MPX_PROGRESS_INTERVAL", 10.0);
   int map_rc = 0;
-  if (!wrc && start < n) {
-    mpx_map *m = NULL;
-    mo.first = start;
-    map_rc = mpx_map_create_producer(ex, name, fn, arg, n, &mo, &m);
-    while (map_rc == 0) {
-      if (interrupt_sig) {
-        map_rc = MPX_EINTR; /* reported below, with what was committed */
-        break;
-      }
-      mpx__chunk *c;
-      int r = mpx__map_next_chunk(m, 0.1, &c);
-      pthread_mutex_lock(&j.mu);
-      uint64_t done = j.written, failed = j.failed;
-      wrc = j.wrc;
-      pthread_mutex_unlock(&j.mu);
-      show(&pg, &j, done, failed, 0);
-      if (wrc) {
-        if (r == 0)
-          mpx__chunk_free(c); /* taken, and nobody will write it now */
-        break;
-      }
-      if (r == MPX_ETIMEDOUT)
-        continue;
-      if (r == MPX_EOF)
-        break;
-      if (r != 0) {
-        map_rc = r;
-        break;
-      }
-      if ((map_rc = push(&j, c)) != 0)
-        break; /* the writer's error (reported below) or no memory */
-    }
-    char saved[1024];
-    snprintf(saved, sizeof saved, "%s", mpx_last_error());
-    mpx_map_destroy(&m);
-    if (map_rc)
-      mpx__fail(map_rc, "%s", saved[0] ? saved : mpx_strerror(map_rc));
-  }
-  pthread_mutex_lock(&j.mu);
-  j.closing = 1;
-  pthread_cond_broadcast(&j.cv);
-  pthread_mutex_unlock(&j.mu);
-  pthread_join(th, NULL);
+  if (!wrc && start < n)
+    map_rc = map_to_writer(&j, fn, arg, start, &pg);
+  writer_stop(&j, th);
   show(&pg, &j, j.written, j.failed, 1);
-  if (report) {
-    report->items = n;
-    report->recorded = start;
-    report->computed = j.committed > start ? j.committed - start : 0;
-    report->failed = j.committed_failed;
-    report->rows = j.committed_rows;
-    report->seconds = mpx__now() - t0;
-    report->complete = j.complete_before;
-    snprintf(report->notes, sizeof report->notes, "%s", j.notes);
-  }
-  rc = j.wrc ? mpx__fail(j.wrc, "%s", j.wmsg) : map_rc;
-  if (rc == MPX_EINTR)
-    rc = mpx__fail(MPX_EINTR,
-                   "interrupted by %s: committed %llu of %llu inputs to "
-                   "'%s' and its record; run the job again with resume to "
-                   "finish it",
-                   signal_name(interrupt_sig), (unsigned long long)j.committed,
-                   (unsigned long long)n, path);
-  if (rc == 0 && j.committed != n)
-    rc =
-        mpx__fail(MPX_EIO, "'%s': only %llu of %llu inputs were committed",
-                  path, (unsigned long long)j.committed, (unsigned long long)n);
+  job_report(&j, start, t0, report);
+  rc = job_status(&j, map_rc);
   free(j.q);
   free(j.rec_path);
   mpx__lock_release(&lock);

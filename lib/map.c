@@ -20,6 +20,7 @@
 
 #include "executor.h"
 #include "map.h"
+#include "producers.h"
 #include "registry.h"
 #include "util.h"
 
@@ -33,7 +34,7 @@ typedef struct mpx__map_rq {
   mpx__chunk *head, *tail;
 } mpx__map_rq;
 
-enum src_kind { SRC_PRODUCER, SRC_ARRAY, SRC_RANGE };
+enum src_kind { SRC_PRODUCER, SRC_ARRAY };
 
 struct mpx_map {
   mpx_executor *ex;
@@ -45,9 +46,8 @@ struct mpx_map {
   void *parg;
   const void *const *args;
   const size_t *lens;
-  int64_t lo, hi;
-  uint64_t k;
-  int64_t pair[2];
+  mpx_split split;                /* the producer's state for mpx_map_range() */
+  mpx_elements elems;             /* ... for mpx_map_create_array() */
   uint64_t next_index, end_index; /* next to produce; end (or UNKNOWN) */
   int producing;                  /* inputs may remain */
   int end_rc;                     /* why producing stopped early, or 0 */
@@ -166,15 +166,6 @@ static int produce(mpx_map *m, uint64_t index, const void **data, size_t *len) {
       return mpx__fail(MPX_EINVAL, "map input %llu is NULL with length %zu",
                        (unsigned long long)index, *len);
     return 1;
-  case SRC_RANGE: {
-    uint64_t s, e;
-    mpx_array_split((uint64_t)m->hi - (uint64_t)m->lo, m->k, index, &s, &e);
-    m->pair[0] = (int64_t)((uint64_t)m->lo + s);
-    m->pair[1] = (int64_t)((uint64_t)m->lo + e);
-    *data = m->pair;
-    *len = sizeof m->pair;
-    return 1;
-  }
   default: {
     mpx__clear_error();
     int rc = m->fn(m->parg, index, data, len);
@@ -388,27 +379,56 @@ int mpx_map_create_producer(mpx_executor *ex, const char *name, mpx_producer fn,
   return map_start(m, out, "mpx_map_create_producer");
 }
 
-/* Maps the task over [lo, hi) split into k parts. */
-int mpx_map_range(mpx_executor *ex, const char *name, int64_t lo, int64_t hi,
-                  uint64_t k, const mpx_map_options *o, mpx_map **out) {
+/* Creates a map whose producer is fn over its own copy of state (the
+ * mpx_split or mpx_elements the call filled), so the caller keeps nothing
+ * alive but the data the state points to. */
+static int map_create_stock(mpx_executor *ex, const char *name,
+                            const mpx_map_options *o, mpx_map **out,
+                            const mpx_split *split, const mpx_elements *elems,
+                            const char *call) {
   mpx_map *m;
-  if (hi < lo || k == 0) {
-    if (out)
-      *out = NULL;
-    return mpx__fail(MPX_EINVAL,
-                     "mpx_map_range: need lo <= hi and k >= 1 (lo %lld, hi "
-                     "%lld, k %llu)",
-                     (long long)lo, (long long)hi, (unsigned long long)k);
-  }
-  int rc = map_create(ex, name, o, out, &m, "mpx_map_range");
+  int rc = map_create(ex, name, o, out, &m, call);
   if (rc)
     return rc;
-  m->src = SRC_RANGE;
-  m->lo = lo;
-  m->hi = hi;
-  m->k = k;
-  m->end_index = k;
-  return map_start(m, out, "mpx_map_range");
+  m->src = SRC_PRODUCER;
+  if (split) {
+    m->split = *split;
+    m->fn = mpx_split_producer;
+    m->parg = &m->split;
+    m->end_index = split->k;
+  } else {
+    m->elems = *elems;
+    m->fn = mpx_elements_producer;
+    m->parg = &m->elems;
+    m->end_index = elems->n;
+  }
+  return map_start(m, out, call);
+}
+
+int mpx_map_range(mpx_executor *ex, const char *name, int64_t lo, int64_t hi,
+                  uint64_t k, const mpx_map_options *o, mpx_map **out) {
+  mpx_split split = {lo, hi, k, {0, 0}};
+  int rc = mpx__split_check(&split, "mpx_map_range");
+  if (rc) {
+    if (out)
+      *out = NULL;
+    return rc;
+  }
+  return map_create_stock(ex, name, o, out, &split, NULL, "mpx_map_range");
+}
+
+int mpx_map_create_array(mpx_executor *ex, const char *name, const void *base,
+                         uint64_t n, size_t size, const mpx_map_options *o,
+                         mpx_map **out) {
+  mpx_elements elems = {base, n, size};
+  int rc = mpx__elements_check(&elems, "mpx_map_create_array");
+  if (rc) {
+    if (out)
+      *out = NULL;
+    return rc;
+  }
+  return map_create_stock(ex, name, o, out, NULL, &elems,
+                          "mpx_map_create_array");
 }
 
 /* ---- iterating ------------------------------------------------------------

@@ -303,6 +303,20 @@ MPX_API int mpx_future_worker(const mpx_future *fut);
  * submission order from 1; 0 for NULL. Root only. */
 MPX_API uint64_t mpx_future_id(const mpx_future *fut);
 
+/* Attaches the caller's pointer data to the future (replacing any earlier
+ * one), so that `{executor.submit(f, x): x for x in xs}` needs no table:
+ * a future from mpx_wait() or mpx_as_completed_next() tells its input by
+ * mpx_future_data(). mpx never reads or writes through it, and the manager
+ * thread never touches it. Root only, thread-safe (a done-callback may read
+ * it while another thread sets it). Ownership: the caller's; mpx never
+ * frees it, not even in mpx_future_destroy().
+ * Errors: MPX_EINVAL (NULL future). */
+MPX_API int mpx_future_set_data(mpx_future *fut, void *data);
+
+/* The pointer last given to mpx_future_set_data(), NULL if none was, or
+ * NULL for a NULL future. Root only, thread-safe. Ownership: the caller's. */
+MPX_API void *mpx_future_data(const mpx_future *fut);
+
 /* Adds a callback that runs exactly once when the future is done; if it is
  * already done, cb runs at once on the calling thread before this returns.
  * Root only, thread-safe. Errors: MPX_EINVAL, MPX_ENOMEM (then cb never
@@ -490,12 +504,75 @@ MPX_API int mpx_map_create_producer(mpx_executor *ex, const char *name,
                                     mpx_producer fn, void *arg, uint64_t n,
                                     const mpx_map_options *o, mpx_map **m);
 
+/* Maps the task name over the n elements of one array: input i is the
+ * size bytes at (const char *)base + i * size, as Executor.map(f, xs) over
+ * an array of fixed-size items (no args[]/lens[] to build). Each element is
+ * copied as its chunk is submitted, so the caller keeps the array valid
+ * (and unchanged) until the map is destroyed or yields MPX_EOF. The same
+ * inputs as mpx_map_create_producer(ex, name, mpx_elements_producer, &e,
+ * n, o, m) with e = {base, n, size}. Root only; the map is used from one
+ * thread at a time. Errors: as mpx_map_create(), MPX_EINVAL (n > 0 with a
+ * NULL base or a size of 0), MPX_E2BIG (n * size does not fit the address
+ * space); on error *m is NULL. */
+MPX_API int mpx_map_create_array(mpx_executor *ex, const char *name,
+                                 const void *base, uint64_t n, size_t size,
+                                 const mpx_map_options *o, mpx_map **m);
+
+/* One part of a range: the input of each task of mpx_map_range() and of
+ * mpx_split_producer() (16 bytes, two int64; a task may read its 8-byte
+ * aligned argument as a `const mpx_range *` after checking its length). */
+typedef struct mpx_range {
+  int64_t start, stop; /* the part is [start, stop) */
+} mpx_range;
+
 /* Maps the task name over [lo, hi) split into k parts by the array_split
- * rule: input i is two int64 {start, stop}, the bounds of part i. Root
- * only. Errors: as mpx_map_create(), MPX_EINVAL for hi < lo or k == 0. */
+ * rule (np.array_split(range(lo, hi), k)): input i is the mpx_range of
+ * part i; with k > hi - lo the last parts are empty. Root only.
+ * Errors: as mpx_map_create(), MPX_EINVAL for hi < lo or k == 0. */
 MPX_API int mpx_map_range(mpx_executor *ex, const char *name, int64_t lo,
                           int64_t hi, uint64_t k, const mpx_map_options *o,
                           mpx_map **m);
+
+/* The state of mpx_split_producer(): [lo, hi) cut into k parts. Set lo, hi
+ * and k (`mpx_split s = {0, n, 8};`); part is the producer's output. */
+typedef struct mpx_split {
+  int64_t lo, hi;
+  uint64_t k;
+  mpx_range part; /* written by the producer: the part it produced last */
+} mpx_split;
+
+/* A stock mpx_producer over an mpx_split (arg): input i is the mpx_range
+ * of part i of np.array_split(range(lo, hi), k), and it ends after part
+ * k - 1. It is how a job takes the array_split form directly:
+ *   mpx_split s = {0, n, 8};
+ *   mpx_job_run(ex, "f", mpx_split_producer, &s, s.k, ...);
+ * (mpx_map_create_producer() takes it alike; mpx_map_range() is the
+ * short form). Any rank. Thread-safety: it writes s->part, so one
+ * mpx_split serves one map or job at a time. Ownership: s stays the
+ * caller's and must outlive the map or job; *data points into s->part.
+ * Errors: MPX_EINVAL (NULL s, data or len, hi < lo, k == 0). */
+MPX_API int mpx_split_producer(void *arg, uint64_t index, const void **data,
+                               size_t *len);
+
+/* The state of mpx_elements_producer(): n elements of size bytes each,
+ * element i at (const char *)base + i * size. */
+typedef struct mpx_elements {
+  const void *base;
+  uint64_t n;
+  size_t size;
+} mpx_elements;
+
+/* A stock mpx_producer over an mpx_elements (arg): input i is element i,
+ * lent without a copy (the map or job copies it as it submits it), and it
+ * ends after element n - 1. For a job over an array:
+ *   mpx_elements e = {xs, n, sizeof xs[0]};
+ *   mpx_job_run(ex, "f", mpx_elements_producer, &e, n, ...);
+ * Any rank, thread-safe (it only reads e). Ownership: e and the array stay
+ * the caller's and must stay valid until the map or job is done with them.
+ * Errors: MPX_EINVAL (NULL e, data or len; n > 0 with a NULL base or a
+ * size of 0), MPX_E2BIG (n * size does not fit the address space). */
+MPX_API int mpx_elements_producer(void *arg, uint64_t index, const void **data,
+                                  size_t *len);
 
 /* One result of a map. */
 typedef struct mpx_map_item {

@@ -20,24 +20,6 @@
 #include "mpx.h"
 #include "w4.h"
 
-typedef struct parts {
-  uint64_t items, k;
-  int64_t pair[2];
-} parts;
-
-static int produce(void *arg, uint64_t i, const void **data, size_t *len) {
-  parts *p = arg;
-  uint64_t s, e;
-  if (i >= p->k)
-    return 0;
-  mpx_array_split(p->items, p->k, i, &s, &e);
-  p->pair[0] = (int64_t)s;
-  p->pair[1] = (int64_t)e;
-  *data = p->pair;
-  *len = sizeof p->pair;
-  return 1;
-}
-
 static void on_signal(int sig) {
   mpx_job_interrupt(sig);
 }
@@ -45,7 +27,7 @@ static void on_signal(int sig) {
 int main(int argc, char **argv) {
   const char *out = NULL, *identity = NULL;
   char idbuf[64];
-  parts p = {200000, 8, {0, 0}};
+  mpx_split p = {0, 200000, 8, {0, 0}}; /* array_split(range(N), K) */
   mpx_map_options mo;
   mpx_job_options jo;
   mpx_map_options_init(&mo);
@@ -56,7 +38,7 @@ int main(int argc, char **argv) {
     if (!strcmp(a, "--out") && v)
       out = argv[++i];
     else if (!strcmp(a, "--items") && v)
-      p.items = strtoull(argv[++i], NULL, 10);
+      p.hi = (int64_t)strtoull(argv[++i], NULL, 10);
     else if (!strcmp(a, "--parts") && v)
       p.k = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(a, "--chunksize") && v)
@@ -83,7 +65,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (!identity) {
-    snprintf(idbuf, sizeof idbuf, "w4 items=%llu", (unsigned long long)p.items);
+    snprintf(idbuf, sizeof idbuf, "w4 items=%llu", (unsigned long long)p.hi);
     identity = idbuf;
   }
   jo.identity = identity;
@@ -106,7 +88,8 @@ int main(int argc, char **argv) {
   int status = 0;
   if (ex) {
     mpx_job_report r;
-    rc = mpx_job_run(ex, W4_TASK, produce, &p, p.k, &mo, out, &jo, &r);
+    rc = mpx_job_run(ex, W4_TASK, mpx_split_producer, &p, p.k, &mo, out, &jo,
+                     &r);
     if (r.notes[0])
       fprintf(stderr, "w4job: notes:\n%s\n", r.notes);
     if (rc)

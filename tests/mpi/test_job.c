@@ -64,6 +64,25 @@ static int rows_task(mpx_task_ctx *ctx, const void *arg, size_t len) {
   return mpx_task_strings(ctx, "name", names, nm) ? mpx_task_fail(ctx, "x") : 0;
 }
 
+/* Input: an mpx_range. Output: idx int64, one row per index of the part,
+ * so a job over the parts of [0, n) holds exactly n rows. */
+static int part_task(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  mpx_range r;
+  if (len != sizeof r)
+    return mpx_task_fail(ctx, "want an mpx_range, got %zu bytes", len);
+  memcpy(&r, arg, sizeof r);
+  if (r.stop < r.start)
+    return mpx_task_fail(ctx, "stop %lld < start %lld", (long long)r.stop,
+                         (long long)r.start);
+  size_t m = (size_t)(r.stop - r.start);
+  int64_t *idx = mpx_task_array(ctx, "idx", MPX_INT64, m, 1);
+  if (!idx && m)
+    return mpx_task_fail(ctx, "no memory");
+  for (size_t j = 0; j < m; j++)
+    idx[j] = r.start + (int64_t)j;
+  return 0;
+}
+
 typedef struct src {
   uint64_t mode, pair[2];
 } src;
@@ -400,6 +419,51 @@ static void test_identity_and_interrupt(void) {
   mt_pool_end(&ex, ok);
 }
 
+/* The stock producers drive jobs directly: the parts of an array_split
+ * (k below and above n) give n rows in k inputs, and the elements of an
+ * array of {index, mode} pairs give what the hand-written producer gives. */
+static void test_stock_producers(void) {
+  int ok;
+  mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
+  if (ex) {
+    mpx_job_options jo;
+    quiet_options(&jo);
+    mpx_job_report r;
+    const uint64_t ns[] = {1000, 5, 0}, ks[] = {7, 12, 3};
+    for (int c = 0; c < 3; c++) {
+      paths("split");
+      mpx_split sp = {0, (int64_t)ns[c], ks[c], {0, 0}};
+      CU_ASSERT_EQUAL(mpx_job_run(ex, "part", mpx_split_producer, &sp, sp.k,
+                                  NULL, path, &jo, &r),
+                      0);
+      CU_ASSERT_EQUAL(r.items, ks[c]);
+      CU_ASSERT_EQUAL(r.computed, ks[c]);
+      CU_ASSERT_EQUAL(r.failed, 0);
+      CU_ASSERT_EQUAL(r.rows, ns[c]);
+      cleanup();
+    }
+    enum { N = 1000 };
+    static uint64_t pairs[N][2];
+    for (uint64_t i = 0; i < N; i++) {
+      pairs[i][0] = i;
+      pairs[i][1] = 0;
+    }
+    paths("elements");
+    mpx_elements e = {pairs, N, sizeof pairs[0]};
+    mpx_map_options mo;
+    mpx_map_options_init(&mo);
+    mo.chunksize = 16;
+    CU_ASSERT_EQUAL(mpx_job_run(ex, "rows", mpx_elements_producer, &e, N, &mo,
+                                path, &jo, &r),
+                    0);
+    CU_ASSERT_EQUAL(r.items, N);
+    CU_ASSERT_EQUAL(r.failed, 0);
+    CU_ASSERT_EQUAL(r.rows, 1500); /* as test_rows_and_failures */
+    cleanup();
+  }
+  mt_pool_end(&ex, ok);
+}
+
 static void test_registration(void) {
   MT_ASSERT_ALL(register_rc == 0);
 }
@@ -414,6 +478,7 @@ static const mt_test job_tests[] = {
     {"a producer's failure stops the job, keeping what came before",
      test_producer_failure},
     {"100 arrays per result", test_many_arrays},
+    {"jobs over the stock producers", test_stock_producers},
     {"identity and gzip checked on resume; interrupt",
      test_identity_and_interrupt},
     {NULL, NULL}};
@@ -423,5 +488,6 @@ static const mt_suite suites[] = {{"job", job_tests}, {NULL, NULL}};
 int main(int argc, char **argv) {
   mt_init(&argc, &argv);
   register_rc |= mpx_register("rows", rows_task);
+  register_rc |= mpx_register("part", part_task);
   return mt_run(suites, 170);
 }

@@ -352,6 +352,120 @@ static void test_range(void) {
   mt_pool_end(&ex, ok);
 }
 
+/* One element of the arrays mapped below: 24 bytes, echoed back. */
+typedef struct elem {
+  uint64_t i;
+  double x;
+  char tag[8];
+} elem;
+
+/* mpx_map_create_array(): input i is element i of the array, ordered and
+ * unordered, at several chunk sizes; n == 0 maps nothing; bad arrays fail
+ * at creation naming the call. */
+static void test_map_array(void) {
+  int ok;
+  mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
+  if (ex) {
+    enum { N = 777 };
+    static elem xs[N];
+    for (uint64_t i = 0; i < N; i++) {
+      xs[i].i = i;
+      xs[i].x = 0.5 * (double)i;
+      snprintf(xs[i].tag, sizeof xs[i].tag, "e%llu", (unsigned long long)i);
+    }
+    const uint64_t cs[] = {1, 7, 100};
+    for (int un = 0; un < 2; un++)
+      for (int c = 0; c < 3; c++) {
+        mpx_map_options o;
+        mpx_map_options_init(&o);
+        o.chunksize = cs[c];
+        o.unordered = un;
+        mpx_map *m = NULL;
+        CU_ASSERT_EQUAL_FATAL(
+            mpx_map_create_array(ex, "echo", xs, N, sizeof xs[0], &o, &m), 0);
+        static unsigned char seen[N];
+        memset(seen, 0, sizeof seen);
+        mpx_map_item it;
+        uint64_t got = 0, bad = 0;
+        while (mpx_map_next(m, 30.0, &it) == 0) {
+          if (it.status != 0 || it.index >= N || it.len != sizeof(elem) ||
+              memcmp(it.data, &xs[it.index], sizeof(elem)) != 0 ||
+              seen[it.index] || (!un && it.index != got))
+            bad++;
+          else
+            seen[it.index] = 1;
+          got++;
+        }
+        CU_ASSERT_EQUAL(got, N);
+        CU_ASSERT_EQUAL(bad, 0);
+        mpx_map_destroy(&m);
+      }
+    mpx_map *m = NULL;
+    mpx_map_item it;
+    CU_ASSERT_EQUAL_FATAL(
+        mpx_map_create_array(ex, "echo", NULL, 0, 0, NULL, &m), 0);
+    CU_ASSERT_EQUAL(mpx_map_next(m, 30.0, &it), MPX_EOF);
+    mpx_map_destroy(&m);
+    m = (mpx_map *)1;
+    CU_ASSERT_EQUAL(mpx_map_create_array(ex, "echo", xs, N, 0, NULL, &m),
+                    MPX_EINVAL);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_map_create_array"));
+    CU_ASSERT_EQUAL(mpx_map_create_array(ex, "echo", NULL, N, 8, NULL, &m),
+                    MPX_EINVAL);
+    CU_ASSERT_EQUAL(
+        mpx_map_create_array(ex, "echo", xs, UINT64_MAX / 2, 8, NULL, &m),
+        MPX_E2BIG);
+    CU_ASSERT_EQUAL(
+        mpx_map_create_array(ex, "nosuch", xs, N, sizeof xs[0], NULL, &m),
+        MPX_ENOTASK);
+  }
+  mt_pool_end(&ex, ok);
+}
+
+/* mpx_split_producer() through mpx_map_create_producer(): the parts equal
+ * numpy's rule computed here independently (the first n % k parts hold
+ * one item more), for k below, at and above n and for n == 0. */
+static void test_map_split_producer(void) {
+  int ok;
+  mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
+  if (ex) {
+    const uint64_t ns[] = {0, 3, 10, 1001};
+    const uint64_t ks[] = {1, 3, 8, 12};
+    for (size_t a = 0; a < 4; a++)
+      for (size_t b = 0; b < 4; b++) {
+        uint64_t n = ns[a], k = ks[b];
+        mpx_split sp = {-3, -3 + (int64_t)n, k, {0, 0}};
+        mpx_map_options o;
+        mpx_map_options_init(&o);
+        o.chunksize = 2;
+        mpx_map *m = NULL;
+        CU_ASSERT_EQUAL_FATAL(mpx_map_create_producer(ex, "echo",
+                                                      mpx_split_producer, &sp,
+                                                      k, &o, &m),
+                              0);
+        mpx_map_item it;
+        uint64_t i = 0, bad = 0;
+        int64_t start = -3;
+        while (mpx_map_next(m, 30.0, &it) == 0) {
+          int64_t count = (int64_t)(n / k + (i < n % k ? 1 : 0));
+          mpx_range r = {0, 0};
+          if (it.len == sizeof r)
+            memcpy(&r, it.data, sizeof r);
+          if (it.len != sizeof r || r.start != start || r.stop != start + count)
+            bad++;
+          start += count;
+          i++;
+        }
+        CU_ASSERT_EQUAL(i, k);
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(start, -3 + (int64_t)n);
+        mpx_map_destroy(&m);
+      }
+  }
+  mt_pool_end(&ex, ok);
+}
+
 static void test_bad_args(void) {
   int ok;
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
@@ -563,6 +677,8 @@ static const mt_test map_tests[] = {
     {"unordered map", test_unordered},
     {"producer and window bound", test_producer_window},
     {"map_range follows array_split", test_range},
+    {"map over the elements of one array", test_map_array},
+    {"split producer parts through a map", test_map_split_producer},
     {"bad arguments", test_bad_args},
     {"timeout, cancel and destroy mid-map", test_timeout_and_cancel},
     {"shutdown mid-map", test_shutdown_mid_map},

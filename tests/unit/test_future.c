@@ -1281,6 +1281,60 @@ static void test_refcount_extra_refs(void) {
   mpx__sync_unref(s);
 }
 
+/* Reads a future's user pointer from its done-callback into *arg. */
+static void record_data(mpx_future *f, void *arg) {
+  *(void **)arg = mpx_future_data(f);
+}
+
+/* The Python idiom {submit(f, x): x for x in xs}: each future carries its
+ * input, found again from as_completed without a search, readable from a
+ * done-callback, and never freed by mpx (the inputs live on the stack). */
+static void test_user_data(void) {
+  mpx__sync *s = new_sync();
+  int xs[3] = {10, 20, 30};
+  mpx_future *fs[3];
+  for (int i = 0; i < 3; i++) {
+    fs[i] = new_future(s, (uint64_t)(i + 1));
+    CU_ASSERT_PTR_NULL(mpx_future_data(fs[i]));
+    CU_ASSERT_EQUAL(mpx_future_set_data(fs[i], &xs[2 - i]), 0);
+    CU_ASSERT_EQUAL(mpx_future_set_data(fs[i], &xs[i]), 0); /* replaces */
+  }
+  void *seen = NULL;
+  CU_ASSERT_EQUAL(mpx_future_add_done_callback(fs[1], record_data, &seen), 0);
+  mpx_as_completed *it = NULL;
+  CU_ASSERT_EQUAL_FATAL(mpx_as_completed_create(fs, 3, MPX_FOREVER, &it), 0);
+  static const int order[] = {2, 0, 1};
+  for (int i = 0; i < 3; i++) {
+    CU_ASSERT_EQUAL(set_running(fs[order[i]]), 1);
+    finish(fs[order[i]], 0, NULL, 0, NULL);
+  }
+  CU_ASSERT_PTR_EQUAL(seen, &xs[1]);
+  for (int i = 0; i < 3; i++) {
+    mpx_future *got = NULL;
+    CU_ASSERT_EQUAL_FATAL(mpx_as_completed_next(it, &got), 0);
+    const int *x = mpx_future_data(got);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    CU_ASSERT_EQUAL(*x, xs[order[i]]);
+  }
+  mpx_as_completed_destroy(&it);
+  /* The pointer may be cleared; it is the caller's throughout. */
+  CU_ASSERT_EQUAL(mpx_future_set_data(fs[0], NULL), 0);
+  CU_ASSERT_PTR_NULL(mpx_future_data(fs[0]));
+  for (int i = 0; i < 3; i++)
+    drop(fs[i]);
+  CU_ASSERT_EQUAL(xs[0] + xs[1] + xs[2], 60);
+  mpx__sync_unref(s);
+}
+
+/* The NULL rule: setting on NULL is MPX_EINVAL naming the call, reading
+ * NULL gives NULL. */
+static void test_user_data_null(void) {
+  int x = 1;
+  CU_ASSERT_EQUAL(mpx_future_set_data(NULL, &x), MPX_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_future_set_data"));
+  CU_ASSERT_PTR_NULL(mpx_future_data(NULL));
+}
+
 static const unit_test state_tests[] = {{"create", test_create},
                                         {"set_running", test_set_running},
                                         {"cancel_pending", test_cancel_pending},
@@ -1392,6 +1446,8 @@ static const unit_test as_completed_tests[] = {
     {"timeout", test_as_completed_timeout},
     {"args", test_as_completed_args},
     {"holds_refs", test_as_completed_holds_refs},
+    {"user_data", test_user_data},
+    {"user_data_null", test_user_data_null},
     {NULL, NULL}};
 
 static const unit_test refcount_tests[] = {

@@ -1,7 +1,9 @@
 /*
- * test_split.c -- mpx_array_split() against numpy.array_split itself
- * (Debian's python3-numpy, run as a child process) over a grid of (n, k)
- * that includes n = 0, k = 1, k > n and uneven splits; and the completion
+ * test_split.c -- mpx_array_split() and mpx_split_producer() against
+ * numpy.array_split itself (Debian's python3-numpy, run as a child
+ * process) over a grid of (n, k) that includes n = 0, k = 1, k > n and
+ * uneven splits, their errors and int64 extremes; mpx_elements_producer();
+ * and the completion
  * record: CRC-32 known values, torn and corrupt lines, another job's
  * record, truncation.
  */
@@ -14,7 +16,13 @@
 #include "record.h"
 #include "unit.h"
 
-static void test_numpy_grid(void) {
+/* Checks one part of numpy's grid against mpx; returns 1 when they agree. */
+typedef int (*part_check)(uint64_t n, uint64_t k, uint64_t i, uint64_t s,
+                          uint64_t e);
+
+/* Runs numpy.array_split over a grid of (n, k) and hands every part to
+ * check; asserts that all agree and that the whole grid was read. */
+static void numpy_grid(part_check check) {
   /* numpy prints "n k i start stop" for every part of the grid */
   const char *py =
       "/usr/bin/python3 -c '\n"
@@ -30,20 +38,45 @@ static void test_numpy_grid(void) {
   unsigned long long n, k, i, s, e;
   long lines = 0, bad = 0;
   while (fscanf(f, "%llu %llu %llu %llu %llu", &n, &k, &i, &s, &e) == 5) {
-    uint64_t a, b;
-    CU_ASSERT_EQUAL_FATAL(mpx_array_split(n, k, i, &a, &b), 0);
-    if (a != s || b != e) {
-      if (bad++ < 5)
-        printf("\n  n %llu k %llu part %llu: numpy [%llu, %llu), mpx "
-               "[%llu, %llu)",
-               n, k, i, s, e, (unsigned long long)a, (unsigned long long)b);
-    }
+    if (!check(n, k, i, s, e) && bad++ < 5)
+      printf("\n  n %llu k %llu part %llu: numpy [%llu, %llu), mpx differs", n,
+             k, i, s, e);
     lines++;
   }
   CU_ASSERT_EQUAL(pclose(f), 0);
   CU_ASSERT_EQUAL(bad, 0);
   /* 12 values of n times the sum of the k values */
   CU_ASSERT_EQUAL(lines, 12 * (1 + 2 + 3 + 4 + 7 + 8 + 12 + 100 + 1500));
+}
+
+/* mpx_array_split() agrees with numpy on part i. */
+static int check_array_split(uint64_t n, uint64_t k, uint64_t i, uint64_t s,
+                             uint64_t e) {
+  uint64_t a, b;
+  return mpx_array_split(n, k, i, &a, &b) == 0 && a == s && b == e;
+}
+
+static void test_numpy_grid(void) {
+  numpy_grid(check_array_split);
+}
+
+/* mpx_split_producer() over [lo, lo + n) yields numpy's part i shifted by
+ * lo as a 16-byte mpx_range, and ends after part k - 1. */
+static int check_split_producer(uint64_t n, uint64_t k, uint64_t i, uint64_t s,
+                                uint64_t e) {
+  const int64_t lo = -7;
+  mpx_split sp = {lo, lo + (int64_t)n, k, {0, 0}};
+  const void *d = NULL;
+  size_t l = 0;
+  if (mpx_split_producer(&sp, i, &d, &l) != 1 || d != &sp.part ||
+      l != sizeof(mpx_range) || sp.part.start != lo + (int64_t)s ||
+      sp.part.stop != lo + (int64_t)e)
+    return 0;
+  return i + 1 < k || mpx_split_producer(&sp, k, &d, &l) == 0;
+}
+
+static void test_producer_numpy_grid(void) {
+  numpy_grid(check_split_producer);
 }
 
 static void test_split_errors(void) {
@@ -54,6 +87,94 @@ static void test_split_errors(void) {
   /* huge n: no overflow in the bounds */
   CU_ASSERT_EQUAL(mpx_array_split(UINT64_MAX, 3, 2, &a, &b), 0);
   CU_ASSERT_EQUAL(b, UINT64_MAX);
+}
+
+/* The split producer's errors, and ranges at the ends of int64. */
+static void test_producer_errors_and_extremes(void) {
+  const void *d;
+  size_t l;
+  mpx_split sp = {0, 10, 0, {0, 0}}; /* k == 0 */
+  CU_ASSERT_EQUAL(mpx_split_producer(&sp, 0, &d, &l), MPX_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_split_producer"));
+  sp = (mpx_split){5, 4, 2, {0, 0}}; /* hi < lo */
+  CU_ASSERT_EQUAL(mpx_split_producer(&sp, 0, &d, &l), MPX_EINVAL);
+  sp = (mpx_split){0, 10, 3, {0, 0}};
+  CU_ASSERT_EQUAL(mpx_split_producer(NULL, 0, &d, &l), MPX_EINVAL);
+  CU_ASSERT_EQUAL(mpx_split_producer(&sp, 0, NULL, &l), MPX_EINVAL);
+  CU_ASSERT_EQUAL(mpx_split_producer(&sp, 3, &d, &l), 0);
+  CU_ASSERT_EQUAL(mpx_split_producer(&sp, UINT64_MAX, &d, &l), 0);
+  /* n = 0: k empty parts at lo */
+  sp = (mpx_split){42, 42, 4, {0, 0}};
+  for (uint64_t i = 0; i < 4; i++) {
+    CU_ASSERT_EQUAL(mpx_split_producer(&sp, i, &d, &l), 1);
+    CU_ASSERT_EQUAL(sp.part.start, 42);
+    CU_ASSERT_EQUAL(sp.part.stop, 42);
+  }
+  /* the whole int64 range, n = 2^64 - 1: two parts of 2^63 and 2^63 - 1 */
+  sp = (mpx_split){INT64_MIN, INT64_MAX, 2, {0, 0}};
+  CU_ASSERT_EQUAL(mpx_split_producer(&sp, 0, &d, &l), 1);
+  CU_ASSERT_EQUAL(sp.part.start, INT64_MIN);
+  CU_ASSERT_EQUAL(sp.part.stop, 0);
+  CU_ASSERT_EQUAL(mpx_split_producer(&sp, 1, &d, &l), 1);
+  CU_ASSERT_EQUAL(sp.part.start, 0);
+  CU_ASSERT_EQUAL(sp.part.stop, INT64_MAX);
+  /* three equal parts of (2^64 - 1) / 3, contiguous */
+  sp.k = 3;
+  int64_t prev = INT64_MIN;
+  for (uint64_t i = 0; i < 3; i++) {
+    CU_ASSERT_EQUAL(mpx_split_producer(&sp, i, &d, &l), 1);
+    CU_ASSERT_EQUAL(sp.part.start, prev);
+    CU_ASSERT_EQUAL((uint64_t)sp.part.stop - (uint64_t)sp.part.start,
+                    6148914691236517205ull);
+    prev = sp.part.stop;
+  }
+  CU_ASSERT_EQUAL(prev, INT64_MAX);
+  /* k far above n: part 9 holds the last item, the others past it none */
+  sp = (mpx_split){0, 10, UINT64_MAX, {0, 0}};
+  CU_ASSERT_EQUAL(mpx_split_producer(&sp, 9, &d, &l), 1);
+  CU_ASSERT_EQUAL(sp.part.start, 9);
+  CU_ASSERT_EQUAL(sp.part.stop, 10);
+  CU_ASSERT_EQUAL(mpx_split_producer(&sp, UINT64_MAX - 1, &d, &l), 1);
+  CU_ASSERT_EQUAL(sp.part.start, 10);
+  CU_ASSERT_EQUAL(sp.part.stop, 10);
+}
+
+/* The elements producer lends element i in place, ends after n, and
+ * refuses a missing base, a zero size and an array past the address
+ * space. */
+static void test_elements_producer(void) {
+  struct item {
+    int32_t a;
+    char tag[8];
+  } xs[5];
+  for (int i = 0; i < 5; i++) {
+    xs[i].a = 100 + i;
+    snprintf(xs[i].tag, sizeof xs[i].tag, "x%d", i);
+  }
+  mpx_elements e = {xs, 5, sizeof xs[0]};
+  const void *d = NULL;
+  size_t l = 0;
+  for (uint64_t i = 0; i < 5; i++) {
+    CU_ASSERT_EQUAL(mpx_elements_producer(&e, i, &d, &l), 1);
+    CU_ASSERT_PTR_EQUAL(d, &xs[i]);
+    CU_ASSERT_EQUAL(l, sizeof xs[0]);
+    CU_ASSERT_EQUAL(((const struct item *)d)->a, 100 + (int32_t)i);
+  }
+  CU_ASSERT_EQUAL(mpx_elements_producer(&e, 5, &d, &l), 0);
+  /* n == 0: empty, whatever the base and size */
+  mpx_elements none = {NULL, 0, 0};
+  CU_ASSERT_EQUAL(mpx_elements_producer(&none, 0, &d, &l), 0);
+  mpx_elements zero = {xs, 5, 0};
+  CU_ASSERT_EQUAL(mpx_elements_producer(&zero, 0, &d, &l), MPX_EINVAL);
+  CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_elements_producer"));
+  mpx_elements nobase = {NULL, 5, 4};
+  CU_ASSERT_EQUAL(mpx_elements_producer(&nobase, 0, &d, &l), MPX_EINVAL);
+  mpx_elements huge = {xs, SIZE_MAX / 2, 4};
+  CU_ASSERT_EQUAL(mpx_elements_producer(&huge, 0, &d, &l), MPX_E2BIG);
+  mpx_elements past = {xs, 1, SIZE_MAX - 8};
+  CU_ASSERT_EQUAL(mpx_elements_producer(&past, 0, &d, &l), MPX_E2BIG);
+  CU_ASSERT_EQUAL(mpx_elements_producer(NULL, 0, &d, &l), MPX_EINVAL);
+  CU_ASSERT_EQUAL(mpx_elements_producer(&e, 0, &d, NULL), MPX_EINVAL);
 }
 
 static void test_crc(void) {
@@ -81,8 +202,7 @@ static void test_record(void) {
   mpx__rec_head head = {"t", 10, 4, "files=3 id with spaces, commas=1:2%"};
   uint32_t s1[3] = {1, 2, 3}, s2[3] = {0xffffffffu, 0, 0xabcdef01u};
   CU_ASSERT_EQUAL_FATAL(mpx__rec_create(path, &head, &r), 0);
-  CU_ASSERT_EQUAL(mpx__rec_schema_append(&r, "a:float32:64,b%20c:str:1", 1),
-                  0);
+  CU_ASSERT_EQUAL(mpx__rec_schema_append(&r, "a:float32:64,b%20c:str:1", 1), 0);
   CU_ASSERT_EQUAL(mpx__rec_commit_append(&r, 3, 30, 0xabcdef01u, s1, 3, 1), 0);
   CU_ASSERT_EQUAL(mpx__rec_commit_append(&r, 7, 70, 0x12345678u, s2, 3, 1), 0);
   mpx__rec_close(&r);
@@ -178,6 +298,9 @@ static void test_escape(void) {
 static const unit_test split_tests[] = {
     {"array_split equals numpy over a grid", test_numpy_grid},
     {"array_split errors and extremes", test_split_errors},
+    {"split producer equals numpy over a grid", test_producer_numpy_grid},
+    {"split producer errors and extremes", test_producer_errors_and_extremes},
+    {"elements producer", test_elements_producer},
     {NULL, NULL}};
 static const unit_test record_tests[] = {
     {"crc32 known values", test_crc},
