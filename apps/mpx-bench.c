@@ -379,7 +379,6 @@ static void run_w4(mpx_executor *ex, int ranks, const char *wl,
     jo.mode = MPX_OUT_OVERWRITE;
     jo.compression = 0;
     jo.sync = sync;
-    jo.quiet = 1;
     jo.label = wl;
     mpx_split sp = {0, (int64_t)rows, (uint64_t)parts, {0, 0}};
     mpx_job_report rep;

@@ -439,6 +439,7 @@ static int parse(int argc, char **argv, args *a) {
   mpx_map_options_init(&a->mo);
   mpx_job_options_init(&a->jo);
   a->jo.label = "mpx-features";
+  a->jo.progress = 1; /* the app shows progress unless --quiet */
   a->inputs = calloc((size_t)argc, sizeof *a->inputs);
   if (!a->inputs)
     return 2;
@@ -467,7 +468,7 @@ static int parse(int argc, char **argv, args *a) {
     } else if (!strcmp(o, "--overwrite")) {
       a->jo.mode = MPX_OUT_OVERWRITE;
     } else if (!strcmp(o, "--quiet")) {
-      a->jo.quiet = 1;
+      a->jo.progress = 0;
     } else if (o[0] == '-' && o[1]) {
       fprintf(stderr, "mpx-features: unknown option '%s'\n%s", o, usage);
       return 2;

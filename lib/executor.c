@@ -27,7 +27,6 @@
 
 #include "executor.h"
 #include "future.h"
-#include "h5out.h"
 #include "msg.h"
 #include "registry.h"
 #include "task.h"
@@ -52,11 +51,12 @@ struct mpx_executor {
   size_t npending;
   uint64_t next_id;
   int mgr_sleeping;
-  int kicked;     /* submit or shutdown happened since the manager slept */
-  int cancel_req; /* shutdown asked to cancel calls sent but not started */
-  int shutdown;   /* no more submits */
-  int mgr_done;   /* the manager thread has finished */
-  int broken;     /* MPX_EBROKEN cause code, or 0 */
+  int kicked;         /* submit or shutdown happened since the manager slept */
+  void (*call)(void); /* mpx__executor_call(): for the manager to run */
+  int cancel_req;     /* shutdown asked to cancel calls sent but not started */
+  int shutdown;       /* no more submits */
+  int mgr_done;       /* the manager thread has finished */
+  int broken;         /* MPX_EBROKEN cause code, or 0 */
   char broken_msg[512];
 
   /* Manager thread only. */
@@ -436,6 +436,21 @@ static void mgr_sleep(mpx_executor *ex, long us) {
   pthread_mutex_unlock(&ex->sync->mu);
 }
 
+/* Runs the function mpx__executor_call() left for the manager, if any,
+ * and tells its caller. Manager only. */
+static void mgr_run_call(mpx_executor *ex) {
+  pthread_mutex_lock(&ex->sync->mu);
+  void (*fn)(void) = ex->call;
+  pthread_mutex_unlock(&ex->sync->mu);
+  if (!fn)
+    return;
+  fn();
+  pthread_mutex_lock(&ex->sync->mu);
+  ex->call = NULL;
+  pthread_cond_broadcast(&ex->sync->cv);
+  pthread_mutex_unlock(&ex->sync->mu);
+}
+
 /* Wakes the manager for new work or a shutdown (lock held). */
 static void mgr_kick_locked(mpx_executor *ex) {
   ex->kicked = 1;
@@ -549,6 +564,7 @@ static void manager_mpi(mpx_executor *ex) {
     }
     if (rc == 0)
       rc = send_cancels(ex);
+    mgr_run_call(ex);
     if (rc == 0)
       rc = mpx__send_progress(&ex->sends, 0);
     if (rc) {
@@ -872,7 +888,6 @@ static int executor_create(MPI_Comm comm, const mpx_options *opts,
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&ex->mgr_cv, &ca);
   pthread_condattr_destroy(&ca);
-  mpx__h5_preinit(); /* while this is the only thread calling MPI */
   mpx__registry_hold(1);
   if (pthread_create(&ex->mgr, NULL, manager_main, ex) != 0) {
     /* Mark everything done so that destroy can run its normal path. */
@@ -950,6 +965,39 @@ static int submit_owned(mpx_executor *ex, uint32_t task_id, void *arg,
 int mpx__submit_owned(mpx_executor *ex, uint32_t task_id, void *arg, size_t len,
                       mpx_future **fut) {
   return submit_owned(ex, task_id, arg, len, fut);
+}
+
+int mpx__executor_call(mpx_executor *ex, void (*fn)(void)) {
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&provided);
+  if (provided == MPI_THREAD_MULTIPLE || ex->local) {
+    fn();
+    return 0;
+  }
+  if (mpx__future_no_block())
+    return mpx__fail(MPX_EDEADLK, "waiting for the manager thread from a "
+                                  "done-callback would deadlock");
+  mpx__sync *s = ex->sync;
+  pthread_mutex_lock(&s->mu);
+  if (ex->mgr_done) {
+    /* No manager, so no MPI call from it any more: run it here. */
+    pthread_mutex_unlock(&s->mu);
+    fn();
+    return 0;
+  }
+  ex->call = fn;
+  mgr_kick_locked(ex);
+  while (ex->call && !ex->mgr_done) {
+    s->nwaiters++;
+    pthread_cond_wait(&s->cv, &s->mu);
+    s->nwaiters--;
+  }
+  int ran = ex->call == NULL;
+  ex->call = NULL;
+  pthread_mutex_unlock(&s->mu);
+  if (!ran)
+    fn(); /* the manager ended first, making no more MPI calls */
+  return 0;
 }
 
 int mpx__executor_prefetch(const mpx_executor *ex) {

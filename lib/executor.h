@@ -15,6 +15,13 @@
 int mpx__submit_owned(mpx_executor *ex, uint32_t task_id, void *arg, size_t len,
                       mpx_future **fut);
 
+/* Runs fn where it may make MPI calls beside the pool's: at once when MPI
+ * provides MPI_THREAD_MULTIPLE or the pool has one rank (its manager makes
+ * no MPI call), else on the manager thread between its own MPI calls, as
+ * MPI_THREAD_SERIALIZED requires; waits until fn returned. Root only, not
+ * from a done-callback. Returns 0 or MPX_EDEADLK, MPX_ESHUTDOWN. */
+int mpx__executor_call(mpx_executor *ex, void (*fn)(void));
+
 /* The executor's prefetch option (call items in flight per worker). */
 int mpx__executor_prefetch(const mpx_executor *ex);
 

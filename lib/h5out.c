@@ -391,6 +391,18 @@ void mpx__h5_preinit(void) {
   H5open();
 }
 
+void mpx__h5_handler_save(mpx__h5_handler *saved) {
+  H5E_auto2_t func = NULL;
+  void *data = NULL;
+  H5Eget_auto2(H5E_DEFAULT, &func, &data);
+  saved->func = (void (*)(void))func;
+  saved->data = data;
+}
+
+void mpx__h5_handler_restore(const mpx__h5_handler *saved) {
+  H5Eset_auto2(H5E_DEFAULT, (H5E_auto2_t)saved->func, saved->data);
+}
+
 static mpx__h5 *h5_new(const char *path, const mpx_job_options *jo) {
   mpx__h5 *h = calloc(1, sizeof *h);
   if (!h)

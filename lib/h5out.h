@@ -19,10 +19,24 @@ typedef struct mpx__h5 mpx__h5;
 
 /* Initialises the HDF5 library; the one call here not made by a writer.
  * Debian's parallel HDF5 makes MPI calls while it initialises (it hangs its
- * own shutdown on MPI_COMM_SELF), so the executor makes this call on the
- * root before its manager thread starts: the writer's HDF5 calls on the
- * sec2 driver never call MPI, as MPI_THREAD_SERIALIZED requires. */
+ * own shutdown on MPI_COMM_SELF, with MPI_Comm_create_keyval and
+ * MPI_Comm_set_attr), so only programs that run a job initialise it, at
+ * their first job, through mpx__executor_call(): at once where MPI allows
+ * concurrent calls, else on the manager thread between its own MPI calls.
+ * The writer's later HDF5 calls (sec2 driver) never call MPI, as
+ * MPI_THREAD_SERIALIZED requires. */
 void mpx__h5_preinit(void);
+
+/* The process's HDF5 error handler (HDF5 here is not thread-safe, so it is
+ * one per process): a job saves it when it starts, installs its own (which
+ * turns HDF5's error stack into mpx messages) and restores it at the end,
+ * so a host program that uses HDF5 itself keeps its handler. */
+typedef struct mpx__h5_handler {
+  void (*func)(void); /* an H5E_auto2_t, cast back to call */
+  void *data;
+} mpx__h5_handler;
+void mpx__h5_handler_save(mpx__h5_handler *saved);
+void mpx__h5_handler_restore(const mpx__h5_handler *saved);
 
 /* Provenance written as attributes of / when the file is created (and the
  * identity as an attribute of /mpx). */

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "executor.h"
 #include "h5out.h"
 #include "lock.h"
 #include "map.h"
@@ -615,7 +616,7 @@ static void *writer_main(void *arg) {
  * ------------------------------------------------------------------ */
 
 typedef struct progress {
-  int tty, quiet;
+  int tty, progress;
   double t0, last;
   double every; /* seconds between lines when not a terminal */
   const char *label;
@@ -623,7 +624,7 @@ typedef struct progress {
 
 static void show(progress *p, const job *j, uint64_t done, uint64_t failed,
                  int final) {
-  if (p->quiet)
+  if (!p->progress)
     return;
   double now = mpx__now();
   if (!final && now - p->last < (p->tty ? 0.2 : p->every))
@@ -947,8 +948,8 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
     mpx__lock_release(&lock);
     return rc;
   }
-  progress pg = {isatty(2), jo.quiet, mpx__now(),
-                 0,         10.0,     jo.label ? jo.label : name};
+  progress pg = {isatty(2), jo.progress, mpx__now(),
+                 0,         10.0,        jo.label ? jo.label : name};
   pg.every = mpx__env_double("MPX_PROGRESS_INTERVAL", 10.0);
   int map_rc = 0;
   if (!wrc && start < n)
@@ -981,7 +982,15 @@ int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
                      "run jobs one after another");
   }
   unsigned long seq = mpx__error_seq();
-  int rc = run_job(ex, name, fn, arg, n, mo, path, jo, report);
+  int rc = ex ? mpx__executor_call(ex, mpx__h5_preinit) : 0;
+  if (rc == 0) {
+    mpx__h5_handler saved;
+    mpx__h5_handler_save(&saved);
+    rc = run_job(ex, name, fn, arg, n, mo, path, jo, report);
+    mpx__h5_handler_restore(&saved);
+  } else if (report) {
+    memset(report, 0, sizeof *report);
+  }
   atomic_store(&job_running, 0);
   return mpx__fail_call(rc, "mpx_job_run", seq);
 }

@@ -164,11 +164,9 @@ int mpx__worker_loop(MPI_Comm comm, int root, const mpx_options *o) {
     mpx__recvd r;
     int got = mpx__recv_poll(comm, &r);
     if (got < 0) {
-      if (got == MPX_EPROTO) {
-        fprintf(stderr, "mpx: worker rank %d: %s; message ignored\n", w.rank,
-                mpx_last_error());
-        continue;
-      }
+      if (got == MPX_EPROTO)
+        continue; /* garbage on the pool's own communicator: dropped (the
+                     library prints nothing; mpx_last_error() says why) */
       rc = got;
       break;
     }
@@ -201,9 +199,7 @@ int mpx__worker_loop(MPI_Comm comm, int root, const mpx_options *o) {
     }
     if (r.hdr.kind == MPX_MSG_CALL)
       rc = run_call(&w, &r, o);
-    else
-      fprintf(stderr, "mpx: worker rank %d: unexpected message kind %u\n",
-              w.rank, r.hdr.kind);
+    /* Any other kind is not for a worker: dropped, as above. */
     mpx__recvd_free(&r);
     if (rc)
       break;

@@ -632,7 +632,8 @@ typedef struct mpx_job_options {
                              completion record (default 1.0) */
   int sync;               /* fdatasync() at every commit, against power
                              loss as well as killed jobs (default 1) */
-  int quiet;              /* no progress on stderr (default 0) */
+  int progress;           /* 1: a progress line on stderr (a bar on a
+                             terminal); default 0, nothing printed */
   const char *label;      /* progress line label (default the task name) */
   const char *identity;   /* what this job is, beyond its task and count:
                              a digest of its inputs or an explicit key (one

@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
   mpx_job_options jo;
   mpx_map_options_init(&mo);
   mpx_job_options_init(&jo);
-  jo.quiet = getenv("W4JOB_PROGRESS") == NULL;
+  jo.progress = getenv("W4JOB_PROGRESS") != NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--out") && v)

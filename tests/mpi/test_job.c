@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <hdf5.h>
 
 #include "mpx_test_mpi.h"
 
@@ -114,10 +117,10 @@ static void cleanup(void) {
   unlink(rec);
 }
 
-/* The options of every job here: no progress line, no fdatasync. */
+/* The options of every job here: no fdatasync (and, by default, no
+ * progress line). */
 static void quiet_options(mpx_job_options *jo) {
   mpx_job_options_init(jo);
-  jo->quiet = 1;
   jo->sync = 0;
 }
 
@@ -464,6 +467,70 @@ static void test_stock_producers(void) {
   mt_pool_end(&ex, ok);
 }
 
+/* Counts the calls of a host program's own HDF5 error handler. */
+static int host_handler_calls;
+static herr_t host_handler(hid_t stack, void *data) {
+  (void)stack;
+  (void)data;
+  host_handler_calls++;
+  return 0;
+}
+
+/* A job inside someone else's program: the host's HDF5 error handler is
+ * back in place afterwards (and mpx's failures did not reach it), and with
+ * the default options nothing is written to stderr, not even when the job
+ * fails. */
+static void test_host_program(void) {
+  int ok;
+  mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
+  if (ex) {
+    int marker = 0;
+    H5Eset_auto2(H5E_DEFAULT, host_handler, &marker);
+    host_handler_calls = 0;
+    char errpath[] = "/tmp/mpx-test-stderr-XXXXXX";
+    int efd = mkstemp(errpath);
+    CU_ASSERT_FATAL(efd >= 0);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(efd, 2);
+    paths("host");
+    mpx_job_report r;
+    CU_ASSERT_EQUAL(run(ex, 0, 100, 4, MPX_OUT_CREATE, &r), 0);
+    /* HDF5 fails inside the job: the output beside its record is no
+     * longer an HDF5 file, so the resume moves it aside and starts over;
+     * then a create over it fails. */
+    for (int k = 0; k < 2; k++) {
+      FILE *junk = fopen(path, "w");
+      if (junk) {
+        fputs("not hdf5", junk);
+        fclose(junk);
+      }
+      int rc = run(ex, 0, 100, 4, k ? MPX_OUT_CREATE : MPX_OUT_RESUME, &r);
+      if (rc != (k ? MPX_EFILE : 0))
+        printf("\n    job over a non-HDF5 output: %s\n", mpx_last_error());
+      CU_ASSERT_EQUAL(rc, k ? MPX_EFILE : 0);
+    }
+    char aside[300];
+    snprintf(aside, sizeof aside, "%s.unreadable", path);
+    unlink(aside);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    struct stat st;
+    CU_ASSERT(fstat(efd, &st) == 0 && st.st_size == 0);
+    close(efd);
+    unlink(errpath);
+    H5E_auto2_t func = NULL;
+    void *data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &func, &data);
+    CU_ASSERT(func == host_handler && data == &marker);
+    CU_ASSERT_EQUAL(host_handler_calls, 0);
+    H5Eset_auto2(H5E_DEFAULT, (H5E_auto2_t)H5Eprint2, stderr);
+    cleanup();
+  }
+  mt_pool_end(&ex, ok);
+}
+
 static void test_registration(void) {
   MT_ASSERT_ALL(register_rc == 0);
 }
@@ -478,6 +545,8 @@ static const mt_test job_tests[] = {
     {"a producer's failure stops the job, keeping what came before",
      test_producer_failure},
     {"100 arrays per result", test_many_arrays},
+    {"inside a host program: its HDF5 handler kept, nothing printed",
+     test_host_program},
     {"jobs over the stock producers", test_stock_producers},
     {"identity and gzip checked on resume; interrupt",
      test_identity_and_interrupt},
