@@ -1,0 +1,547 @@
+/*
+ * manager.c -- the root's manager thread, the analogue of CPython's
+ * _queue_management_worker, and the only thread that makes the pool's MPI
+ * calls.
+ *
+ * The user's threads only touch the shared state under sync->mu: they push
+ * futures on the pending FIFO (submit), cancel them, or ask for shutdown.
+ * The manager owns the work-id table of in-flight items and the per-worker
+ * credits: at most `prefetch` call items in flight per worker, each
+ * carrying a batch of tasks sized from the backlog (guided
+ * self-scheduling: big batches while the queue is long, single tasks near
+ * its end), so a worker never waits for its next item and tiny tasks share
+ * messages. A second item is queued on a busy worker only while items are
+ * known to be short; long ones go to idle workers only, as a shared queue
+ * would hand them out. Futures are marked RUNNING, or dropped if
+ * cancelled, before their call item is sent.
+ *
+ * The manager must not burn a core the workers need (MPI's progress engine
+ * spins). Workers report how long each task ran, so the manager knows when
+ * the next result is due: it spins only when that is within its spin
+ * window, otherwise sleeps that long and then backs off exponentially, on a
+ * condition variable that submit signals; with nothing in flight it blocks
+ * outright, and a backlog waiting for credits does not keep it awake.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "manager.h"
+#include "task.h"
+#include "util.h"
+#include "worker.h"
+
+/* The largest head a call item may grow to before the batch is closed. */
+#define HEAD_MAX ((size_t)4 << 20)
+
+/* ---- breaking the pool -------------------------------------------------- */
+
+typedef struct break_ctx {
+  mpx_executor *ex;
+  mpx__cbq *q;
+} break_ctx;
+
+/* Finishes one in-flight future with the pool's breakage (lock held). */
+static void finish_broken(uint64_t id, void *val, void *arg) {
+  (void)id;
+  break_ctx *c = arg;
+  mpx_future *f = val;
+  mpx__future_finish_locked(f, MPX_EBROKEN, NULL, 0, strdup(c->ex->broken_msg),
+                            c->q);
+  mpx__future_unref(f); /* the table's reference */
+}
+
+/* Marks the pool broken: every pending and in-flight future finishes with
+ * MPX_EBROKEN and a message naming the cause (CPython's BrokenProcessPool).
+ * Manager only. */
+static void break_pool(mpx_executor *ex, int cause, const char *msg) {
+  mpx__cbq q = {0};
+  break_ctx c = {ex, &q};
+  pthread_mutex_lock(&ex->sync->mu);
+  if (!ex->broken) {
+    ex->broken = cause;
+    snprintf(ex->broken_msg, sizeof ex->broken_msg,
+             "process pool is broken (%s): %s", mpx_err_name(cause), msg);
+  }
+  for (mpx_future *f = ex->pend_head, *n; f; f = n) {
+    n = f->next;
+    f->next = NULL;
+    finish_broken(0, f, &c);
+  }
+  ex->pend_head = ex->pend_tail = NULL;
+  ex->npending = 0;
+  mpx__worktable_drain(&ex->table, finish_broken, &c);
+  ex->inflight = 0;
+  pthread_mutex_unlock(&ex->sync->mu);
+  mpx__cbq_free(&q);
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+/* Releases a sent future's arguments once the send completed. */
+static void release_arg(void *arg) {
+  mpx_future *f = arg;
+  free(f->arg);
+  f->arg = NULL;
+  mpx__future_unref(f);
+}
+
+/* Under the lock: pops up to max futures that are still pending, marking
+ * them RUNNING on worker rank w; cancelled ones are dropped, never sent.
+ * A payload big enough to travel as a tail closes the batch. */
+static size_t take_batch_locked(mpx_executor *ex, int w, size_t max,
+                                mpx_future **out) {
+  size_t n = 0, bytes = 0;
+  while (n < max && ex->pend_head) {
+    mpx_future *f = ex->pend_head;
+    if (n > 0 && f->arg_len >= MPX_TAIL_MIN)
+      break;
+    ex->pend_head = f->next;
+    if (!ex->pend_head)
+      ex->pend_tail = NULL;
+    ex->npending--;
+    f->next = NULL;
+    if (!mpx__future_set_running_or_notify_cancel_locked(f)) {
+      mpx__future_unref(f); /* the executor's reference */
+      continue;
+    }
+    f->worker = w;
+    out[n++] = f;
+    bytes += f->arg_len;
+    if (f->arg_len >= MPX_TAIL_MIN || bytes >= HEAD_MAX)
+      break;
+  }
+  return n;
+}
+
+/* Prefetch hides the time between a result and the next call item, which
+ * is the manager's reaction time: at most its longest idle sleep
+ * (MPX_IDLE_SLEEP_US, 1 ms) plus a round trip. A call item expected to run
+ * longer than MPX__PREFETCH_SPAN times that gains under 5% from being queued
+ * behind another, and may wait behind a long task while another worker is
+ * idle; such items are sent only to idle workers, as a shared queue
+ * (Python's pools) would hand them out. */
+
+/* Guided batch size: a share of the backlog per credit, within limits, and
+ * no longer than the prefetch span once task times are known, so a batch
+ * never holds much more work than one call item should. */
+static size_t batch_size(const mpx_executor *ex, size_t npending,
+                         int prefetch) {
+  size_t slots = (size_t)ex->nworkers * (size_t)prefetch * 2;
+  size_t b = (npending + slots - 1) / slots;
+  if (b > (size_t)ex->opts.max_batch)
+    b = (size_t)ex->opts.max_batch;
+  if (ex->task_s > 0 && (double)b * ex->task_s > ex->span) {
+    double fit = ex->span / ex->task_s;
+    b = fit < 1 ? 1 : (size_t)fit;
+  }
+  return b < 1 ? 1 : b;
+}
+
+/* How many call items a worker may hold: the prefetch option while tasks
+ * are known to be short, one while they are long or not yet measured (the
+ * first results arrive within a round trip for tiny tasks, so this costs
+ * them nothing). */
+static int prefetch_now(const mpx_executor *ex, size_t npending) {
+  if (ex->opts.prefetch == 1 || ex->task_s < 0)
+    return 1;
+  size_t b = batch_size(ex, npending, ex->opts.prefetch);
+  return (double)b * ex->task_s < ex->span ? ex->opts.prefetch : 1;
+}
+
+/* Encodes a batch taken for worker w and starts sending it. The futures
+ * enter the work-id table before the send, so a fast reply finds them. */
+static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
+  mpx__msgbuf_begin(&ex->mb, MPX_MSG_CALL, 0);
+  mpx_future *tailf = NULL;
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    mpx_future *f = batch[i];
+    ex->inflight++;
+    if (mpx__worktable_put(&ex->table, f->id, f) != 0) {
+      /* Keep the invariant "every RUNNING future is in the table or
+       * finished": fail this one in place. */
+      mpx__cbq q = {0};
+      char *why = strdup(mpx_last_error());
+      pthread_mutex_lock(&ex->sync->mu);
+      mpx__future_finish_locked(f, MPX_ENOMEM, NULL, 0, why, &q);
+      pthread_mutex_unlock(&ex->sync->mu);
+      mpx__cbq_free(&q);
+      mpx__future_unref(f);
+      ex->inflight--;
+      continue;
+    }
+    if (rc)
+      continue;
+    if (f->arg_len >= MPX_TAIL_MIN) {
+      rc = mpx__msgbuf_add_tail(&ex->mb, f->id, f->task_id, 0, f->arg,
+                                f->arg_len);
+      tailf = f;
+    } else {
+      rc = mpx__msgbuf_add(&ex->mb, f->id, f->task_id, 0, f->arg, f->arg_len);
+      free(f->arg);
+      f->arg = NULL;
+    }
+  }
+  if (rc)
+    return mpx__fail(rc, "cannot encode a call item");
+  mpx__msgbuf_finish(&ex->mb);
+  if (tailf)
+    mpx__future_ref(tailf);
+  rc = mpx__send_start(ex->comm, w, &ex->mb, tailf ? release_arg : NULL, tailf,
+                       &ex->sends);
+  ex->credits[w]--;
+  return rc;
+}
+
+/* Sends call items to workers with credit, breadth first: every idle
+ * worker gets an item before any worker gets a second one, and among
+ * equals the warmest (the one that reported last) goes first. Returns the
+ * number of tasks sent, or a negative code when the pool must break. */
+static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
+  long sent = 0;
+  pthread_mutex_lock(&ex->sync->mu);
+  int prefetch = prefetch_now(ex, ex->npending);
+  pthread_mutex_unlock(&ex->sync->mu);
+  for (int level = 1; level <= prefetch; level++) {
+    for (int k = 0; k < ex->size; k++) {
+      int w = (ex->last_rank + k) % ex->size;
+      /* credits[w] counts down from opts.prefetch as items go out. */
+      if (w == ex->root || ex->opts.prefetch - ex->credits[w] >= level)
+        continue;
+      pthread_mutex_lock(&ex->sync->mu);
+      size_t want = batch_size(ex, ex->npending, prefetch);
+      if (want > *capp) {
+        mpx_future **nb = realloc(*bufp, want * sizeof *nb);
+        if (!nb) {
+          pthread_mutex_unlock(&ex->sync->mu);
+          return mpx__fail(MPX_ENOMEM, "manager out of memory");
+        }
+        *bufp = nb;
+        *capp = want;
+      }
+      size_t n = take_batch_locked(ex, w, want, *bufp);
+      pthread_mutex_unlock(&ex->sync->mu);
+      if (n == 0)
+        return sent;
+      int rc = send_batch(ex, w, *bufp, n);
+      if (rc)
+        return rc;
+      sent += (long)n;
+    }
+  }
+  return sent;
+}
+
+/* ---- results ------------------------------------------------------------- */
+
+/* Completes the futures of one result message. Returns 0 or MPX_EPROTO. */
+static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
+  if (r->hdr.kind != MPX_MSG_RESULT)
+    return mpx__fail(MPX_EPROTO, "unexpected message kind %u from rank %d",
+                     r->hdr.kind, r->src);
+  size_t pos = 0;
+  mpx__msg_item it;
+  int rc = 0;
+  double busy_us = 0;
+  size_t ntasks = 0;
+  pthread_mutex_lock(&ex->sync->mu);
+  while (mpx__msg_next(r->head, &r->hdr, &pos, r->tail, &it)) {
+    mpx_future *f = mpx__worktable_get(&ex->table, it.work_id);
+    if (!f || f->worker != r->src) {
+      rc = mpx__fail(MPX_EPROTO, "rank %d returned unknown work id %llu",
+                     r->src, (unsigned long long)it.work_id);
+      break;
+    }
+    busy_us += it.task_id; /* in results: the worker's run time */
+    mpx__worktable_pop(&ex->table, it.work_id);
+    ex->inflight--;
+    void *res = NULL;
+    char *err = NULL;
+    int st = it.status;
+    if (st == 0) {
+      if (it.data == r->tail && r->tail) {
+        res = r->tail; /* adopt the separately received payload */
+        r->tail = NULL;
+      } else if ((res = mpx__alloc((size_t)it.len)) != NULL) {
+        memcpy(res, it.data, (size_t)it.len);
+      } else {
+        st = MPX_ENOMEM;
+      }
+    } else {
+      /* The task's failure, a task unknown there, or a worker out of
+       * memory (not the task's fault: a job does not record it). */
+      if (st != MPX_ETASK && st != MPX_ENOTASK && st != MPX_ENOMEM &&
+          st != MPX_ECANCELED)
+        st = MPX_EPROTO;
+      if (st != MPX_ECANCELED)
+        err = strndup(it.data, (size_t)it.len);
+    }
+    if (st != MPX_ECANCELED)
+      ntasks++;
+    if (st == MPX_ECANCELED) /* sent, never started: shutdown cancelled it */
+      mpx__future_cancel_sent_locked(f, q);
+    else
+      mpx__future_finish_locked(f, st, res, res ? (size_t)it.len : 0, err, q);
+    mpx__future_unref(f); /* the table's reference */
+  }
+  pthread_mutex_unlock(&ex->sync->mu);
+  if (rc == 0 && (r->hdr.flags & MPX_MSG_END_OF_CALL))
+    ex->credits[r->src]++;
+  ex->last_rank = r->src;
+  /* The worker's own run time for this message: with nworkers such streams
+   * a result is due about every busy / nworkers, whatever the manager's
+   * own reaction time was. */
+  ex->gap = 0.75 * ex->gap + 0.25 * 1e-6 * busy_us / ex->nworkers;
+  if (ntasks > 0) {
+    double t = 1e-6 * busy_us / (double)ntasks;
+    ex->task_s = ex->task_s < 0 ? t : 0.75 * ex->task_s + 0.25 * t;
+  }
+  return rc;
+}
+
+/* ---- the manager thread ---------------------------------------------- */
+
+/* Sleeps on mgr_cv for up to us microseconds (forever when us < 0) unless
+ * a submit or shutdown came since the last sleep; they set `kicked` and
+ * signal. Pending futures alone do not keep the manager awake: dispatch()
+ * has just sent all it could, so what is left waits for a credit, which
+ * only a result can return. */
+static void mgr_sleep(mpx_executor *ex, long us) {
+  pthread_mutex_lock(&ex->sync->mu);
+  if (!ex->kicked) {
+    ex->mgr_sleeping = 1;
+    if (us < 0) {
+      pthread_cond_wait(&ex->mgr_cv, &ex->sync->mu);
+    } else {
+      struct timespec ts = mpx__timespec(mpx__now() + 1e-6 * (double)us);
+      pthread_cond_timedwait(&ex->mgr_cv, &ex->sync->mu, &ts);
+    }
+    ex->mgr_sleeping = 0;
+  }
+  ex->kicked = 0;
+  pthread_mutex_unlock(&ex->sync->mu);
+}
+
+/* Runs the function mpx__executor_call() left for the manager, if any,
+ * and tells its caller. Manager only. */
+static void mgr_run_call(mpx_executor *ex) {
+  pthread_mutex_lock(&ex->sync->mu);
+  void (*fn)(void) = ex->call;
+  pthread_mutex_unlock(&ex->sync->mu);
+  if (!fn)
+    return;
+  fn();
+  pthread_mutex_lock(&ex->sync->mu);
+  ex->call = NULL;
+  pthread_cond_broadcast(&ex->sync->cv);
+  pthread_mutex_unlock(&ex->sync->mu);
+}
+
+/* Wakes the manager for new work or a shutdown (lock held). */
+void mpx__manager_kick_locked(mpx_executor *ex) {
+  ex->kicked = 1;
+  if (ex->mgr_sleeping)
+    pthread_cond_signal(&ex->mgr_cv);
+}
+
+/* Passes a shutdown's cancel_futures on to the workers: each worker that
+ * holds call items gets a CANCEL on the control tag and answers the tasks
+ * it has not started with MPX_ECANCELED. Manager only. */
+static int send_cancels(mpx_executor *ex) {
+  pthread_mutex_lock(&ex->sync->mu);
+  int want = ex->cancel_req && !ex->cancels_sent;
+  pthread_mutex_unlock(&ex->sync->mu);
+  if (!want)
+    return 0;
+  ex->cancels_sent = 1;
+  for (int w = 0; w < ex->size; w++) {
+    if (w == ex->root || ex->credits[w] == ex->opts.prefetch)
+      continue;
+    int one = 1;
+    int rc = MPI_Send(&one, 1, MPI_INT, w, MPX_TAG_CTL, ex->comm);
+    if (rc != MPI_SUCCESS)
+      return mpx__mpi_fail(rc, "MPI_Send of a cancel");
+    ex->cancelled[w] = 1;
+  }
+  return 0;
+}
+
+/* Whether the manager may stop: shut down and nothing left to do. */
+static int mgr_finished(mpx_executor *ex) {
+  pthread_mutex_lock(&ex->sync->mu);
+  int done = ex->shutdown && !ex->pend_head;
+  pthread_mutex_unlock(&ex->sync->mu);
+  return done && ex->inflight == 0;
+}
+
+/* Tells every worker to leave its loop, then receives until each has
+ * acknowledged. A worker's acknowledgement is its last message, so after it
+ * nothing of the pool is in flight: results still on the way (after a
+ * breakage) are discarded here instead of surfacing in a later pool whose
+ * communicator reuses this one's context id. */
+void mpx__manager_release_workers(mpx_executor *ex) {
+  int pending = 0;
+  for (int w = 0; w < ex->size; w++) {
+    if (w == ex->root)
+      continue;
+    /* A worker that was sent a CANCEL must receive it before it leaves,
+     * or it would reach a later pool that reuses this context id. */
+    mpx__msgbuf_begin(&ex->mb, MPX_MSG_STOP,
+                      ex->cancelled && ex->cancelled[w] ? MPX_MSG_CANCEL_SENT
+                                                        : 0);
+    mpx__msgbuf_finish(&ex->mb);
+    if (mpx__send_start(ex->comm, w, &ex->mb, NULL, NULL, &ex->sends) == 0)
+      pending++;
+  }
+  unsigned sleep_us = 1;
+  while (pending > 0) {
+    mpx__recvd r;
+    int got = mpx__recv_poll(ex->comm, &r);
+    if (got == MPX_EPROTO)
+      continue; /* garbage from a broken pool: drop it */
+    if (got < 0)
+      break; /* MPI itself failed: nothing more can be received */
+    if (got == 0) {
+      mpx__send_progress(&ex->sends, 0);
+      mpx__sleep_us(sleep_us);
+      sleep_us = sleep_us < 1000 ? sleep_us * 2 : 1000;
+      continue;
+    }
+    if (r.hdr.kind == MPX_MSG_STOP)
+      pending--;
+    mpx__recvd_free(&r);
+    sleep_us = 1;
+  }
+  mpx__send_progress(&ex->sends, 1);
+}
+
+/* The multi-rank manager loop. */
+static void manager_mpi(mpx_executor *ex) {
+  const double spin_s = ex->spin_s;
+  const long sleep_max = ex->sleep_max_us;
+  double last_active = mpx__now();
+  long sleep_us = 1;
+  mpx_future **buf = NULL;
+  size_t cap = 0;
+  mpx__cbq q = {0};
+  for (;;) {
+    int progress = 0, rc = 0;
+    /* Results first: they return credits for the dispatch below. */
+    for (int i = 0; i < 256; i++) {
+      mpx__recvd r;
+      int got = mpx__recv_poll(ex->comm, &r);
+      if (got <= 0) {
+        rc = got;
+        break;
+      }
+      rc = handle_result(ex, &r, &q);
+      mpx__recvd_free(&r);
+      progress = 1;
+      if (rc)
+        break;
+    }
+    mpx__cbq_run(&q);
+    if (rc == 0) {
+      long sent = dispatch(ex, &buf, &cap);
+      if (sent < 0)
+        rc = (int)sent;
+      else if (sent > 0)
+        progress = 1;
+    }
+    if (rc == 0)
+      rc = send_cancels(ex);
+    mgr_run_call(ex);
+    if (rc == 0)
+      rc = mpx__send_progress(&ex->sends, 0);
+    if (rc) {
+      break_pool(ex, rc, mpx_last_error());
+      break;
+    }
+    if (mgr_finished(ex))
+      break;
+    if (progress) {
+      /* The next result is due in about `gap` seconds: sleep that long
+       * first rather than 1 us, since every wake-up of this thread on a
+       * full node preempts a worker, and the workers' prefetched items keep
+       * them busy meanwhile. */
+      last_active = mpx__now();
+      sleep_us = (long)(ex->gap * 1e6);
+      sleep_us = sleep_us < 1 ? 1 : sleep_us > sleep_max ? sleep_max : sleep_us;
+      continue;
+    }
+    /* Spin only while results come back faster than the spin window:
+     * with millisecond tasks spinning would take the core from a worker,
+     * and prefetched items keep the workers busy while the manager
+     * sleeps. */
+    if (ex->gap < spin_s && mpx__now() - last_active < spin_s) {
+      mpx__cpu_relax();
+      continue;
+    }
+    /* Nothing in flight: nothing can arrive, so block until submit. The
+     * timeout only bounds how long an error from MPI could go unseen. */
+    if (ex->inflight == 0) {
+      mgr_sleep(ex, 100000);
+      continue;
+    }
+    mgr_sleep(ex, sleep_us);
+    sleep_us = sleep_us * 2 < sleep_max ? sleep_us * 2 : sleep_max;
+  }
+  mpx__cbq_free(&q);
+  free(buf);
+  mpx__manager_release_workers(ex);
+}
+
+/* The single-rank manager: it is also the worker thread, running each
+ * pending task in turn inside the root process. */
+static void manager_local(mpx_executor *ex) {
+  int rank = 0;
+  mpx__cbq q = {0};
+  MPI_Comm_rank(ex->comm, &rank);
+  for (;;) {
+    mpx_future *f = NULL;
+    pthread_mutex_lock(&ex->sync->mu);
+    while (!f && ex->pend_head) {
+      if (take_batch_locked(ex, rank, 1, &f) == 0)
+        f = NULL;
+    }
+    pthread_mutex_unlock(&ex->sync->mu);
+    if (!f) {
+      if (mgr_finished(ex))
+        break;
+      mgr_sleep(ex, 100000);
+      continue;
+    }
+    void *res = NULL;
+    size_t rlen = 0;
+    int st =
+        mpx__task_run(f->task_id, f->arg, f->arg_len, rank, 1, &res, &rlen);
+    pthread_mutex_lock(&ex->sync->mu);
+    free(f->arg);
+    f->arg = NULL;
+    if (st == 0)
+      mpx__future_finish_locked(f, 0, res, rlen, NULL, &q);
+    else
+      mpx__future_finish_locked(f, st, NULL, 0, res, &q);
+    pthread_mutex_unlock(&ex->sync->mu);
+    mpx__cbq_run(&q);
+    mpx__future_unref(f);
+  }
+  mpx__cbq_free(&q);
+}
+
+void *mpx__manager_main(void *arg) {
+  mpx_executor *ex = arg;
+  mpx__future_set_no_block(1);
+  mpx__low_timer_slack();
+  if (ex->local)
+    manager_local(ex);
+  else
+    manager_mpi(ex);
+  pthread_mutex_lock(&ex->sync->mu);
+  ex->mgr_done = 1;
+  pthread_cond_broadcast(&ex->sync->cv);
+  pthread_mutex_unlock(&ex->sync->mu);
+  return NULL;
+}

@@ -1,0 +1,73 @@
+/*
+ * manager.h -- the root's executor object, shared by executor.c (creation,
+ * submit, shutdown, destroy) and manager.c (the manager thread, CPython's
+ * _queue_management_worker). Private: never installed.
+ */
+#ifndef MPX_MANAGER_H
+#define MPX_MANAGER_H
+
+#include <pthread.h>
+
+#include "future.h"
+#include "msg.h"
+#include "transport.h"
+#include "worktable.h"
+
+struct mpx_executor {
+  mpx__sync *sync;
+  MPI_Comm comm; /* duplicated, MPI_ERRORS_RETURN */
+  int root, size, nworkers, local;
+  mpx_options opts;
+  pthread_t mgr;
+  pthread_cond_t mgr_cv; /* the manager sleeps here; submit signals it */
+
+  /* Guarded by sync->mu. */
+  mpx_future *pend_head, *pend_tail; /* FIFO of pending futures */
+  size_t npending;
+  uint64_t next_id;
+  int mgr_sleeping;
+  int kicked;         /* submit or shutdown happened since the manager slept */
+  void (*call)(void); /* mpx__executor_call(): for the manager to run */
+  int cancel_req;     /* shutdown asked to cancel calls sent but not started */
+  int shutdown;       /* no more submits */
+  int mgr_done;       /* the manager thread has finished */
+  int broken;         /* MPX_EBROKEN cause code, or 0 */
+  char broken_msg[512];
+
+  /* Manager thread only. */
+  mpx__worktable table;
+  int *credits;     /* per rank: call items that may still be sent */
+  double gap;       /* moving average of the expected time between results */
+  double task_s;    /* moving average of one task's run time, < 0 unknown */
+  int last_rank;    /* the worker that reported last (warmest) */
+  int cancels_sent; /* cancel_req was passed on to the workers */
+  unsigned char *cancelled; /* per rank: a CANCEL was sent to it */
+  double spin_s;            /* MPX_MANAGER_SPIN_US */
+  long sleep_max_us;        /* MPX_IDLE_SLEEP_US */
+  double span; /* longest call item worth queueing behind another (s) */
+  size_t inflight;
+  mpx__send *sends;
+  mpx__msgbuf mb;
+
+  /* Guarded by live_mu. */
+  struct mpx_executor *live_next; /* this process's executors */
+  int joined;                     /* the manager thread was joined */
+};
+
+/* The manager thread's body (pthread start routine, arg: the executor). */
+void *mpx__manager_main(void *arg);
+
+/* Wakes the manager for new work, a shutdown or a call (lock held). */
+void mpx__manager_kick_locked(mpx_executor *ex);
+
+/* Tells every worker to leave its loop and waits for each one's
+ * acknowledgement. Called by the manager when it ends, and by creation
+ * when it fails after the workers started serving. */
+void mpx__manager_release_workers(mpx_executor *ex);
+
+/* How long a call item may be expected to run and still be queued behind
+ * another on a worker, in units of the manager's longest idle sleep (see
+ * manager.c). */
+#define MPX__PREFETCH_SPAN 20.0
+
+#endif
