@@ -12,15 +12,14 @@
  *           [--keep]         the seed's W4: N indices (200000) split into
  *                            K parts (8) by array_split, task "w4_rows" per
  *                            part; mode job (default): mpx_job_run writes
- *                            DIR/w4-mpx.h5 (MPX_OUT_OVERWRITE, no
+ *                            DIR/w4-mpx.h5 (MPX_JOB_OVERWRITE, no
  *                            compression, option sync as given, default 1),
  *                            timed to the end of the job; mode map: the same
- *                            parts through mpx_map_range, results dropped
- *                            (compute + transfer only). The file and its
- *                            .mpxrec are removed afterwards unless --keep.
- *   h5write (same options)   w4 with defaults N = 4194304, K = 64: a 1 GiB
- *                            feature dataset; reports "gib_per_s" (file
- *                            bytes / seconds) to compare with dd
+ *                            parts through mpx_map_create_range, results
+ * dropped (compute + transfer only). The file and its .mpxrec are removed
+ * afterwards unless --keep. h5write (same options)   w4 with defaults N =
+ * 4194304, K = 64: a 1 GiB feature dataset; reports "gib_per_s" (file bytes /
+ * seconds) to compare with dd
  *           --task zero_rows (w4, h5write) the parts run "zero_rows"
  *                            instead of "w4_rows": the same arrays, all
  *                            zeros, nothing computed (the write path alone)
@@ -376,7 +375,7 @@ static void run_w4(mpx_executor *ex, int ranks, const char *wl,
   if (!map_mode) {
     mpx_job_options jo;
     mpx_job_options_init(&jo);
-    jo.mode = MPX_OUT_OVERWRITE;
+    jo.mode = MPX_JOB_OVERWRITE;
     jo.compression = 0;
     jo.sync = sync;
     jo.label = wl;
@@ -410,8 +409,8 @@ static void run_w4(mpx_executor *ex, int ranks, const char *wl,
   } else {
     double t = now();
     mpx_map *m;
-    int rc =
-        mpx_map_range(ex, task, 0, (int64_t)rows, (uint64_t)parts, &mo, &m);
+    int rc = mpx_map_create_range(ex, task, 0, (int64_t)rows, (uint64_t)parts,
+                                  &mo, &m);
     if (rc)
       die("map_range", rc);
     mpx_map_item it;

@@ -464,9 +464,9 @@ static int parse(int argc, char **argv, args *a) {
     } else if (!strcmp(o, "--commit") && v) {
       a->jo.commit_interval = strtod(argv[++i], &end);
     } else if (!strcmp(o, "--resume")) {
-      a->jo.mode = MPX_OUT_RESUME;
+      a->jo.mode = MPX_JOB_RESUME;
     } else if (!strcmp(o, "--overwrite")) {
-      a->jo.mode = MPX_OUT_OVERWRITE;
+      a->jo.mode = MPX_JOB_OVERWRITE;
     } else if (!strcmp(o, "--quiet")) {
       a->jo.progress = 0;
     } else if (o[0] == '-' && o[1]) {

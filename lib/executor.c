@@ -64,7 +64,7 @@ static int live_count(void) {
 
 /* ---- options ---------------------------------------------------------- */
 
-void mpx_options_init(mpx_options *o) {
+void mpx_executor_options_init(mpx_executor_options *o) {
   if (!o)
     return;
   o->root = 0;
@@ -73,7 +73,7 @@ void mpx_options_init(mpx_options *o) {
   o->flush_interval = mpx__env_double("MPX_FLUSH_INTERVAL", 0.001);
 }
 
-static int check_options(const mpx_options *o, int size) {
+static int check_options(const mpx_executor_options *o, int size) {
   if (o->root < 0 || o->root >= size)
     return mpx__fail(MPX_EINVAL,
                      "root %d is not a rank of a communicator "
@@ -116,7 +116,7 @@ static int agree(MPI_Comm comm, int rc, const char *what) {
  * broadcast, so that a value set on the root only (flush_interval, which
  * the workers apply) holds on every rank, and checked alike everywhere.
  * Returns 0 or the same error code on every rank. */
-static int agree_options(MPI_Comm comm, int size, mpx_options *o) {
+static int agree_options(MPI_Comm comm, int size, mpx_executor_options *o) {
   int provided = 0, rc = 0;
   MPI_Query_thread(&provided);
   if (provided < MPI_THREAD_SERIALIZED)
@@ -230,7 +230,7 @@ out:
 
 /* Creates the executor (see mpx_executor_create); failures set a message
  * that mpx_executor_create() prefixes with its name. */
-static int executor_create(MPI_Comm comm, const mpx_options *opts,
+static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
                            mpx_executor **out) {
   if (!out)
     return mpx__fail(MPX_EINVAL, "NULL output");
@@ -243,11 +243,11 @@ static int executor_create(MPI_Comm comm, const mpx_options *opts,
                                  "or MPI_Init_thread first)");
   if (comm == MPI_COMM_NULL)
     return mpx__fail(MPX_EINVAL, "MPI_COMM_NULL");
-  mpx_options o;
+  mpx_executor_options o;
   if (opts)
     o = *opts;
   else
-    mpx_options_init(&o);
+    mpx_executor_options_init(&o);
   /* Before any collective: the workers of a live pool are in its loop and
    * would never join one, so this is refused here and now. */
   if (live_count() > 0)
@@ -338,7 +338,7 @@ static int executor_create(MPI_Comm comm, const mpx_options *opts,
 
 /* Creates an executor over comm, collectively; every failure's message
  * names the call. */
-int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
+int mpx_executor_create(MPI_Comm comm, const mpx_executor_options *opts,
                         mpx_executor **out) {
   unsigned long seq = mpx__error_seq();
   return mpx__fail_call(executor_create(comm, opts, out), "mpx_executor_create",

@@ -331,10 +331,10 @@ static int is_done_state(int st) {
 }
 
 /* Returns the future's state, MPX_NO_FUTURE for NULL. */
-mpx_future_state mpx_future_state_get(const mpx_future *f) {
+mpx_state mpx_future_state(const mpx_future *f) {
   if (!f)
     return MPX_NO_FUTURE;
-  return (mpx_future_state)atomic_load(&((mpx_future *)f)->state);
+  return (mpx_state)atomic_load(&((mpx_future *)f)->state);
 }
 
 /* Returns 1 when the future is finished or cancelled, 0 (also for NULL). */

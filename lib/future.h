@@ -55,7 +55,7 @@ typedef struct mpx__wlink {
 struct mpx_future {
   mpx__sync *sync;
   atomic_int refs;   /* user + manager table + iterators */
-  _Atomic int state; /* mpx_future_state; written under sync->mu */
+  _Atomic int state; /* mpx_state; written under sync->mu */
   uint64_t id;
   uint32_t task_id;
   int status; /* 0 or MPX_E* once FINISHED / CANCELLED */

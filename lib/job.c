@@ -525,7 +525,7 @@ static int finish_file(job *j) {
 
 static void *writer_main(void *arg) {
   job *j = arg;
-  int rc = j->jo.mode == MPX_OUT_RESUME && exists(j->rec_path) ? open_resume(j)
+  int rc = j->jo.mode == MPX_JOB_RESUME && exists(j->rec_path) ? open_resume(j)
                                                                : open_fresh(j);
   uint64_t items = 0, rows = 0, failed = 0;
   if (rc == 0 && j->complete_before) {
@@ -665,7 +665,7 @@ void mpx_job_options_init(mpx_job_options *o) {
   if (!o)
     return;
   memset(o, 0, sizeof *o);
-  o->mode = MPX_OUT_CREATE;
+  o->mode = MPX_JOB_CREATE;
   o->commit_interval = 1.0;
   o->sync = 1;
 }
@@ -713,7 +713,7 @@ static int check_args(mpx_executor *ex, const char *name, mpx_producer fn,
     return mpx__fail(MPX_EINVAL,
                      "mpx_job_run: the job has no inputs (n = 0) or an "
                      "unknown count; a job needs a known, non-zero count");
-  if (jo->mode < MPX_OUT_CREATE || jo->mode > MPX_OUT_RESUME ||
+  if (jo->mode < MPX_JOB_CREATE || jo->mode > MPX_JOB_RESUME ||
       jo->compression < 0 || jo->compression > 9 || !(jo->commit_interval >= 0))
     return mpx__fail(MPX_EINVAL,
                      "mpx_job_run: bad options (mode %d, compression %d, "
@@ -737,20 +737,20 @@ static int check_args(mpx_executor *ex, const char *name, mpx_producer fn,
  * error. */
 static int output_check(const job *j) {
   const char *path = j->path, *rec = j->rec_path;
-  if (j->jo.mode == MPX_OUT_CREATE && (exists(path) || exists(rec)))
+  if (j->jo.mode == MPX_JOB_CREATE && (exists(path) || exists(rec)))
     return mpx__fail(MPX_EFILE,
                      "the output '%s' %s; pass resume to finish the job it "
                      "records, or overwrite to replace it",
                      exists(path) ? path : rec,
                      exists(path) ? "exists"
                                   : "(an earlier job's record) exists");
-  if (j->jo.mode == MPX_OUT_RESUME && exists(path) && !exists(rec))
+  if (j->jo.mode == MPX_JOB_RESUME && exists(path) && !exists(rec))
     return mpx__fail(MPX_EFILE,
                      "the output '%s' exists but has no completion record "
                      "'%s': it was not written by an mpx job (or its record "
                      "was removed); pass overwrite to replace it",
                      path, rec);
-  if (j->jo.mode == MPX_OUT_OVERWRITE) {
+  if (j->jo.mode == MPX_JOB_OVERWRITE) {
     int rc = remove_file(path);
     return rc ? rc : remove_file(rec);
   }

@@ -17,7 +17,7 @@ struct mpx_executor {
   mpx__sync *sync;
   MPI_Comm comm; /* duplicated, MPI_ERRORS_RETURN */
   int root, size, nworkers, local;
-  mpx_options opts;
+  mpx_executor_options opts;
   pthread_t mgr;
   pthread_cond_t mgr_cv; /* the manager sleeps here; submit signals it */
 

@@ -46,8 +46,8 @@ struct mpx_map {
   void *parg;
   const void *const *args;
   const size_t *lens;
-  mpx_split split;                /* the producer's state for mpx_map_range() */
-  mpx_elements elems;             /* ... for mpx_map_create_array() */
+  mpx_split split;    /* the producer's state for mpx_map_create_range() */
+  mpx_elements elems; /* ... for mpx_map_create_array() */
   uint64_t next_index, end_index; /* next to produce; end (or UNKNOWN) */
   int producing;                  /* inputs may remain */
   int end_rc;                     /* why producing stopped early, or 0 */
@@ -405,16 +405,18 @@ static int map_create_stock(mpx_executor *ex, const char *name,
   return map_start(m, out, call);
 }
 
-int mpx_map_range(mpx_executor *ex, const char *name, int64_t lo, int64_t hi,
-                  uint64_t k, const mpx_map_options *o, mpx_map **out) {
+int mpx_map_create_range(mpx_executor *ex, const char *name, int64_t lo,
+                         int64_t hi, uint64_t k, const mpx_map_options *o,
+                         mpx_map **out) {
   mpx_split split = {lo, hi, k, {0, 0}};
-  int rc = mpx__split_check(&split, "mpx_map_range");
+  int rc = mpx__split_check(&split, "mpx_map_create_range");
   if (rc) {
     if (out)
       *out = NULL;
     return rc;
   }
-  return map_create_stock(ex, name, o, out, &split, NULL, "mpx_map_range");
+  return map_create_stock(ex, name, o, out, &split, NULL,
+                          "mpx_map_create_range");
 }
 
 int mpx_map_create_array(mpx_executor *ex, const char *name, const void *base,

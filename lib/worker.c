@@ -84,7 +84,7 @@ static int send_ack(wstate *w) {
  * starts when they are flush_interval old, or would be by the time that
  * task ends if it runs as long as the last one did; and it looks for a
  * CANCEL at the same moments, so tiny tasks pay neither. */
-static int run_call(wstate *w, mpx__recvd *r, const mpx_options *o) {
+static int run_call(wstate *w, mpx__recvd *r, const mpx_executor_options *o) {
   size_t pos = 0;
   mpx__msg_item it;
   uint32_t left = r->hdr.nitems;
@@ -146,7 +146,7 @@ static int run_call(wstate *w, mpx__recvd *r, const mpx_options *o) {
   return 0;
 }
 
-int mpx__worker_loop(MPI_Comm comm, int root, const mpx_options *o) {
+int mpx__worker_loop(MPI_Comm comm, int root, const mpx_executor_options *o) {
   wstate w = {0};
   w.comm = comm;
   w.root = root;

@@ -14,6 +14,6 @@
 
 /* Serves tasks from root over comm until a STOP arrives. Returns 0, or
  * MPX_EMPI when the communicator failed. */
-int mpx__worker_loop(MPI_Comm comm, int root, const mpx_options *opts);
+int mpx__worker_loop(MPI_Comm comm, int root, const mpx_executor_options *opts);
 
 #endif

@@ -40,7 +40,7 @@ and for maps and HDF5 jobs:
            task zero_rows (variant zeros: the same arrays left zero,
            nothing computed -- the write path alone, as dd writes zeros),
            mpx's map alone (variant map: the w4_rows parts through
-           mpx_map_range, results dropped, no file) and mpi4py's map +
+           mpx_map_create_range, results dropped, no file) and mpi4py's map +
            np.concatenate + h5py (variant h5).
   map      map throughput of tiny items (x*x) at every chunksize of
            BENCH_MAP_CHUNKS: mpx_map_create (ordered, every result read

@@ -154,8 +154,9 @@ MPX_API const char *mpx_task_name(const mpx_task_ctx *ctx);
 typedef struct mpx_executor mpx_executor;
 typedef struct mpx_future mpx_future;
 
-/* Options of an executor. Fill with mpx_options_init(), then override. */
-typedef struct mpx_options {
+/* Options of an executor. Fill with mpx_executor_options_init(), then override.
+ */
+typedef struct mpx_executor_options {
   int root;      /* the rank that owns the executor (default 0) */
   int prefetch;  /* call items in flight per worker (default 2, >= 1;
                     env MPX_PREFETCH) */
@@ -166,11 +167,11 @@ typedef struct mpx_options {
   double flush_interval; /* a worker running a batch sends the results it
                             holds once they are this old, in seconds
                             (default 0.001; env MPX_FLUSH_INTERVAL) */
-} mpx_options;
+} mpx_executor_options;
 
 /* Fills opts with the defaults, then applies the MPX_* environment
  * variables named above. Any rank. Does nothing for NULL. */
-MPX_API void mpx_options_init(mpx_options *opts);
+MPX_API void mpx_executor_options_init(mpx_executor_options *opts);
 
 /* Creates an executor over comm. Collective over comm: every rank calls it
  * with the same root. The communicator is duplicated, so the pool's traffic
@@ -188,7 +189,7 @@ MPX_API void mpx_options_init(mpx_options *opts);
  * Threads: with MPI_THREAD_MULTIPLE the root may use MPI on other
  * communicators while the pool is live; with MPI_THREAD_SERIALIZED it must
  * make no MPI call between creation and mpx_executor_destroy(). */
-MPX_API int mpx_executor_create(MPI_Comm comm, const mpx_options *opts,
+MPX_API int mpx_executor_create(MPI_Comm comm, const mpx_executor_options *opts,
                                 mpx_executor **ex);
 
 /* Number of worker ranks (size of comm - 1), or 1 in single-rank mode;
@@ -229,13 +230,13 @@ MPX_API int mpx_executor_destroy(mpx_executor **ex);
 /* Futures                                                                  */
 /* ------------------------------------------------------------------------ */
 
-typedef enum mpx_future_state {
-  MPX_NO_FUTURE = -1, /* what mpx_future_state_get(NULL) returns */
+typedef enum mpx_state {
+  MPX_NO_FUTURE = -1, /* what mpx_future_state(NULL) returns */
   MPX_PENDING = 0,    /* submitted, not yet sent to a worker */
   MPX_RUNNING = 1,    /* sent to a worker (cannot be cancelled any more) */
   MPX_FINISHED = 2,   /* finished with a result or an error */
   MPX_CANCELLED = 3   /* cancelled while pending; will never run */
-} mpx_future_state;
+} mpx_state;
 
 /* Callback run once when a future finishes or is cancelled. It runs on the
  * manager thread (or at once on the calling thread when the future is
@@ -245,7 +246,7 @@ typedef void (*mpx_done_cb)(mpx_future *fut, void *arg);
 
 /* Current state; MPX_NO_FUTURE for NULL. Root only, thread-safe, never
  * blocks. */
-MPX_API mpx_future_state mpx_future_state_get(const mpx_future *fut);
+MPX_API mpx_state mpx_future_state(const mpx_future *fut);
 
 /* 1 when finished or cancelled, else 0 (also for NULL). Root only,
  * thread-safe. */
@@ -518,7 +519,7 @@ MPX_API int mpx_map_create_array(mpx_executor *ex, const char *name,
                                  const void *base, uint64_t n, size_t size,
                                  const mpx_map_options *o, mpx_map **m);
 
-/* One part of a range: the input of each task of mpx_map_range() and of
+/* One part of a range: the input of each task of mpx_map_create_range() and of
  * mpx_split_producer() (16 bytes, two int64; a task may read its 8-byte
  * aligned argument as a `const mpx_range *` after checking its length). */
 typedef struct mpx_range {
@@ -529,9 +530,9 @@ typedef struct mpx_range {
  * rule (np.array_split(range(lo, hi), k)): input i is the mpx_range of
  * part i; with k > hi - lo the last parts are empty. Root only.
  * Errors: as mpx_map_create(), MPX_EINVAL for hi < lo or k == 0. */
-MPX_API int mpx_map_range(mpx_executor *ex, const char *name, int64_t lo,
-                          int64_t hi, uint64_t k, const mpx_map_options *o,
-                          mpx_map **m);
+MPX_API int mpx_map_create_range(mpx_executor *ex, const char *name, int64_t lo,
+                                 int64_t hi, uint64_t k,
+                                 const mpx_map_options *o, mpx_map **m);
 
 /* The state of mpx_split_producer(): [lo, hi) cut into k parts. Set lo, hi
  * and k (`mpx_split s = {0, n, 8};`); part is the producer's output. */
@@ -546,7 +547,7 @@ typedef struct mpx_split {
  * k - 1. It is how a job takes the array_split form directly:
  *   mpx_split s = {0, n, 8};
  *   mpx_job_run(ex, "f", mpx_split_producer, &s, s.k, ...);
- * (mpx_map_create_producer() takes it alike; mpx_map_range() is the
+ * (mpx_map_create_producer() takes it alike; mpx_map_create_range() is the
  * short form). Any rank. Thread-safety: it writes s->part, so one
  * mpx_split serves one map or job at a time. Ownership: s stays the
  * caller's and must outlive the map or job; *data points into s->part.
@@ -617,15 +618,15 @@ MPX_API void mpx_map_destroy(mpx_map **m);
 /* ------------------------------------------------------------------------ */
 
 /* What to do with an existing output. */
-typedef enum mpx_out_mode {
-  MPX_OUT_CREATE = 0,    /* fail with MPX_EFILE if the file exists */
-  MPX_OUT_OVERWRITE = 1, /* replace it (and its completion record) */
-  MPX_OUT_RESUME = 2     /* finish the job the file records, or create it */
-} mpx_out_mode;
+typedef enum mpx_job_mode {
+  MPX_JOB_CREATE = 0,    /* fail with MPX_EFILE if the file exists */
+  MPX_JOB_OVERWRITE = 1, /* replace it (and its completion record) */
+  MPX_JOB_RESUME = 2     /* finish the job the file records, or create it */
+} mpx_job_mode;
 
 /* Options of an HDF5 job. Fill with mpx_job_options_init(). */
 typedef struct mpx_job_options {
-  mpx_out_mode mode;
+  mpx_job_mode mode;
   int compression;        /* gzip level 1-9, 0 for none (default 0) */
   uint64_t chunk_rows;    /* HDF5 chunk rows, 0: about 1 MiB per chunk */
   double commit_interval; /* seconds between commits to the file and the
@@ -686,7 +687,7 @@ MPX_API void mpx_job_interrupt(int signo);
  * /mpx/item_offset record every input. Attributes of / record the task,
  * inputs, chunking, mpx version, ranks, start and end time.
  * A completion record (path + ".mpxrec") is written after every commit; a
- * job killed at any moment and rerun with MPX_OUT_RESUME recomputes only
+ * job killed at any moment and rerun with MPX_JOB_RESUME recomputes only
  * what was not recorded and ends with the same datasets as an
  * uninterrupted run. HDF5 is called from one writer thread only, so a
  * process runs one job at a time (a second concurrent call: MPX_EBUSY).

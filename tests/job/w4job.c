@@ -48,9 +48,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--gzip") && v)
       jo.compression = atoi(argv[++i]);
     else if (!strcmp(a, "--resume"))
-      jo.mode = MPX_OUT_RESUME;
+      jo.mode = MPX_JOB_RESUME;
     else if (!strcmp(a, "--overwrite"))
-      jo.mode = MPX_OUT_OVERWRITE;
+      jo.mode = MPX_JOB_OVERWRITE;
     else if (!strcmp(a, "--identity") && v)
       identity = argv[++i];
     else if (!strcmp(a, "--no-sync"))

@@ -146,7 +146,8 @@ int mt_run(const mt_suite *suites, unsigned watchdog_s) {
   return total ? 1 : 0;
 }
 
-mpx_executor *mt_pool_begin(MPI_Comm comm, const mpx_options *opts, int *ok) {
+mpx_executor *mt_pool_begin(MPI_Comm comm, const mpx_executor_options *opts,
+                            int *ok) {
   int crank = -1;
   MPI_Comm_rank(comm, &crank);
   int root = opts ? opts->root : 0;

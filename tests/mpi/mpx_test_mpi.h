@@ -97,7 +97,8 @@ int mt_allok(int ok, const char *what);
  * the executor on the pool's root and NULL on the other ranks, which have
  * served tasks until the root destroyed the pool. On failure the root
  * prints the code and mpx_last_error(). */
-mpx_executor *mt_pool_begin(MPI_Comm comm, const mpx_options *opts, int *ok);
+mpx_executor *mt_pool_begin(MPI_Comm comm, const mpx_executor_options *opts,
+                            int *ok);
 
 /* Collective: on the rank holding *ex (if any) shuts the pool down with
  * wait and destroys it, asserting both succeed; then asserts on the root

@@ -110,16 +110,16 @@ static void test_create_errors(void) {
   stale();
   rc = mpx_executor_create(MPI_COMM_NULL, NULL, &ex);
   MT_ASSERT_ALL(rc == MPX_EINVAL && names("mpx_executor_create") && !ex);
-  mpx_options o;
-  mpx_options_init(NULL); /* does nothing */
-  mpx_options_init(&o);
+  mpx_executor_options o;
+  mpx_executor_options_init(NULL); /* does nothing */
+  mpx_executor_options_init(&o);
   o.root = mt_size();
   stale();
   rc = mpx_executor_create(MPI_COMM_WORLD, &o, &ex);
   MT_ASSERT_ALL(rc == MPX_EINVAL && names("mpx_executor_create") && !ex);
   /* The root's bad option (the root's options hold everywhere) fails
    * every rank, each naming the call. */
-  mpx_options_init(&o);
+  mpx_executor_options_init(&o);
   if (mt_is_root())
     o.prefetch = 0;
   stale();
@@ -207,12 +207,12 @@ static void check_maps(mpx_executor *ex) {
   mpx_map_options_init(NULL); /* does nothing */
   mpx_map_options_init(&o);
   o.chunksize = 0;
-  EXPECT(mpx_map_range(ex, "echo", 0, 10, 2, &o, &m), MPX_EINVAL,
-         "mpx_map_range");
-  EXPECT(mpx_map_range(ex, "echo", 5, 1, 2, NULL, &m), MPX_EINVAL,
-         "mpx_map_range");
-  EXPECT(mpx_map_range(ex, "nosuch", 0, 10, 2, NULL, &m), MPX_ENOTASK,
-         "mpx_map_range");
+  EXPECT(mpx_map_create_range(ex, "echo", 0, 10, 2, &o, &m), MPX_EINVAL,
+         "mpx_map_create_range");
+  EXPECT(mpx_map_create_range(ex, "echo", 5, 1, 2, NULL, &m), MPX_EINVAL,
+         "mpx_map_create_range");
+  EXPECT(mpx_map_create_range(ex, "nosuch", 0, 10, 2, NULL, &m), MPX_ENOTASK,
+         "mpx_map_create_range");
   EXPECT(mpx_map_create_producer(ex, "echo", NULL, NULL, 1, NULL, &m),
          MPX_EINVAL, "mpx_map_create_producer");
   EXPECT(mpx_map_create_producer(NULL, "echo", fail_at_3, NULL, 1, NULL, &m),
@@ -265,8 +265,8 @@ static void check_after_shutdown(mpx_executor *ex) {
   EXPECT(mpx_map_create(ex, "echo", args, lens, 1, NULL, &m), MPX_ESHUTDOWN,
          "mpx_map_create");
   MT_ASSERT(m == NULL);
-  EXPECT(mpx_map_range(ex, "echo", 0, 4, 2, NULL, &m), MPX_ESHUTDOWN,
-         "mpx_map_range");
+  EXPECT(mpx_map_create_range(ex, "echo", 0, 4, 2, NULL, &m), MPX_ESHUTDOWN,
+         "mpx_map_create_range");
   MT_ASSERT(m == NULL);
 }
 

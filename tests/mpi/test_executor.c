@@ -186,9 +186,9 @@ static int done_flags_consistent(mpx_future *const *fs, size_t n,
 
 /* A pool whose every task travels alone and whose workers hold one call
  * item each, so that which tasks are pending is predictable. */
-static mpx_options one_at_a_time(void) {
-  mpx_options o;
-  mpx_options_init(&o);
+static mpx_executor_options one_at_a_time(void) {
+  mpx_executor_options o;
+  mpx_executor_options_init(&o);
   o.prefetch = 1;
   o.max_batch = 1;
   return o;
@@ -241,19 +241,19 @@ static void test_options(void) {
     saved[i] = v ? strdup(v) : NULL;
     unsetenv(vars[i]);
   }
-  mpx_options o;
+  mpx_executor_options o;
   memset(&o, 0xab, sizeof o);
-  mpx_options_init(&o);
+  mpx_executor_options_init(&o);
   MT_ASSERT(o.root == 0);
   MT_ASSERT(o.prefetch == 2);
   MT_ASSERT(o.max_batch == 64);
   MT_ASSERT(fabs(o.flush_interval - 0.001) < 1e-12);
-  mpx_options_init(NULL); /* must not crash */
+  mpx_executor_options_init(NULL); /* must not crash */
 
   setenv("MPX_PREFETCH", "5", 1);
   setenv("MPX_MAX_BATCH", "7", 1);
   setenv("MPX_FLUSH_INTERVAL", "0.25", 1);
-  mpx_options_init(&o);
+  mpx_executor_options_init(&o);
   MT_ASSERT(o.root == 0);
   MT_ASSERT(o.prefetch == 5);
   MT_ASSERT(o.max_batch == 7);
@@ -272,8 +272,8 @@ static void test_options(void) {
  * return the error too instead of waiting for a pool that never comes. */
 static void test_invalid_options(void) {
   for (int k = 0; k < 7; k++) {
-    mpx_options o;
-    mpx_options_init(&o);
+    mpx_executor_options o;
+    mpx_executor_options_init(&o);
     switch (k) {
     case 0:
       o.prefetch = 0;
@@ -332,7 +332,7 @@ static void test_square(void) {
     MT_ASSERT(mpx_future_result(f, MPX_FOREVER, &d, &l) == 0);
     MT_ASSERT(l == 8 && d != NULL && aligned8(d));
     MT_ASSERT(d && *(const uint64_t *)d == 49);
-    MT_ASSERT(mpx_future_state_get(f) == MPX_FINISHED);
+    MT_ASSERT(mpx_future_state(f) == MPX_FINISHED);
     MT_ASSERT(mpx_future_done(f) == 1);
     MT_ASSERT(mpx_future_wait(f, 0) == 0);
     MT_ASSERT(mpx_future_exception(f, 0) == 0);
@@ -518,7 +518,7 @@ static void test_task_failure(void) {
     MT_ASSERT(mpx_submit(ex, "badrc", NULL, 0, &g) == 0);
     if (f && g) {
       MT_ASSERT(mpx_future_exception(f, MPX_FOREVER) == MPX_ETASK);
-      MT_ASSERT(mpx_future_state_get(f) == MPX_FINISHED);
+      MT_ASSERT(mpx_future_state(f) == MPX_FINISHED);
       const void *d = &x;
       size_t l = 99;
       MT_ASSERT(mpx_future_result(f, MPX_FOREVER, &d, &l) == MPX_ETASK);
@@ -587,8 +587,8 @@ static void test_task_rank(void) {
 /* The pool's root need not be rank 0: the last rank owns this one. Its
  * checks run there and are reduced to rank 0. */
 static void test_other_root(void) {
-  mpx_options o;
-  mpx_options_init(&o);
+  mpx_executor_options o;
+  mpx_executor_options_init(&o);
   o.root = mt_size() - 1;
   int ok;
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, &o, &ok);
@@ -742,8 +742,8 @@ static void test_callback_deadlock(void) {
   int ok;
   /* one task per call item: the fast result is reported while the slow
    * task still runs, whatever the batching */
-  mpx_options o;
-  mpx_options_init(&o);
+  mpx_executor_options o;
+  mpx_executor_options_init(&o);
   o.max_batch = 1;
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, &o, &ok);
   if (ex) {
@@ -803,7 +803,7 @@ static void test_future_timeouts(void) {
       MT_ASSERT(mpx_future_take(f, 0.02, &t, &l) == MPX_ETIMEDOUT);
       MT_ASSERT(t == NULL && l == 0);
       MT_ASSERT(mpx_future_done(f) == 0);
-      mpx_future_state st = mpx_future_state_get(f);
+      mpx_state st = mpx_future_state(f);
       MT_ASSERT(st == MPX_PENDING || st == MPX_RUNNING);
       MT_ASSERT(mpx_future_error(f) == NULL);
       /* and the result still arrives */
@@ -926,8 +926,8 @@ static void test_wait_args(void) {
 }
 
 static void test_wait_modes(void) {
-  mpx_options o;
-  mpx_options_init(&o);
+  mpx_executor_options o;
+  mpx_executor_options_init(&o);
   o.max_batch = 1;
   int ok;
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, &o, &ok);
@@ -996,7 +996,7 @@ static void test_wait_modes(void) {
 
 /* A cancelled future is done but is no exception for FIRST_EXCEPTION. */
 static void test_wait_cancelled(void) {
-  mpx_options o = one_at_a_time();
+  mpx_executor_options o = one_at_a_time();
   int ok;
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, &o, &ok);
   if (ex) {
@@ -1010,10 +1010,10 @@ static void test_wait_cancelled(void) {
     MT_ASSERT(sub);
     if (sub) {
       /* every worker is busy for 400 ms, so t is still pending */
-      MT_ASSERT(mpx_future_state_get(t) == MPX_PENDING);
+      MT_ASSERT(mpx_future_state(t) == MPX_PENDING);
       MT_ASSERT(mpx_future_worker(t) == -1);
       MT_ASSERT(mpx_future_cancel(t) == 0);
-      MT_ASSERT(mpx_future_state_get(t) == MPX_CANCELLED);
+      MT_ASSERT(mpx_future_state(t) == MPX_CANCELLED);
       MT_ASSERT(mpx_future_worker(t) == -1);
       mpx_future *pair[2] = {t, bl[0]};
       unsigned char done[2] = {7, 7};
@@ -1040,7 +1040,7 @@ static void test_wait_cancelled(void) {
 /* ---- as_completed ------------------------------------------------------ */
 
 static void test_as_completed_order(void) {
-  mpx_options o = one_at_a_time();
+  mpx_executor_options o = one_at_a_time();
   int ok;
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, &o, &ok);
   if (ex) {
@@ -1230,7 +1230,7 @@ static void test_cancel_race(void) {
                 0);
       int good = 1;
       for (int i = 0; i < N; i++) {
-        mpx_future_state st = mpx_future_state_get(fs[i]);
+        mpx_state st = mpx_future_state(fs[i]);
         if (crc[i] == 0) {
           const void *d = fs;
           size_t l = 9;
@@ -1276,7 +1276,7 @@ static void test_cancel_finished(void) {
     if (f) {
       MT_ASSERT(mpx_future_wait(f, MPX_FOREVER) == 0);
       MT_ASSERT(mpx_future_cancel(f) == MPX_EBUSY);
-      MT_ASSERT(mpx_future_state_get(f) == MPX_FINISHED);
+      MT_ASSERT(mpx_future_state(f) == MPX_FINISHED);
       MT_ASSERT(result_is_u64(f, 16));
     }
     mpx_future_destroy(&f);
@@ -1284,9 +1284,9 @@ static void test_cancel_finished(void) {
     MT_ASSERT(submit_sleep(ex, 500, 0, 5, &f) == 0);
     if (f) {
       double end = mt_now() + 5.0;
-      while (mpx_future_state_get(f) == MPX_PENDING && mt_now() < end)
+      while (mpx_future_state(f) == MPX_PENDING && mt_now() < end)
         mt_sleep_ms(1);
-      if (mpx_future_state_get(f) == MPX_RUNNING) {
+      if (mpx_future_state(f) == MPX_RUNNING) {
         MT_ASSERT(mpx_future_cancel(f) == MPX_EBUSY);
         MT_ASSERT(mpx_future_worker(f) >= 0);
       }
@@ -1300,7 +1300,7 @@ static void test_cancel_finished(void) {
 /* ---- shutdown and destroy --------------------------------------------- */
 
 static void test_shutdown_cancel_futures(void) {
-  mpx_options o = one_at_a_time();
+  mpx_executor_options o = one_at_a_time();
   int ok;
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, &o, &ok);
   if (ex) {
@@ -1316,7 +1316,7 @@ static void test_shutdown_cancel_futures(void) {
     MT_ASSERT(mpx_executor_shutdown(ex, 1, 1) == 0);
     int ncancel = 0, good = 1;
     for (int i = 0; sub && i < n; i++) {
-      mpx_future_state st = mpx_future_state_get(fs[i]);
+      mpx_state st = mpx_future_state(fs[i]);
       if (st == MPX_CANCELLED) {
         ncancel++;
         good &= mpx_future_exception(fs[i], 0) == MPX_ECANCELED;
@@ -1342,7 +1342,7 @@ static void test_shutdown_cancel_futures(void) {
     /* futures stay readable after the pool is gone */
     good = 1;
     for (int i = 0; sub && i < n; i++) {
-      if (mpx_future_state_get(fs[i]) == MPX_FINISHED)
+      if (mpx_future_state(fs[i]) == MPX_FINISHED)
         good &= result_is_u64(fs[i], (uint64_t)i);
       else
         good &= mpx_future_exception(fs[i], MPX_FOREVER) == MPX_ECANCELED;
@@ -1360,14 +1360,14 @@ static void test_shutdown_cancel_futures(void) {
 /* Later shutdown calls add what they ask for: first no wait and no
  * cancelling, then cancelling (pending futures only), then waiting. */
 static void test_shutdown_adds(void) {
-  mpx_options o = one_at_a_time();
+  mpx_executor_options o = one_at_a_time();
   int ok;
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, &o, &ok);
   if (ex) {
     int nb = mpx_executor_workers(ex), n = nb + 10;
     mpx_future **fs = calloc((size_t)n, sizeof *fs);
     cbrec *cb = calloc((size_t)n, sizeof *cb);
-    mpx_future_state *before = calloc((size_t)n, sizeof *before);
+    mpx_state *before = calloc((size_t)n, sizeof *before);
     int sub = fs && cb && before;
     for (int i = 0; sub && i < n; i++) {
       sub &= submit_sleep(ex, i < nb ? 600 : 10, 0, (uint64_t)i, &fs[i]) == 0;
@@ -1380,17 +1380,17 @@ static void test_shutdown_adds(void) {
     /* shutdown without cancelling still runs the queue: the first task
      * gets sent */
     double end = mt_now() + 10.0;
-    while (sub && mpx_future_state_get(fs[0]) == MPX_PENDING && mt_now() < end)
+    while (sub && mpx_future_state(fs[0]) == MPX_PENDING && mt_now() < end)
       mt_sleep_ms(1);
     for (int i = 0; sub && i < n; i++)
-      before[i] = mpx_future_state_get(fs[i]);
+      before[i] = mpx_future_state(fs[i]);
     MT_ASSERT(sub && before[0] != MPX_PENDING);
     MT_ASSERT(sub && before[n - 1] == MPX_PENDING);
     MT_ASSERT(mpx_executor_shutdown(ex, 0, 1) == 0);
     MT_ASSERT(mpx_executor_shutdown(ex, 1, 0) == 0);
     int ncancel = 0, good = 1;
     for (int i = 0; sub && i < n; i++) {
-      mpx_future_state st = mpx_future_state_get(fs[i]);
+      mpx_state st = mpx_future_state(fs[i]);
       if (st == MPX_CANCELLED) {
         ncancel++;
         /* only what was still pending may be cancelled */
@@ -1445,7 +1445,7 @@ static void test_shutdown_nowait(void) {
     int good = 1;
     for (int i = 0; i < N; i++) {
       good &= fs[i] && mpx_future_done(fs[i]);
-      good &= fs[i] && mpx_future_state_get(fs[i]) == MPX_FINISHED;
+      good &= fs[i] && mpx_future_state(fs[i]) == MPX_FINISHED;
       good &= fs[i] && result_is_u64(fs[i], (uint64_t)i);
       good &= atomic_load(&cb[i].count) == 1;
       mpx_future_destroy(&fs[i]);

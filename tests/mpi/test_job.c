@@ -125,7 +125,7 @@ static void quiet_options(mpx_job_options *jo) {
 }
 
 static int run(mpx_executor *ex, uint64_t mode, uint64_t n, uint64_t cs,
-               mpx_out_mode om, mpx_job_report *r) {
+               mpx_job_mode om, mpx_job_report *r) {
   src s = {mode, {0, 0}};
   mpx_map_options mo;
   mpx_map_options_init(&mo);
@@ -145,7 +145,7 @@ static void test_rows_and_failures(void) {
     for (int k = 0; k < 3; k++) {
       paths("rows");
       mpx_job_report r;
-      CU_ASSERT_EQUAL(run(ex, 0, 1000, cs[k], MPX_OUT_CREATE, &r), 0);
+      CU_ASSERT_EQUAL(run(ex, 0, 1000, cs[k], MPX_JOB_CREATE, &r), 0);
       CU_ASSERT_EQUAL(r.complete, 0);
       CU_ASSERT_STRING_EQUAL(r.notes, "");
       CU_ASSERT_EQUAL(r.items, 1000);
@@ -153,7 +153,7 @@ static void test_rows_and_failures(void) {
       CU_ASSERT_EQUAL(r.failed, 0);
       CU_ASSERT_EQUAL(r.rows, 1500); /* 0+1+2+3 per 4 inputs */
       /* resuming a finished job verifies it and computes nothing */
-      CU_ASSERT_EQUAL(run(ex, 0, 1000, cs[k], MPX_OUT_RESUME, &r), 0);
+      CU_ASSERT_EQUAL(run(ex, 0, 1000, cs[k], MPX_JOB_RESUME, &r), 0);
       CU_ASSERT_EQUAL(r.recorded, 1000);
       CU_ASSERT_EQUAL(r.computed, 0);
       CU_ASSERT_EQUAL(r.rows, 1500);
@@ -161,11 +161,11 @@ static void test_rows_and_failures(void) {
       CU_ASSERT_PTR_NOT_NULL(strstr(r.notes, "already complete"));
       /* failures are recorded and the job goes on */
       paths("fail");
-      CU_ASSERT_EQUAL(run(ex, 1, 1000, cs[k], MPX_OUT_CREATE, &r), 0);
+      CU_ASSERT_EQUAL(run(ex, 1, 1000, cs[k], MPX_JOB_CREATE, &r), 0);
       CU_ASSERT_EQUAL(r.failed, 200);
       CU_ASSERT_EQUAL(r.computed, 1000);
       CU_ASSERT_EQUAL(r.rows, 1500 - 300); /* failed: i % 4 cycles 2,3,0,1 */
-      CU_ASSERT_EQUAL(run(ex, 1, 1000, cs[k], MPX_OUT_RESUME, &r), 0);
+      CU_ASSERT_EQUAL(run(ex, 1, 1000, cs[k], MPX_JOB_RESUME, &r), 0);
       CU_ASSERT_EQUAL(r.failed, 200);
       CU_ASSERT_EQUAL(r.computed, 0);
       cleanup();
@@ -190,7 +190,7 @@ static void test_schema_errors(void) {
     for (uint64_t mode = 2; mode <= 6; mode++) {
       paths("schema");
       mpx_job_report r;
-      int rc = run(ex, mode, 50, 1, MPX_OUT_CREATE, &r);
+      int rc = run(ex, mode, 50, 1, MPX_JOB_CREATE, &r);
       CU_ASSERT_EQUAL(rc, MPX_ESCHEMA);
       CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "input 7"));
       CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), want[mode]));
@@ -200,7 +200,7 @@ static void test_schema_errors(void) {
       /* the inputs before it were committed and verify on resume (which
        * stops at the same input again) */
       CU_ASSERT_EQUAL(r.computed, 7);
-      CU_ASSERT_EQUAL(run(ex, mode, 50, 1, MPX_OUT_RESUME, &r), MPX_ESCHEMA);
+      CU_ASSERT_EQUAL(run(ex, mode, 50, 1, MPX_JOB_RESUME, &r), MPX_ESCHEMA);
       CU_ASSERT_EQUAL(r.recorded, 7);
       cleanup();
     }
@@ -311,7 +311,7 @@ static void test_one_job_at_a_time(void) {
     cleanup();
     /* then it runs */
     paths("busy");
-    CU_ASSERT_EQUAL(run(ex, 0, 5, 1, MPX_OUT_CREATE, &r), 0);
+    CU_ASSERT_EQUAL(run(ex, 0, 5, 1, MPX_JOB_CREATE, &r), 0);
     cleanup();
   }
   mt_pool_end(&ex, ok);
@@ -354,9 +354,9 @@ static void test_many_arrays(void) {
   if (ex) {
     paths("many");
     mpx_job_report r;
-    CU_ASSERT_EQUAL(run(ex, 7, 200, 3, MPX_OUT_CREATE, &r), 0);
+    CU_ASSERT_EQUAL(run(ex, 7, 200, 3, MPX_JOB_CREATE, &r), 0);
     CU_ASSERT_EQUAL(r.rows, 300);
-    CU_ASSERT_EQUAL(run(ex, 7, 200, 3, MPX_OUT_RESUME, &r), 0);
+    CU_ASSERT_EQUAL(run(ex, 7, 200, 3, MPX_JOB_RESUME, &r), 0);
     CU_ASSERT_EQUAL(r.recorded, 200);
     CU_ASSERT_EQUAL(r.rows, 300);
     /* the lock is gone with the job */
@@ -384,7 +384,7 @@ static void test_identity_and_interrupt(void) {
     mpx_job_report r;
     CU_ASSERT_EQUAL(
         mpx_job_run(ex, "rows", produce, &s, 40, &mo, path, &jo, &r), 0);
-    jo.mode = MPX_OUT_RESUME;
+    jo.mode = MPX_JOB_RESUME;
     jo.identity = "inputs v2";
     CU_ASSERT_EQUAL(
         mpx_job_run(ex, "rows", produce, &s, 40, &mo, path, &jo, &r),
@@ -407,7 +407,7 @@ static void test_identity_and_interrupt(void) {
     CU_ASSERT_EQUAL(r.recorded, 40);
     cleanup();
     paths("intr");
-    jo.mode = MPX_OUT_CREATE;
+    jo.mode = MPX_JOB_CREATE;
     mpx_job_interrupt(SIGUSR1);
     CU_ASSERT_EQUAL(
         mpx_job_run(ex, "rows", produce, &s, 40, &mo, path, &jo, &r),
@@ -495,7 +495,7 @@ static void test_host_program(void) {
     dup2(efd, 2);
     paths("host");
     mpx_job_report r;
-    CU_ASSERT_EQUAL(run(ex, 0, 100, 4, MPX_OUT_CREATE, &r), 0);
+    CU_ASSERT_EQUAL(run(ex, 0, 100, 4, MPX_JOB_CREATE, &r), 0);
     /* HDF5 fails inside the job: the output beside its record is no
      * longer an HDF5 file, so the resume moves it aside and starts over;
      * then a create over it fails. */
@@ -505,7 +505,7 @@ static void test_host_program(void) {
         fputs("not hdf5", junk);
         fclose(junk);
       }
-      int rc = run(ex, 0, 100, 4, k ? MPX_OUT_CREATE : MPX_OUT_RESUME, &r);
+      int rc = run(ex, 0, 100, 4, k ? MPX_JOB_CREATE : MPX_JOB_RESUME, &r);
       if (rc != (k ? MPX_EFILE : 0))
         printf("\n    job over a non-HDF5 output: %s\n", mpx_last_error());
       CU_ASSERT_EQUAL(rc, k ? MPX_EFILE : 0);

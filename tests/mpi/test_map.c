@@ -153,8 +153,8 @@ static void test_ordered_chunksizes(void) {
 
 static void test_unordered(void) {
   int ok;
-  mpx_options po;
-  mpx_options_init(&po);
+  mpx_executor_options po;
+  mpx_executor_options_init(&po);
   po.max_batch = 1; /* the slow input travels alone, */
   po.prefetch = 1;  /* and nothing waits behind it */
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, &po, &ok);
@@ -324,7 +324,7 @@ static void test_range(void) {
         int64_t lo = 5, hi = 5 + his[a];
         mpx_map *m;
         CU_ASSERT_EQUAL_FATAL(
-            mpx_map_range(ex, "echo", lo, hi, ks[b], NULL, &m), 0);
+            mpx_map_create_range(ex, "echo", lo, hi, ks[b], NULL, &m), 0);
         mpx_map_item it;
         uint64_t i = 0;
         int64_t prev_stop = lo;
@@ -345,9 +345,11 @@ static void test_range(void) {
         mpx_map_destroy(&m);
       }
     mpx_map *m = (mpx_map *)1;
-    CU_ASSERT_EQUAL(mpx_map_range(ex, "echo", 5, 4, 2, NULL, &m), MPX_EINVAL);
+    CU_ASSERT_EQUAL(mpx_map_create_range(ex, "echo", 5, 4, 2, NULL, &m),
+                    MPX_EINVAL);
     CU_ASSERT_PTR_NULL(m);
-    CU_ASSERT_EQUAL(mpx_map_range(ex, "echo", 0, 4, 0, NULL, &m), MPX_EINVAL);
+    CU_ASSERT_EQUAL(mpx_map_create_range(ex, "echo", 0, 4, 0, NULL, &m),
+                    MPX_EINVAL);
   }
   mt_pool_end(&ex, ok);
 }
@@ -605,7 +607,7 @@ static void test_shutdown_mid_map(void) {
     CU_ASSERT_EQUAL(mpx_map_next(m, 0, &it), MPX_EOF);
     mpx_map_destroy(&m);
     /* a map on a shut-down executor fails at creation */
-    CU_ASSERT_EQUAL(mpx_map_range(ex, "echo", 0, 10, 2, NULL, &m),
+    CU_ASSERT_EQUAL(mpx_map_create_range(ex, "echo", 0, 10, 2, NULL, &m),
                     MPX_ESHUTDOWN);
     CU_ASSERT_PTR_NULL(m);
   }
@@ -617,7 +619,8 @@ static void test_typed_arrays(void) {
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
   if (ex) {
     mpx_map *m;
-    CU_ASSERT_EQUAL_FATAL(mpx_map_range(ex, "arrays", 0, 50, 4, NULL, &m), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        mpx_map_create_range(ex, "arrays", 0, 50, 4, NULL, &m), 0);
     mpx_map_item it;
     int64_t next = 0;
     while (mpx_map_next(m, 30.0, &it) == 0) {

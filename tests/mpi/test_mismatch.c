@@ -73,8 +73,8 @@ static void run_case(const mm_case *c) {
       (c->odd_rank2 >= 0 && c->odd_rank2 < mt_size() && me == c->odd_rank2);
   MT_ASSERT_ALL(register_table(odd ? c->odd : c->common) == 0);
 
-  mpx_options o;
-  mpx_options_init(&o);
+  mpx_executor_options o;
+  mpx_executor_options_init(&o);
   o.root = resolve(c->pool_root);
   mpx_executor *ex = NULL;
   int rc = mpx_executor_create(MPI_COMM_WORLD, &o, &ex);

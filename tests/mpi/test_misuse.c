@@ -29,8 +29,8 @@ static void test_second_create(void) {
 
 /* Ranks naming different roots: MPX_EINVAL on every rank, no hang. */
 static void test_different_roots(void) {
-  mpx_options o;
-  mpx_options_init(&o);
+  mpx_executor_options o;
+  mpx_executor_options_init(&o);
   o.root = mt_rank() % 2;
   mpx_executor *ex = NULL;
   int rc = mpx_executor_create(MPI_COMM_WORLD, &o, &ex);
@@ -55,8 +55,8 @@ static void test_different_roots(void) {
  * flush_interval set only on the root used to be ignored by the workers,
  * and a worker's bad value failed every rank). */
 static void test_root_options(void) {
-  mpx_options o;
-  mpx_options_init(&o);
+  mpx_executor_options o;
+  mpx_executor_options_init(&o);
   if (!mt_is_root()) {
     o.flush_interval = -1;
     o.prefetch = 0;
@@ -68,7 +68,7 @@ static void test_root_options(void) {
     MT_ASSERT(mt_nap_once(ex, 1));
   mt_pool_end(&ex, ok);
   /* The root's own bad value still fails every rank. */
-  mpx_options_init(&o);
+  mpx_executor_options_init(&o);
   if (mt_is_root())
     o.flush_interval = -1;
   ex = NULL;

@@ -114,8 +114,8 @@ static void test_uneven(void) {
  * does. */
 static void test_prompt_results(void) {
   for (int pf = 2; pf >= 1; pf--) {
-    mpx_options o;
-    mpx_options_init(&o);
+    mpx_executor_options o;
+    mpx_executor_options_init(&o);
     o.prefetch = pf;
     int ok;
     mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, &o, &ok);
@@ -148,7 +148,7 @@ static void test_cancel_sent(void) {
     double took = mt_now() - t0;
     int finished = 0, cancelled = 0;
     for (int i = 0; sub && i < 12; i++) {
-      mpx_future_state st = mpx_future_state_get(fs[i]);
+      mpx_state st = mpx_future_state(fs[i]);
       finished += st == MPX_FINISHED && mpx_future_exception(fs[i], 0) == 0;
       cancelled += st == MPX_CANCELLED &&
                    mpx_future_exception(fs[i], 0) == MPX_ECANCELED;

@@ -152,7 +152,7 @@ static void test_100k(void) {
            badyield = 0, badcancel = 0, cancel_mismatch = 0;
     for (size_t i = 0; i < n; i++) {
       track *t = &tr[i];
-      mpx_future_state st = mpx_future_state_get(t->f);
+      mpx_state st = mpx_future_state(t->f);
       int fin = st == MPX_FINISHED, can = st == MPX_CANCELLED;
       both += fin && can;
       neither += !fin && !can;
@@ -238,7 +238,7 @@ static void *submitter(void *p) {
   for (int i = 0; i < PER_THREAD; i++) {
     if (!fs[i])
       continue;
-    mpx_future_state st = mpx_future_state_get(fs[i]);
+    mpx_state st = mpx_future_state(fs[i]);
     if (crc[i] == 0) {
       a->failures += st != MPX_CANCELLED;
     } else if (crc[i] == 1 || crc[i] == MPX_EBUSY) {

@@ -287,7 +287,7 @@ static void test_future_null_and_getters(void) {
   EXPECT(mpx_future_cancel(NULL), MPX_EINVAL, "mpx_future_cancel");
   EXPECT(mpx_future_add_done_callback(NULL, cb_nop, NULL), MPX_EINVAL,
          "mpx_future_add_done_callback");
-  CU_ASSERT_EQUAL(mpx_future_state_get(NULL), MPX_NO_FUTURE);
+  CU_ASSERT_EQUAL(mpx_future_state(NULL), MPX_NO_FUTURE);
   CU_ASSERT_EQUAL(mpx_future_done(NULL), 0);
   CU_ASSERT_PTR_NULL(mpx_future_error(NULL));
   CU_ASSERT_EQUAL(mpx_future_worker(NULL), -1);
@@ -413,7 +413,7 @@ static void test_result_after_take(void) {
   CU_ASSERT_EQUAL(len, 0);
   CU_ASSERT_EQUAL(mpx_future_exception(f, 0), 0);
   CU_ASSERT_EQUAL(mpx_future_wait(f, 0), 0);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_FINISHED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_FINISHED);
   drop(f);
   mpx__sync_unref(s);
 }

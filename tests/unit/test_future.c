@@ -83,7 +83,7 @@ static void rec_cb(mpx_future *f, void *arg) {
   r->calls++;
   r->seen = f;
   r->thread = pthread_self();
-  r->state_seen = (int)mpx_future_state_get(f);
+  r->state_seen = (int)mpx_future_state(f);
   r->done_seen = mpx_future_done(f);
   /* Takes the sync lock: deadlocks if callbacks run under it. */
   r->exception_seen = mpx_future_exception(f, 0);
@@ -109,7 +109,7 @@ static void test_create(void) {
   CU_ASSERT_EQUAL(refs_of(f), 2);   /* the caller's and the executor's */
   CU_ASSERT_EQUAL(sync_refs(s), 2); /* the owner plus one per future */
   CU_ASSERT_PTR_EQUAL(f->sync, s);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_PENDING);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_PENDING);
   CU_ASSERT_EQUAL(mpx_future_done(f), 0);
   CU_ASSERT_EQUAL(mpx_future_id(f), 42);
   CU_ASSERT_EQUAL(f->task_id, 7);
@@ -140,11 +140,11 @@ static void test_set_running(void) {
   mpx__sync *s = new_sync();
   mpx_future *f = new_future(s, 1);
   CU_ASSERT_EQUAL(set_running(f), 1);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_RUNNING);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_RUNNING);
   CU_ASSERT_EQUAL(mpx_future_done(f), 0);
   /* A running future cannot be cancelled. */
   CU_ASSERT_EQUAL(mpx_future_cancel(f), MPX_EBUSY);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_RUNNING);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_RUNNING);
   mpx__cbq q;
   memset(&q, 0, sizeof q);
   pthread_mutex_lock(&s->mu);
@@ -155,11 +155,11 @@ static void test_set_running(void) {
   f->worker = 3; /* what the manager records when it sends the future */
   CU_ASSERT_EQUAL(mpx_future_worker(f), 3);
   finish(f, 0, NULL, 0, NULL);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_FINISHED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_FINISHED);
   CU_ASSERT_EQUAL(mpx_future_done(f), 1);
   /* A finished future cannot be cancelled either. */
   CU_ASSERT_EQUAL(mpx_future_cancel(f), MPX_EBUSY);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_FINISHED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_FINISHED);
   CU_ASSERT_EQUAL(mpx_future_exception(f, 0), 0);
   drop(f);
   mpx__sync_unref(s);
@@ -173,7 +173,7 @@ static void test_cancel_pending(void) {
   CU_ASSERT_EQUAL(mpx_future_add_done_callback(f, rec_cb, &r2), 0);
   CU_ASSERT_EQUAL(r1.calls, 0);
   CU_ASSERT_EQUAL(mpx_future_cancel(f), 0);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_CANCELLED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_CANCELLED);
   CU_ASSERT_EQUAL(mpx_future_done(f), 1);
   /* The callbacks ran once, on this thread, with the future. */
   CU_ASSERT_EQUAL(r1.calls, 1);
@@ -204,7 +204,7 @@ static void test_cancel_pending(void) {
   CU_ASSERT_EQUAL(r2.calls, 1);
   /* A cancelled future is never sent. */
   CU_ASSERT_EQUAL(set_running(f), 0);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_CANCELLED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_CANCELLED);
   /* A callback added now runs at once. */
   CU_ASSERT_EQUAL(mpx_future_add_done_callback(f, rec_cb, &r3), 0);
   CU_ASSERT_EQUAL(r3.calls, 1);
@@ -213,7 +213,7 @@ static void test_cancel_pending(void) {
   /* Finishing a cancelled future (a late result) changes nothing; the
    * result and error are freed (ASan checks). */
   finish(f, 0, "late", 4, "late error");
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_CANCELLED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_CANCELLED);
   CU_ASSERT_EQUAL(mpx_future_exception(f, 0), MPX_ECANCELED);
   CU_ASSERT_PTR_NULL(mpx_future_error(f));
   CU_ASSERT_EQUAL(r1.calls + r2.calls + r3.calls, 3);
@@ -230,7 +230,7 @@ static void test_cancel_locked(void) {
   memset(&q, 0, sizeof q);
   pthread_mutex_lock(&s->mu);
   CU_ASSERT_EQUAL(mpx__future_cancel_locked(f, &q), 0);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_CANCELLED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_CANCELLED);
   CU_ASSERT_EQUAL(mpx__future_cancel_locked(f, &q), 0); /* again */
   pthread_mutex_unlock(&s->mu);
   /* The callbacks wait in q until it runs. */
@@ -253,7 +253,7 @@ static void test_finish_with_result(void) {
   CU_ASSERT_EQUAL(set_running(f), 1);
   static const char payload[] = "sixteen bytes!!";
   finish(f, 0, payload, sizeof payload, NULL);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_FINISHED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_FINISHED);
   CU_ASSERT_EQUAL(mpx_future_done(f), 1);
   CU_ASSERT_EQUAL(mpx_future_exception(f, 0), 0);
   CU_ASSERT_PTR_NULL(mpx_future_error(f));
@@ -332,7 +332,7 @@ static void test_finish_with_error(void) {
   CU_ASSERT_EQUAL(set_running(f), 1);
   const char *msg = "task 'fib' failed on rank 2 of 4 (host x): bad input 7";
   finish(f, MPX_ETASK, NULL, 0, msg);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_FINISHED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_FINISHED);
   CU_ASSERT_EQUAL(mpx_future_done(f), 1);
   CU_ASSERT_PTR_NOT_NULL_FATAL(mpx_future_error(f));
   CU_ASSERT_STRING_EQUAL(mpx_future_error(f), msg);
@@ -366,10 +366,10 @@ static void test_finish_with_error(void) {
   /* PENDING -> FINISHED: the pool broke before the future was sent. */
   f = new_future(s, 3);
   finish(f, MPX_EBROKEN, NULL, 0, "pool broken: rank 1 died");
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_FINISHED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_FINISHED);
   CU_ASSERT_EQUAL(mpx_future_exception(f, 0), MPX_EBROKEN);
   CU_ASSERT_EQUAL(set_running(f), 0);
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_FINISHED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_FINISHED);
   drop(f);
   mpx__sync_unref(s);
 }
@@ -693,7 +693,7 @@ static void test_thread_wakes_wait_forever(void) {
   CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, finisher_main, &a), 0);
   CU_ASSERT_EQUAL(mpx_future_wait(f, MPX_FOREVER), 0);
   double el = unit_now() - t0;
-  CU_ASSERT_EQUAL(mpx_future_state_get(f), MPX_FINISHED);
+  CU_ASSERT_EQUAL(mpx_future_state(f), MPX_FINISHED);
   CU_ASSERT(el >= 0.03);
   pthread_join(th, NULL);
   drop(f);
@@ -745,7 +745,7 @@ static void test_thread_wakes_wait_all(void) {
   CU_ASSERT_EQUAL(ndone, 3);
   CU_ASSERT(done[0] == 1 && done[1] == 1 && done[2] == 1);
   for (int i = 0; i < 3; i++)
-    CU_ASSERT_EQUAL(mpx_future_state_get(fs[i]), MPX_FINISHED);
+    CU_ASSERT_EQUAL(mpx_future_state(fs[i]), MPX_FINISHED);
   pthread_join(th, NULL);
   for (int i = 0; i < 3; i++)
     drop(fs[i]);
@@ -1200,7 +1200,7 @@ static void test_as_completed_holds_refs(void) {
   mpx_future *got = NULL;
   CU_ASSERT_EQUAL(mpx_as_completed_next(it, &got), 0);
   CU_ASSERT_PTR_EQUAL(got, raw);
-  CU_ASSERT_EQUAL(mpx_future_state_get(got), MPX_FINISHED);
+  CU_ASSERT_EQUAL(mpx_future_state(got), MPX_FINISHED);
   CU_ASSERT_EQUAL(mpx_as_completed_next(it, &got), MPX_EOF);
   mpx_as_completed_destroy(&it); /* frees the future (ASan checks) */
   CU_ASSERT_EQUAL(sync_refs(s), 1);
@@ -1230,11 +1230,11 @@ static void test_refcount_user_then_executor(void) {
   CU_ASSERT_EQUAL(sync_refs(s), 2);
   /* ...which stays valid for the executor, finishes and runs its
    * callbacks. */
-  CU_ASSERT_EQUAL(mpx_future_state_get(raw), MPX_RUNNING);
+  CU_ASSERT_EQUAL(mpx_future_state(raw), MPX_RUNNING);
   finish(raw, 0, "dropped result", 14, NULL);
   CU_ASSERT_EQUAL(r.calls, 1);
   CU_ASSERT_PTR_EQUAL(r.seen, raw);
-  CU_ASSERT_EQUAL(mpx_future_state_get(raw), MPX_FINISHED);
+  CU_ASSERT_EQUAL(mpx_future_state(raw), MPX_FINISHED);
   /* The last unref frees the future and its result (ASan checks) and
    * releases its sync reference. */
   mpx__future_unref(raw);
@@ -1272,7 +1272,7 @@ static void test_refcount_extra_refs(void) {
   mpx_future_destroy(&f);
   mpx__future_unref(raw);
   CU_ASSERT_EQUAL(refs_of(raw), 2);
-  CU_ASSERT_EQUAL(mpx_future_state_get(raw), MPX_PENDING);
+  CU_ASSERT_EQUAL(mpx_future_state(raw), MPX_PENDING);
   CU_ASSERT_EQUAL(mpx_future_cancel(raw), 0);
   mpx__future_unref(raw);
   CU_ASSERT_EQUAL(refs_of(raw), 1);
@@ -1413,7 +1413,7 @@ static void test_timeout_rule(void) {
   CU_ASSERT_EQUAL(mpx_future_take(NULL, 0, &t, NULL), MPX_EINVAL);
   CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_future_take"));
   /* the getters' NULL rules */
-  CU_ASSERT_EQUAL(mpx_future_state_get(NULL), MPX_NO_FUTURE);
+  CU_ASSERT_EQUAL(mpx_future_state(NULL), MPX_NO_FUTURE);
   CU_ASSERT_EQUAL(mpx_future_done(NULL), 0);
   CU_ASSERT_PTR_NULL(mpx_future_error(NULL));
   /* a done future is no wait at all, whatever the timeout */
