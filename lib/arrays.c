@@ -17,7 +17,6 @@
 
 #define ARR_MAGIC 0x4158504Du /* "MPXA" */
 #define ARR_HDR 96u
-#define PAD8(x) (((x) + 7u) & ~(uint64_t)7u)
 
 size_t mpx_dtype_size(mpx_dtype t) {
   switch (t) {
@@ -82,14 +81,9 @@ static int add_slot(mpx_task_ctx *ctx, const char *name, mpx__array **slot,
   for (size_t i = 0; i < ctx->narrays; i++)
     if (strcmp(ctx->arrays[i].name, name) == 0)
       return mpx__fail(MPX_EINVAL, "%s: '%s' added twice", call, name);
-  if (ctx->narrays == ctx->arrays_cap) {
-    size_t cap = ctx->arrays_cap ? 2 * ctx->arrays_cap : 4;
-    mpx__array *a = realloc(ctx->arrays, cap * sizeof *a);
-    if (!a)
-      return mpx__fail(MPX_ENOMEM, "%s: out of memory", call);
-    ctx->arrays = a;
-    ctx->arrays_cap = cap;
-  }
+  if (mpx__grow(&ctx->arrays, &ctx->arrays_cap, ctx->narrays + 1,
+                sizeof *ctx->arrays, 4) != 0)
+    return mpx__fail(MPX_ENOMEM, "%s: out of memory", call);
   if (ctx->out) {
     /* Arrays replace raw bytes set earlier. */
     free(ctx->out);
@@ -172,7 +166,7 @@ int mpx_task_strings(mpx_task_ctx *ctx, const char *name,
 int mpx__arrays_pack(mpx_task_ctx *ctx) {
   uint64_t total = 8;
   for (size_t i = 0; i < ctx->narrays; i++)
-    total += ARR_HDR + PAD8(ctx->arrays[i].nbytes);
+    total += ARR_HDR + mpx__pad8(ctx->arrays[i].nbytes);
   unsigned char *b = mpx__alloc((size_t)total);
   if (!b)
     return mpx__fail(MPX_ENOMEM, "out of memory packing %llu bytes of arrays",
@@ -193,8 +187,8 @@ int mpx__arrays_pack(mpx_task_ctx *ctx) {
     memcpy(b + pos + 88, &a->nbytes, 8);
     pos += ARR_HDR;
     memcpy(b + pos, a->data, a->nbytes);
-    memset(b + pos + a->nbytes, 0, PAD8(a->nbytes) - a->nbytes);
-    pos += PAD8(a->nbytes);
+    memset(b + pos + a->nbytes, 0, mpx__pad8(a->nbytes) - a->nbytes);
+    pos += mpx__pad8(a->nbytes);
   }
   free(ctx->out);
   ctx->out = b;
@@ -239,7 +233,7 @@ int mpx_arrays_parse(const void *buf, size_t len, mpx_array *arrays, size_t max,
           MPX_EINVAL, "mpx_arrays_parse: typed result: array %u has a bad name",
           i);
     pos += ARR_HDR;
-    if (nb > len - pos || PAD8(nb) > len - pos)
+    if (nb > len - pos || mpx__pad8(nb) > len - pos)
       return mpx__fail(MPX_EINVAL,
                        "mpx_arrays_parse: typed result: array '%s' truncated",
                        name);
@@ -272,7 +266,7 @@ int mpx_arrays_parse(const void *buf, size_t len, mpx_array *arrays, size_t max,
       arrays[i].data = d;
       arrays[i].nbytes = nb;
     }
-    pos += PAD8(nb);
+    pos += mpx__pad8(nb);
   }
   *n = cnt;
   if (cnt > max)

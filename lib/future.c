@@ -175,14 +175,8 @@ int mpx__future_set_running_or_notify_cancel_locked(mpx_future *f) {
 static int detach_callbacks_locked(mpx_future *f, mpx__cbq *q) {
   if (!f->cbs)
     return 0;
-  if (q->n == q->cap) {
-    size_t ncap = q->cap ? 2 * q->cap : 16;
-    struct mpx__cbq_ent *n = realloc(q->v, ncap * sizeof *n);
-    if (!n)
-      return MPX_ENOMEM;
-    q->v = n;
-    q->cap = ncap;
-  }
+  if (mpx__grow(&q->v, &q->cap, q->n + 1, sizeof *q->v, 16) != 0)
+    return MPX_ENOMEM;
   mpx__future_ref(f);
   q->v[q->n].f = f;
   q->v[q->n].cbs = f->cbs;

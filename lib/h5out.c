@@ -261,17 +261,8 @@ static void ds_close(ds *d) {
 /* Appends nrows rows (nbytes bytes) to d's staging buffer. */
 static int ds_stage(mpx__h5 *h, ds *d, const void *data, uint64_t nrows,
                     size_t nbytes) {
-  if (d->len + nbytes > d->cap) {
-    size_t cap = d->cap ? d->cap : 4096;
-    while (cap < d->len + nbytes)
-      cap *= 2;
-    unsigned char *b = realloc(d->buf, cap);
-    if (!b)
-      return mpx__fail(MPX_ENOMEM, "out of memory staging rows of '%s'",
-                       d->name);
-    d->buf = b;
-    d->cap = cap;
-  }
+  if (mpx__grow(&d->buf, &d->cap, d->len + nbytes, 1, 4096) != 0)
+    return mpx__fail(MPX_ENOMEM, "out of memory staging rows of '%s'", d->name);
   if (nbytes)
     memcpy(d->buf + d->len, data, nbytes);
   d->len += nbytes;

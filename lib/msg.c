@@ -10,10 +10,6 @@
 #include "msg.h"
 #include "util.h"
 
-static size_t pad8(uint64_t n) {
-  return (size_t)((n + 7u) & ~(uint64_t)7u);
-}
-
 static void put16(unsigned char *p, uint16_t v) {
   memcpy(p, &v, 2);
 }
@@ -43,14 +39,9 @@ static uint64_t get64(const unsigned char *p) {
 static int reserve(mpx__msgbuf *b, size_t extra) {
   if (b->len + extra <= b->cap)
     return 0;
-  size_t ncap = b->cap ? b->cap : 256;
-  while (ncap < b->len + extra)
-    ncap *= 2;
-  unsigned char *n = realloc(b->buf, ncap);
-  if (!n)
-    return mpx__fail(MPX_ENOMEM, "out of memory for a %zu-byte message", ncap);
-  b->buf = n;
-  b->cap = ncap;
+  if (mpx__grow(&b->buf, &b->cap, b->len + extra, 1, 256) != 0)
+    return mpx__fail(MPX_ENOMEM, "out of memory for a %zu-byte message",
+                     b->len + extra);
   return 0;
 }
 
@@ -77,7 +68,7 @@ static int add_item(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
   if (inline_len > SIZE_MAX - MPX_MSG_ITEM_LEN - 8)
     return mpx__fail(MPX_ENOMEM, "a %zu-byte message item is too large",
                      inline_len);
-  int rc = reserve(b, MPX_MSG_ITEM_LEN + pad8(inline_len));
+  int rc = reserve(b, MPX_MSG_ITEM_LEN + mpx__pad8(inline_len));
   if (rc)
     return rc;
   unsigned char *p = b->buf + b->len;
@@ -101,7 +92,7 @@ int mpx__msgbuf_add(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
     return rc;
   if (len)
     memcpy(b->buf + b->len, data, (size_t)len);
-  size_t padded = pad8(len);
+  size_t padded = mpx__pad8(len);
   memset(b->buf + b->len + len, 0, padded - (size_t)len);
   b->len += padded;
   return 0;
@@ -167,9 +158,9 @@ int mpx__msg_parse(const void *head, size_t len, mpx__msg_hdr *h) {
         return MPX_EPROTO;
       continue;
     }
-    if (ilen > len - pos || pad8(ilen) > len - pos)
+    if (ilen > len - pos || mpx__pad8(ilen) > len - pos)
       return MPX_EPROTO;
-    pos += pad8(ilen);
+    pos += mpx__pad8(ilen);
   }
   return pos == len ? 0 : MPX_EPROTO;
 }
@@ -191,7 +182,7 @@ int mpx__msg_next(const void *head, const mpx__msg_hdr *h, size_t *pos,
     it->data = tail;
   } else {
     it->data = p + *pos;
-    *pos += pad8(it->len);
+    *pos += mpx__pad8(it->len);
   }
   return 1;
 }

@@ -278,15 +278,11 @@ static int read_body(FILE *f, const char *path, mpx__rec_info *info) {
       free(c.sums);
       break;
     }
-    if (info->ncommits == ccap) {
-      ccap = ccap ? 2 * ccap : 64;
-      mpx__rec_commit *nc = realloc(info->commits, ccap * sizeof *nc);
-      if (!nc) {
-        free(c.sums);
-        rc = mpx__fail(MPX_ENOMEM, "out of memory reading '%s'", path);
-        break;
-      }
-      info->commits = nc;
+    if (mpx__grow(&info->commits, &ccap, info->ncommits + 1,
+                  sizeof *info->commits, 64) != 0) {
+      free(c.sums);
+      rc = mpx__fail(MPX_ENOMEM, "out of memory reading '%s'", path);
+      break;
     }
     info->commits[info->ncommits++] = c;
     off += len;

@@ -17,7 +17,8 @@ typedef struct entry {
 } entry;
 
 static entry *tab;
-static uint32_t ntab, captab;
+static uint32_t ntab;
+static size_t captab;
 static atomic_int live_executors;
 
 /* Registers fn as name after checking the name and the table's state. */
@@ -37,14 +38,8 @@ int mpx_register(const char *name, mpx_task_fn fn) {
   if (mpx__registry_lookup(name) >= 0)
     return mpx__fail(MPX_EEXIST, "mpx_register: task '%s' already registered",
                      name);
-  if (ntab == captab) {
-    uint32_t ncap = captab ? 2 * captab : 16;
-    entry *n = realloc(tab, ncap * sizeof *n);
-    if (!n)
-      return mpx__fail(MPX_ENOMEM, "mpx_register: out of memory");
-    tab = n;
-    captab = ncap;
-  }
+  if (mpx__grow(&tab, &captab, (size_t)ntab + 1, sizeof *tab, 16) != 0)
+    return mpx__fail(MPX_ENOMEM, "mpx_register: out of memory");
   snprintf(tab[ntab].name, sizeof tab[ntab].name, "%s", name);
   tab[ntab].fn = fn;
   ntab++;

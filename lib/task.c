@@ -13,8 +13,6 @@
 #include "task.h"
 #include "util.h"
 
-#define PAD8(x) (((x) + 7u) & ~(size_t)7u)
-
 /* Makes p (len bytes) the task's raw result, dropping earlier results. */
 static void set_out(mpx_task_ctx *ctx, void *p, size_t len) {
   free(ctx->out);
@@ -129,25 +127,17 @@ static int run_one(mpx_task_fn fn, const char *name, const void *arg,
 }
 
 int mpx__chunkbuf_add(mpx__chunkbuf *b, const void *data, size_t len) {
-  size_t need = (b->len ? b->len : 8) + 8 + PAD8(len);
-  if (need > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < need)
-      cap *= 2;
-    unsigned char *nb = realloc(b->buf, cap);
-    if (!nb)
-      return mpx__fail(MPX_ENOMEM, "out of memory for a %zu-byte chunk", cap);
-    b->buf = nb;
-    b->cap = cap;
-  }
+  size_t need = (b->len ? b->len : 8) + 8 + mpx__pad8(len);
+  if (mpx__grow(&b->buf, &b->cap, need, 1, 256) != 0)
+    return mpx__fail(MPX_ENOMEM, "out of memory for a %zu-byte chunk", need);
   if (b->len == 0)
     b->len = 8;
   uint64_t l = len;
   memcpy(b->buf + b->len, &l, 8);
   if (len)
     memcpy(b->buf + b->len + 8, data, len);
-  memset(b->buf + b->len + 8 + len, 0, PAD8(len) - len);
-  b->len += 8 + PAD8(len);
+  memset(b->buf + b->len + 8 + len, 0, mpx__pad8(len) - len);
+  b->len += 8 + mpx__pad8(len);
   b->count++;
   return 0;
 }
@@ -181,10 +171,10 @@ static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
     }
     memcpy(&l, a + pos, 8);
     pos += 8;
-    if (l > len - pos || PAD8(l) > len - pos)
+    if (l > len - pos || mpx__pad8(l) > len - pos)
       bad = "malformed chunk";
     else
-      pos += PAD8(l);
+      pos += mpx__pad8(l);
   }
   int bad_st = bad ? MPX_EPROTO : 0;
   void **res = NULL;
@@ -215,8 +205,8 @@ static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
       res[i] = strdup(oom);
       rl[i] = res[i] ? sizeof oom : 0;
     }
-    total += PAD8(rl[i]);
-    pos += PAD8(l);
+    total += mpx__pad8(rl[i]);
+    pos += mpx__pad8(l);
   }
   unsigned char *out = bad ? NULL : mpx__alloc(total);
   if (!bad && !out) {
@@ -235,8 +225,8 @@ static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
       memcpy(out + 16 + 16 * i, &l, 8);
       if (l)
         memcpy(out + p, res[i], l);
-      memset(out + p + l, 0, PAD8(l) - l);
-      p += PAD8(l);
+      memset(out + p + l, 0, mpx__pad8(l) - l);
+      p += mpx__pad8(l);
     }
   }
   for (uint64_t i = 0; res && i < n; i++)
@@ -268,7 +258,7 @@ int mpx__chunk_result_parse(const void *buf, size_t len, uint64_t n,
     uint64_t l;
     memcpy(&st, b + 8 + 16 * i, 4);
     memcpy(&l, b + 16 + 16 * i, 8);
-    if (l > len - pos || PAD8(l) > len - pos)
+    if (l > len - pos || mpx__pad8(l) > len - pos)
       return mpx__fail(MPX_EPROTO,
                        "outcome %llu of a chunk result overruns "
                        "it",
@@ -281,7 +271,7 @@ int mpx__chunk_result_parse(const void *buf, size_t len, uint64_t n,
     out[i].status = st;
     out[i].data = b + pos;
     out[i].len = st != 0 ? l - 1 : l;
-    pos += PAD8(l);
+    pos += mpx__pad8(l);
   }
   return 0;
 }

@@ -177,3 +177,21 @@ void mpx__iso_time(char *buf, size_t cap) {
   gmtime_r(&t, &tm);
   strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+int mpx__grow(void *bufp, size_t *cap, size_t need, size_t elem, size_t first) {
+  if (need <= *cap)
+    return 0;
+  size_t ncap = *cap ? *cap : first;
+  while (ncap < need)
+    ncap = ncap > SIZE_MAX / 2 ? need : 2 * ncap;
+  if (elem && ncap > SIZE_MAX / elem)
+    return MPX_ENOMEM;
+  void *old;
+  memcpy(&old, bufp, sizeof old);
+  void *n = realloc(old, ncap * elem);
+  if (!n)
+    return MPX_ENOMEM;
+  memcpy(bufp, &n, sizeof n);
+  *cap = ncap;
+  return 0;
+}

@@ -63,6 +63,18 @@ void mpx__low_timer_slack(void);
 /* CPU pause hint for spin loops. */
 void mpx__cpu_relax(void);
 
+/* n rounded up to a multiple of 8: payloads in messages, chunk results and
+ * typed arrays start 8-byte aligned. */
+static inline uint64_t mpx__pad8(uint64_t n) {
+  return (n + 7u) & ~(uint64_t)7u;
+}
+
+/* Grows the array whose pointer is at bufp (a T **, holding *cap elements
+ * of elem bytes) to hold at least need elements, doubling from first
+ * (capacities never shrink). Returns 0, or MPX_ENOMEM without setting a
+ * message (the caller says what ran out) and the array unchanged. */
+int mpx__grow(void *bufp, size_t *cap, size_t need, size_t elem, size_t first);
+
 /* Allocates len bytes (at least 1) aligned to 8 bytes; free with free(). */
 void *mpx__alloc(size_t len);
 

@@ -6,7 +6,7 @@
  * executor is collective over a communicator; the root rank gets the
  * executor (submit, futures, wait, as_completed, shutdown) and every other
  * rank serves tasks until the root shuts the pool down. With a single rank
- * the tasks run on a worker thread inside the root process.
+ * the tasks run on the root's manager thread.
  *
  * Conventions (see STYLE.md):
  *  - every fallible call returns 0 or a negative MPX_E* code (mpx_errors.h);
@@ -16,8 +16,13 @@
  *    limit, any other value <= 0 only polls (so a computed deadline - now
  *    that dips below zero polls, as in Python), NaN is MPX_EINVAL; the same
  *    rule in every call that takes a timeout;
- *  - each prototype says whether it is Collective, Root only or Any rank,
- *    and who owns what.
+ *  - each prototype says where it may be called (Collective over comm,
+ *    Root only: the rank holding the executor, Inside a task: on whichever
+ *    rank runs it, or Any rank), whether it is thread-safe, and who owns
+ *    what;
+ *  - done-callbacks, and the tasks of a one-rank pool, run on the manager
+ *    thread: a call there that would block fails with MPX_EDEADLK instead
+ *    of deadlocking (mpx_map_next() on an unordered map excepted).
  */
 #ifndef MPX_H
 #define MPX_H
@@ -79,13 +84,17 @@ MPX_API const char *mpx_last_error(void);
 /* ------------------------------------------------------------------------ */
 
 /* Initialises MPI with MPI_THREAD_MULTIPLE unless it is already initialised.
- * Collective over MPI_COMM_WORLD (as MPI_Init_thread).
+ * Collective over MPI_COMM_WORLD (as MPI_Init_thread). Process-wide; not
+ * thread-safe: call from one thread, before any other thread uses mpx.
  * Errors: MPX_EMPI if MPI_Init_thread fails, MPX_ETHREAD if the library
  * provides less than MPI_THREAD_SERIALIZED. */
 MPX_API int mpx_init(int *argc, char ***argv);
 
-/* Finalises MPI if mpx_init initialised it and it is not finalised yet.
- * Collective over MPI_COMM_WORLD. Returns 0 or MPX_EMPI. */
+/* Finalises MPI if mpx_init initialised it and it is not finalised yet;
+ * an executor still live is first shut down, waiting (its handle stays
+ * for mpx_executor_destroy()). Collective over MPI_COMM_WORLD.
+ * Process-wide; not thread-safe: call from the thread that called
+ * mpx_init(), once no other thread uses mpx. Returns 0 or MPX_EMPI. */
 MPX_API int mpx_finalize(void);
 
 /* ------------------------------------------------------------------------ */
@@ -104,25 +113,29 @@ typedef int (*mpx_task_fn)(mpx_task_ctx *ctx, const void *arg, size_t len);
 /* Registers fn under name for this process. Call it on every rank, in the
  * same order, before mpx_executor_create(); the root checks at creation that
  * all ranks registered the same names in the same order.
- * Any rank; not thread-safe against executor creation.
+ * Any rank. Not thread-safe: the table has no lock (it is frozen while an
+ * executor lives), so register from one thread, never during creation.
  * Errors: MPX_EINVAL (NULL or empty name, NULL fn), MPX_E2BIG (name longer
  * than MPX_TASK_NAME_MAX), MPX_EEXIST (name already registered), MPX_EBUSY
  * (an executor is live in this process), MPX_ENOMEM. */
 MPX_API int mpx_register(const char *name, mpx_task_fn fn);
 
 /* Removes every registration of this process (for tests and for programs
- * that build several pools with different tables). Any rank.
+ * that build several pools with different tables). Any rank. Not
+ * thread-safe, as mpx_register().
  * Errors: MPX_EBUSY while an executor is live in this process. */
 MPX_API int mpx_unregister_all(void);
 
 /* Copies len bytes from data as the task's result, replacing any earlier
- * result. Called from inside a task. Returns 0, MPX_EINVAL (NULL ctx, or
+ * result. Inside a task. Not thread-safe: one thread per ctx (a task's own
+ * threads must not call it at once). Returns 0, MPX_EINVAL (NULL ctx, or
  * NULL data with len > 0) or MPX_ENOMEM. */
 MPX_API int mpx_task_return(mpx_task_ctx *ctx, const void *data, size_t len);
 
 /* Allocates a result buffer of len bytes for the task to fill in place and
  * returns it (8-byte aligned), or NULL for a NULL ctx or when out of memory
  * (mpx_last_error() says which). Replaces any earlier result.
+ * Inside a task; not thread-safe: one thread per ctx.
  * Ownership: mpx frees it after sending. */
 MPX_API void *mpx_task_output(mpx_task_ctx *ctx, size_t len);
 
@@ -132,7 +145,8 @@ MPX_API void *mpx_task_output(mpx_task_ctx *ctx, size_t len);
  * the worker, the number of ranks and the host. A task that called it has
  * failed, whatever it returns afterwards (a later `return 0` does not drop
  * the failure). With a NULL ctx it records nothing but mpx_last_error()
- * and still returns MPX_ETASK. */
+ * and still returns MPX_ETASK. Inside a task; not thread-safe: one thread
+ * per ctx. */
 MPX_API int mpx_task_fail(mpx_task_ctx *ctx, const char *fmt, ...)
 #ifdef __GNUC__
     __attribute__((format(printf, 2, 3)))
@@ -140,11 +154,13 @@ MPX_API int mpx_task_fail(mpx_task_ctx *ctx, const char *fmt, ...)
     ;
 
 /* The rank (in the executor's communicator) running this task; the root
- * rank in single-rank mode; -1 for a NULL ctx. */
+ * rank in single-rank mode; -1 for a NULL ctx. Inside a task, thread-safe
+ * (it only reads ctx). */
 MPX_API int mpx_task_rank(const mpx_task_ctx *ctx);
 
-/* The name of the task being run, or NULL for a NULL ctx. Ownership:
- * borrowed, valid during the call. */
+/* The name of the task being run, or NULL for a NULL ctx. Inside a task,
+ * thread-safe (it only reads ctx). Ownership: borrowed, valid during the
+ * call. */
 MPX_API const char *mpx_task_name(const mpx_task_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
@@ -170,7 +186,8 @@ typedef struct mpx_executor_options {
 } mpx_executor_options;
 
 /* Fills opts with the defaults, then applies the MPX_* environment
- * variables named above. Any rank. Does nothing for NULL. */
+ * variables named above. Any rank, thread-safe (unless another thread
+ * changes the environment meanwhile). Does nothing for NULL. */
 MPX_API void mpx_executor_options_init(mpx_executor_options *opts);
 
 /* Creates an executor over comm. Collective over comm: every rank calls it
@@ -179,14 +196,19 @@ MPX_API void mpx_executor_options_init(mpx_executor_options *opts);
  *  - On the root it starts the manager thread and returns with *ex set.
  *  - On every other rank it serves tasks until the root shuts the pool down,
  *    then returns 0 with *ex set to NULL.
- *  - With a single rank, tasks run on a worker thread of the root process.
+ *  - With a single rank, tasks run on the root's manager thread (so a task
+ *    that blocks on a future gets MPX_EDEADLK).
  * opts may be NULL for the defaults.
  * Errors (returned on every rank alike where the cause is global):
  * MPX_EINVAL (bad options, root out of range, MPI not initialised),
  * MPX_ETHREAD (MPI thread level below MPI_THREAD_SERIALIZED),
  * MPX_EMISMATCH (ranks registered different tasks; mpx_last_error() names
- * the difference), MPX_EMPI, MPX_ENOMEM, MPX_ESYS.
- * Threads: with MPI_THREAD_MULTIPLE the root may use MPI on other
+ * the difference), MPX_EBUSY (this process already holds an executor whose
+ * manager still runs; refused before any collective), MPX_EMPI,
+ * MPX_ENOMEM, MPX_ESYS.
+ * Threads: not thread-safe, one creation at a time per process (the check
+ * for a live executor and the registration of the new one are not one
+ * step). With MPI_THREAD_MULTIPLE the root may use MPI on other
  * communicators while the pool is live; with MPI_THREAD_SERIALIZED it must
  * make no MPI call between creation and mpx_executor_destroy(). */
 MPX_API int mpx_executor_create(MPI_Comm comm, const mpx_executor_options *opts,
@@ -198,7 +220,7 @@ MPX_API int mpx_executor_workers(const mpx_executor *ex);
 
 /* Submits a call of the task registered as name with a copy of len bytes at
  * arg (arg may be NULL when len is 0) and returns its future in *fut.
- * Root only, thread-safe.
+ * Root only, thread-safe; may be called from a done-callback.
  * Ownership: the arguments are copied, the caller may free them at once;
  * the caller owns *fut and releases it with mpx_future_destroy().
  * Errors: MPX_EINVAL, MPX_ENOTASK (no task of that name), MPX_ESHUTDOWN
@@ -221,7 +243,8 @@ MPX_API int mpx_executor_shutdown(mpx_executor *ex, int wait,
 /* Destroys a shut-down executor: waits for the manager to finish, releases
  * the workers and the duplicated communicator, and sets *ex to NULL.
  * Accepts NULL and *ex == NULL (returns 0). Futures stay valid after it.
- * Root only.
+ * Root only. Not thread-safe: call once, after every other call on ex has
+ * returned (it frees ex); not from a done-callback (MPX_EDEADLK).
  * Errors: MPX_EBUSY if the executor was not shut down (nothing is freed),
  * MPX_EDEADLK from a done-callback. */
 MPX_API int mpx_executor_destroy(mpx_executor **ex);
@@ -241,7 +264,8 @@ typedef enum mpx_state {
 /* Callback run once when a future finishes or is cancelled. It runs on the
  * manager thread (or at once on the calling thread when the future is
  * already done, or on the cancelling thread); keep it short. Blocking waits
- * on unfinished futures from it fail with MPX_EDEADLK. */
+ * on unfinished futures from it fail with MPX_EDEADLK; calls that do not
+ * block (mpx_submit, mpx_future_cancel, ...) are allowed. */
 typedef void (*mpx_done_cb)(mpx_future *fut, void *arg);
 
 /* Current state; MPX_NO_FUTURE for NULL. Root only, thread-safe, never
@@ -255,23 +279,26 @@ MPX_API int mpx_future_done(const mpx_future *fut);
 /* Cancels a pending future: it will never be sent, waiters see it done and
  * its callbacks fire (on this thread) with MPX_ECANCELED.
  * Returns 0 if the future is (now or already) cancelled, MPX_EBUSY if it is
- * running or finished, MPX_EINVAL for NULL. Root only, thread-safe. */
+ * running or finished, MPX_EINVAL for NULL. Root only, thread-safe; may be
+ * called from a done-callback. */
 MPX_API int mpx_future_cancel(mpx_future *fut);
 
 /* Waits up to timeout seconds for the future to be done.
  * Returns 0 when done (whatever the outcome, and also after
  * mpx_future_take()), MPX_ETIMEDOUT, MPX_EINVAL (NULL, NaN timeout), or
  * MPX_EDEADLK (called from a done-callback on an unfinished future).
- * Root only, thread-safe. */
+ * Root only, thread-safe; not from a done-callback unless the future is
+ * done or the timeout only polls (MPX_EDEADLK). */
 MPX_API int mpx_future_wait(mpx_future *fut, double timeout);
 
 /* Waits up to timeout seconds and returns the outcome: 0 (success), the
  * code the future finished with (MPX_ETASK, MPX_ECANCELED, MPX_EBROKEN,
  * MPX_EPROTO, MPX_ENOMEM when the worker had no memory for the result...),
- * MPX_ETIMEDOUT, MPX_EINVAL (NULL, NaN timeout) or MPX_EDEADLK; a failure
- * outcome also sets mpx_last_error() to the future's message. The analogue
- * of Python's Future.exception(); after mpx_future_take() it still reports
- * the outcome (0). Root only, thread-safe. */
+ * MPX_ETIMEDOUT, MPX_EINVAL (NULL, NaN timeout) or MPX_EDEADLK (as
+ * mpx_future_wait()); a failure outcome also sets mpx_last_error() to the
+ * future's message. The analogue of Python's Future.exception(); after
+ * mpx_future_take() it still reports the outcome (0). Root only,
+ * thread-safe. */
 MPX_API int mpx_future_exception(mpx_future *fut, double timeout);
 
 /* Waits up to timeout seconds for the result and lends it: *data and *len
@@ -280,14 +307,17 @@ MPX_API int mpx_future_exception(mpx_future *fut, double timeout);
  * the result was taken by mpx_future_take") once mpx_future_take() handed
  * the result over; on anything but 0 *data is NULL and *len is 0.
  * Ownership: the result belongs to the future and stays valid until
- * mpx_future_take() or mpx_future_destroy(). Root only, thread-safe. */
+ * mpx_future_take() or mpx_future_destroy(). Root only, thread-safe; not
+ * from a done-callback on an unfinished future (MPX_EDEADLK). */
 MPX_API int mpx_future_result(mpx_future *fut, double timeout,
                               const void **data, size_t *len);
 
 /* As mpx_future_result(), but hands the result over: the caller frees *data
  * with mpx_free(). A take with data NULL only reports the length and hands
  * nothing over; once the result was handed over, later takes and results
- * fail with MPX_EINVAL (*data NULL, *len 0). Root only, thread-safe. */
+ * fail with MPX_EINVAL (*data NULL, *len 0). Root only, thread-safe (one
+ * take wins); not from a done-callback on an unfinished future
+ * (MPX_EDEADLK). */
 MPX_API int mpx_future_take(mpx_future *fut, double timeout, void **data,
                             size_t *len);
 
@@ -297,11 +327,11 @@ MPX_API int mpx_future_take(mpx_future *fut, double timeout, void **data,
 MPX_API const char *mpx_future_error(const mpx_future *fut);
 
 /* The rank that ran the future, or -1 if it has not been sent (or is
- * NULL). Root only. */
+ * NULL). Root only, thread-safe. */
 MPX_API int mpx_future_worker(const mpx_future *fut);
 
 /* The work id of the future: unique within its executor, increasing in
- * submission order from 1; 0 for NULL. Root only. */
+ * submission order from 1; 0 for NULL. Root only, thread-safe. */
 MPX_API uint64_t mpx_future_id(const mpx_future *fut);
 
 /* Attaches the caller's pointer data to the future (replacing any earlier
@@ -320,17 +350,19 @@ MPX_API void *mpx_future_data(const mpx_future *fut);
 
 /* Adds a callback that runs exactly once when the future is done; if it is
  * already done, cb runs at once on the calling thread before this returns.
- * Root only, thread-safe. Errors: MPX_EINVAL, MPX_ENOMEM (then cb never
- * runs). */
+ * Root only, thread-safe; may be called from a done-callback.
+ * Errors: MPX_EINVAL, MPX_ENOMEM (then cb never runs). */
 MPX_API int mpx_future_add_done_callback(mpx_future *fut, mpx_done_cb cb,
                                          void *arg);
 
 /* Releases the caller's reference. A future that is still pending or
  * running keeps running; its result is dropped. Accepts NULL and
- * *fut == NULL; sets *fut to NULL. Root only, thread-safe. */
+ * *fut == NULL; sets *fut to NULL. Root only, thread-safe (each reference
+ * is released once); may be called from a done-callback. */
 MPX_API void mpx_future_destroy(mpx_future **fut);
 
-/* Frees a result obtained from mpx_future_take(). Accepts NULL. */
+/* Frees a result obtained from mpx_future_take(). Accepts NULL. Any rank,
+ * thread-safe. */
 MPX_API void mpx_free(void *p);
 
 /* ------------------------------------------------------------------------ */
@@ -349,7 +381,8 @@ typedef enum mpx_wait_mode {
  * it was done when the wait returned, else 0; *ndone (may be NULL) counts
  * them. Returns 0 when the condition holds, MPX_ETIMEDOUT otherwise,
  * MPX_EINVAL, MPX_EDEADLK. n == 0 returns 0 at once. Root only,
- * thread-safe. */
+ * thread-safe; not from a done-callback unless the condition already holds
+ * or the timeout only polls (MPX_EDEADLK). */
 MPX_API int mpx_wait(mpx_future *const *fs, size_t n, mpx_wait_mode mode,
                      double timeout, unsigned char *done, size_t *ndone);
 
@@ -359,8 +392,8 @@ typedef struct mpx_as_completed mpx_as_completed;
 /* Creates an as-completed iterator over n futures of one executor. Like
  * Python, the timeout counts from this call for the whole iteration;
  * duplicates are yielded once; futures already done are yielded first.
- * Root only. Ownership: the iterator holds references, so the caller may
- * destroy its futures while iterating; *it is freed with
+ * Root only, thread-safe. Ownership: the iterator holds references, so the
+ * caller may destroy its futures while iterating; *it is freed with
  * mpx_as_completed_destroy(). Errors: MPX_EINVAL, MPX_ENOMEM. */
 MPX_API int mpx_as_completed_create(mpx_future *const *fs, size_t n,
                                     double timeout, mpx_as_completed **it);
@@ -369,10 +402,13 @@ MPX_API int mpx_as_completed_create(mpx_future *const *fs, size_t n,
  * same handle the caller passed in).
  * Returns 0, MPX_EOF when every future has been yielded, MPX_ETIMEDOUT when
  * the iterator's deadline passed (later calls keep returning it unless a
- * future finished meanwhile), MPX_EDEADLK, MPX_EINVAL (NULL it or fut). */
+ * future finished meanwhile), MPX_EDEADLK, MPX_EINVAL (NULL it or fut).
+ * Root only. Not thread-safe: one thread at a time per iterator. Not from
+ * a done-callback while no future is ready (MPX_EDEADLK). */
 MPX_API int mpx_as_completed_next(mpx_as_completed *it, mpx_future **fut);
 
-/* Destroys the iterator; accepts NULL and *it == NULL. */
+/* Destroys the iterator; accepts NULL and *it == NULL. Root only. Not
+ * thread-safe: no other call on it may run or follow. */
 MPX_API void mpx_as_completed_destroy(mpx_as_completed **it);
 
 /* ------------------------------------------------------------------------ */
@@ -411,10 +447,11 @@ typedef enum mpx_dtype {
 #define MPX_ARRAY_NAME_MAX 63
 
 /* Bytes per element of t (0 for MPX_STRING and unknown types). Never
- * fails. */
+ * fails. Any rank, thread-safe. */
 MPX_API size_t mpx_dtype_size(mpx_dtype t);
 
-/* The numpy-style name of t ("float32", "int32", "str"), or "?". */
+/* The numpy-style name of t ("float32", "int32", "str"), or "?". Any
+ * rank, thread-safe. Ownership: static storage. */
 MPX_API const char *mpx_dtype_name(mpx_dtype t);
 
 /* Inside a task: adds the array name (rows x width elements of dtype) to the
@@ -424,15 +461,15 @@ MPX_API const char *mpx_dtype_name(mpx_dtype t);
  * set later drop the arrays. Names must be unique within one result, 1 to
  * MPX_ARRAY_NAME_MAX bytes, without '/', and neither "." nor "mpx" (a job
  * makes each name a dataset of the HDF5 file's root group, beside /mpx).
- * Not for MPX_STRING (use mpx_task_strings).
- * Returns NULL on a bad argument (mpx_last_error() says which) or when out
- * of memory. Ownership: mpx frees the buffer after sending. */
+ * Not for MPX_STRING (use mpx_task_strings). Not thread-safe: one thread
+ * per ctx. Returns NULL on a bad argument (mpx_last_error() says which) or
+ * when out of memory. Ownership: mpx frees the buffer after sending. */
 MPX_API void *mpx_task_array(mpx_task_ctx *ctx, const char *name,
                              mpx_dtype dtype, size_t rows, size_t width);
 
 /* Inside a task: adds the MPX_STRING array name with one row per string
- * (copied). Returns 0, MPX_EINVAL (NULL ctx, bad or duplicate name, NULL
- * string), MPX_ENOMEM. */
+ * (copied). Not thread-safe: one thread per ctx. Returns 0, MPX_EINVAL
+ * (NULL ctx, bad or duplicate name, NULL string), MPX_ENOMEM. */
 MPX_API int mpx_task_strings(mpx_task_ctx *ctx, const char *name,
                              const char *const *strs, size_t rows);
 
@@ -470,14 +507,16 @@ typedef struct mpx_map_options {
                          inputs a worker runs back to back (default 1) */
   uint64_t window;    /* most inputs submitted and not yet yielded, the
                          bound on the root's memory (default 0: chunksize
-                         x max(256, 8 x workers x prefetch), see README) */
+                         x max(256, 8 x workers x prefetch), see
+                         docs/api.md and docs/how-it-works.md) */
   int unordered;      /* yield in completion order, as imap_unordered
                          (default 0: input order, as Executor.map) */
   uint64_t first;     /* index of the first input to produce (default 0;
                          resumed jobs start after what is recorded) */
 } mpx_map_options;
 
-/* Fills o with the defaults. Any rank. Does nothing for NULL. */
+/* Fills o with the defaults. Any rank, thread-safe. Does nothing for
+ * NULL. */
 MPX_API void mpx_map_options_init(mpx_map_options *o);
 
 /* Produces input index: sets *data and *len (data borrowed until the
@@ -499,7 +538,8 @@ MPX_API int mpx_map_create(mpx_executor *ex, const char *name,
 
 /* Maps the task name over the inputs of a producer, pulled only as the
  * window frees (so a map over 10^8 inputs keeps the root's memory flat).
- * n is the number of inputs or MPX_MAP_UNKNOWN. Root only.
+ * n is the number of inputs or MPX_MAP_UNKNOWN. Root only; the map (and
+ * so fn) is used from one thread at a time.
  * Errors: as mpx_map_create(). */
 MPX_API int mpx_map_create_producer(mpx_executor *ex, const char *name,
                                     mpx_producer fn, void *arg, uint64_t n,
@@ -528,7 +568,8 @@ typedef struct mpx_range {
 
 /* Maps the task name over [lo, hi) split into k parts by the array_split
  * rule (np.array_split(range(lo, hi), k)): input i is the mpx_range of
- * part i; with k > hi - lo the last parts are empty. Root only.
+ * part i; with k > hi - lo the last parts are empty. Root only; the map
+ * is used from one thread at a time.
  * Errors: as mpx_map_create(), MPX_EINVAL for hi < lo or k == 0. */
 MPX_API int mpx_map_create_range(mpx_executor *ex, const char *name, int64_t lo,
                                  int64_t hi, uint64_t k,
@@ -592,7 +633,10 @@ typedef struct mpx_map_item {
  * again), MPX_EINVAL (NULL m or item, NaN timeout), or the error that
  * ended the producing of inputs (a producer's code, MPX_ESHUTDOWN,
  * MPX_EBROKEN) once every submitted input has been yielded, with the
- * message it had then; later calls return MPX_EOF. Root only.
+ * message it had then; later calls return MPX_EOF. Root only. Not
+ * thread-safe: one thread at a time per map. Not from a done-callback
+ * unless the timeout only polls (an ordered map returns MPX_EDEADLK; an
+ * unordered one would wait for good).
  * Ownership: item's data and error are borrowed until the next call of
  * mpx_map_next() or mpx_map_destroy(). */
 MPX_API int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item);
@@ -600,17 +644,20 @@ MPX_API int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item);
 /* Stops the map: no further input is produced and chunks not yet sent are
  * cancelled. mpx_map_next() still yields what was submitted (finished ones
  * with their results, cancelled ones with MPX_ECANCELED), then MPX_EOF.
- * Root only. Returns 0 or MPX_EINVAL. */
+ * Root only; not thread-safe: one thread at a time per map.
+ * Returns 0 or MPX_EINVAL. */
 MPX_API int mpx_map_cancel(mpx_map *m);
 
 /* Number of inputs submitted so far and yielded so far (either may be
- * NULL); both 0 for a NULL m. Root only. */
+ * NULL); both 0 for a NULL m. Root only; not thread-safe: one thread at a
+ * time per map. */
 MPX_API void mpx_map_counts(const mpx_map *m, uint64_t *submitted,
                             uint64_t *yielded);
 
 /* Cancels what is pending, drops the rest (running chunks finish on their
  * workers, their results are discarded) and frees the map; accepts NULL
- * and *m == NULL. Root only. */
+ * and *m == NULL. Root only. Not thread-safe: no other call on the map
+ * may run or follow. */
 MPX_API void mpx_map_destroy(mpx_map **m);
 
 /* ------------------------------------------------------------------------ */
@@ -647,7 +694,8 @@ typedef struct mpx_job_options {
 /* The longest job identity, in bytes. */
 #define MPX_JOB_IDENTITY_MAX 1024
 
-/* Fills o with the defaults. Any rank. Does nothing for NULL. */
+/* Fills o with the defaults. Any rank, thread-safe. Does nothing for
+ * NULL. */
 MPX_API void mpx_job_options_init(mpx_job_options *o);
 
 /* What a job did. */
@@ -697,7 +745,10 @@ MPX_API void mpx_job_interrupt(int signo);
  * left as it is. A finished job resumed again changes nothing. One process
  * at a time writes an output: the job holds a lock (path + ".mpxlock") for
  * its whole run.
- * Root only. Errors: MPX_EINVAL, MPX_EBUSY (another job in this process,
+ * Root only. Thread-safe in that a second job, from any thread, fails with
+ * MPX_EBUSY; fn is called on the calling thread. Not from a done-callback
+ * (MPX_EDEADLK).
+ * Errors: MPX_EINVAL, MPX_EBUSY (another job in this process,
  * or another process holds the output), MPX_EFILE (exists, or records
  * another job), MPX_ECORRUPT (the record cannot be read beside an output
  * that holds rows, or the file fails its record's check where the job had
