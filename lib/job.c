@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "executor.h"
+#include "future.h"
 #include "h5out.h"
 #include "lock.h"
 #include "map.h"
@@ -972,6 +973,15 @@ static atomic_int job_running;
 int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
                 uint64_t n, const mpx_map_options *mo, const char *path,
                 const mpx_job_options *jo, mpx_job_report *report) {
+  if (mpx__future_no_block()) {
+    /* Before any file is touched: the job would wait for results that
+     * only this (the manager) thread can deliver. */
+    if (report)
+      memset(report, 0, sizeof *report);
+    return mpx__fail(MPX_EDEADLK, "mpx_job_run: called from a done-callback "
+                                  "on the manager thread, where waiting for "
+                                  "results would deadlock");
+  }
   int idle = 0;
   if (!atomic_compare_exchange_strong(&job_running, &idle, 1)) {
     if (report)

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "executor.h"
+#include "future.h"
 #include "map.h"
 #include "producers.h"
 #include "registry.h"
@@ -475,6 +476,13 @@ static int wait_chunk(mpx_map *m, double deadline, mpx__chunk **out) {
       return rc;
   } else {
     pthread_mutex_lock(&m->rq->mu);
+    if (!m->rq->head && mpx__future_no_block() && left(deadline) != 0) {
+      /* On the manager thread (a done-callback) the chunks could never
+       * finish while it waits, as mpx_future_wait() refuses too. */
+      pthread_mutex_unlock(&m->rq->mu);
+      return mpx__fail(MPX_EDEADLK, "a blocking wait from a done-callback "
+                                    "on the manager thread would deadlock");
+    }
     while (!m->rq->head) {
       if (deadline < 0) {
         pthread_cond_wait(&m->rq->cv, &m->rq->mu);

@@ -8,7 +8,7 @@
  * rank serves tasks until the root shuts the pool down. With a single rank
  * the tasks run on the root's manager thread.
  *
- * Conventions (see STYLE.md):
+ * Conventions:
  *  - every fallible call returns 0 or a negative MPX_E* code (mpx_errors.h);
  *    mpx_strerror()/mpx_err_name() describe it and mpx_last_error() gives
  *    the detailed message of the calling thread's last failed call;
