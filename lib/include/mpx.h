@@ -230,7 +230,9 @@ MPX_API int mpx_submit(mpx_executor *ex, const char *name, const void *arg,
                        size_t len, mpx_future **fut);
 
 /* Stops accepting work. With cancel_futures, every future still pending is
- * cancelled (its callbacks fire with MPX_ECANCELED); running ones finish.
+ * cancelled (its callbacks fire with MPX_ECANCELED), and so is every call
+ * already sent to a worker that has not started it (its future, RUNNING
+ * until then, finishes CANCELLED); tasks that started finish.
  * With wait, returns once every submitted future is done and the workers
  * have been released; otherwise returns at once and the manager finishes in
  * the background. Idempotent: later calls only add what they ask for
