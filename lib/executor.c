@@ -418,6 +418,7 @@ int mpx__executor_call(mpx_executor *ex, void (*fn)(void)) {
     return 0;
   }
   ex->call = fn;
+  atomic_store(&ex->call_pending, 1);
   mpx__manager_kick_locked(ex);
   while (ex->call && !ex->mgr_done) {
     s->nwaiters++;
@@ -426,6 +427,7 @@ int mpx__executor_call(mpx_executor *ex, void (*fn)(void)) {
   }
   int ran = ex->call == NULL;
   ex->call = NULL;
+  atomic_store(&ex->call_pending, 0);
   pthread_mutex_unlock(&s->mu);
   if (!ran)
     fn(); /* the manager ended first, making no more MPI calls */
@@ -480,7 +482,7 @@ int mpx_executor_shutdown(mpx_executor *ex, int wait, int cancel_futures) {
      * the workers to give back the calls they hold but have not started. */
     for (mpx_future *f = ex->pend_head; f; f = f->next)
       mpx__future_cancel_locked(f, &q);
-    ex->cancel_req = 1;
+    atomic_store(&ex->cancel_req, 1);
   }
   mpx__manager_kick_locked(ex);
   pthread_mutex_unlock(&s->mu);

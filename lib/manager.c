@@ -201,16 +201,22 @@ static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
  * number of tasks sent, or a negative code when the pool must break. */
 static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
   long sent = 0;
-  pthread_mutex_lock(&ex->sync->mu);
-  int prefetch = prefetch_now(ex, ex->npending);
-  pthread_mutex_unlock(&ex->sync->mu);
-  for (int level = 1; level <= prefetch; level++) {
+  int prefetch = -1; /* decided under the lock, once something may go out */
+  for (int level = 1; level <= ex->opts.prefetch; level++) {
+    if (prefetch >= 0 && level > prefetch)
+      break;
     for (int k = 0; k < ex->size; k++) {
       int w = (ex->last_rank + k) % ex->size;
       /* credits[w] counts down from opts.prefetch as items go out. */
       if (w == ex->root || ex->opts.prefetch - ex->credits[w] >= level)
         continue;
       pthread_mutex_lock(&ex->sync->mu);
+      if (prefetch < 0)
+        prefetch = prefetch_now(ex, ex->npending);
+      if (level > prefetch) {
+        pthread_mutex_unlock(&ex->sync->mu);
+        return sent;
+      }
       size_t want = batch_size(ex, ex->npending, prefetch);
       if (want > *capp) {
         mpx_future **nb = realloc(*bufp, want * sizeof *nb);
@@ -327,6 +333,8 @@ static void mgr_sleep(mpx_executor *ex, long us) {
 /* Runs the function mpx__executor_call() left for the manager, if any,
  * and tells its caller. Manager only. */
 static void mgr_run_call(mpx_executor *ex) {
+  if (!atomic_load(&ex->call_pending))
+    return;
   pthread_mutex_lock(&ex->sync->mu);
   void (*fn)(void) = ex->call;
   pthread_mutex_unlock(&ex->sync->mu);
@@ -335,6 +343,7 @@ static void mgr_run_call(mpx_executor *ex) {
   fn();
   pthread_mutex_lock(&ex->sync->mu);
   ex->call = NULL;
+  atomic_store(&ex->call_pending, 0);
   pthread_cond_broadcast(&ex->sync->cv);
   pthread_mutex_unlock(&ex->sync->mu);
 }
@@ -350,10 +359,7 @@ void mpx__manager_kick_locked(mpx_executor *ex) {
  * holds call items gets a CANCEL on the control tag and answers the tasks
  * it has not started with MPX_ECANCELED. Manager only. */
 static int send_cancels(mpx_executor *ex) {
-  pthread_mutex_lock(&ex->sync->mu);
-  int want = ex->cancel_req && !ex->cancels_sent;
-  pthread_mutex_unlock(&ex->sync->mu);
-  if (!want)
+  if (ex->cancels_sent || !atomic_load(&ex->cancel_req))
     return 0;
   ex->cancels_sent = 1;
   for (int w = 0; w < ex->size; w++) {

@@ -7,6 +7,7 @@
 #define MPX_MANAGER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "future.h"
 #include "msg.h"
@@ -28,10 +29,14 @@ struct mpx_executor {
   int mgr_sleeping;
   int kicked;         /* submit or shutdown happened since the manager slept */
   void (*call)(void); /* mpx__executor_call(): for the manager to run */
-  int cancel_req;     /* shutdown asked to cancel calls sent but not started */
-  int shutdown;       /* no more submits */
-  int mgr_done;       /* the manager thread has finished */
-  int broken;         /* MPX_EBROKEN cause code, or 0 */
+  /* Set under the lock, read without it by the manager's loop, which
+   * checks them on every turn (a lock there slows submit down). */
+  atomic_int call_pending; /* call is set */
+  atomic_int cancel_req;   /* shutdown asked to cancel calls sent but not
+                              started */
+  int shutdown;            /* no more submits */
+  int mgr_done;            /* the manager thread has finished */
+  int broken;              /* MPX_EBROKEN cause code, or 0 */
   char broken_msg[512];
 
   /* Manager thread only. */
