@@ -63,7 +63,13 @@ int mpx_task_fail(mpx_task_ctx *ctx, const char *fmt, ...) {
   vsnprintf(buf, sizeof buf, fmt ? fmt : "", ap);
   va_end(ap);
   free(ctx->err);
-  ctx->err = strdup(buf);
+  /* Copied with malloc (not strdup) so that out of memory is one path,
+   * and the failure stands even when its text cannot be kept. */
+  size_t n = strlen(buf) + 1;
+  ctx->err = malloc(n);
+  if (ctx->err)
+    memcpy(ctx->err, buf, n);
+  ctx->failed = 1;
   return MPX_ETASK;
 }
 
@@ -95,9 +101,9 @@ static int run_one(mpx_task_fn fn, const char *name, const void *arg,
                    size_t len, int rank, int size, void **result,
                    size_t *rlen) {
   static const uint64_t empty_arg = 0;
-  mpx_task_ctx ctx = {rank, size, name, NULL, 0, NULL, NULL, 0, 0};
+  mpx_task_ctx ctx = {rank, size, name, NULL, 0, NULL, NULL, 0, 0, 0};
   int rc = fn(&ctx, len ? arg : (const void *)&empty_arg, len);
-  if (rc == 0 && ctx.err)
+  if (rc == 0 && ctx.failed)
     rc = MPX_ETASK; /* it said it failed: a return of 0 does not undo it */
   int oom = 0;      /* mpx, not the task, ran out of memory */
   if (rc == 0 && ctx.narrays && mpx__arrays_pack(&ctx) != 0)
@@ -114,11 +120,13 @@ static int run_one(mpx_task_fn fn, const char *name, const void *arg,
     *result = NULL;
     *rlen = 0;
   }
-  char text[64];
+  char text[96];
   if (!ctx.err) {
     snprintf(text, sizeof text, "returned %d", rc);
     if (rc == MPX_ENOMEM)
       snprintf(text, sizeof text, "out of memory for the result");
+    else if (ctx.failed)
+      snprintf(text, sizeof text, "failed (out of memory for its message)");
   }
   free(ctx.out);
   *result = where_msg(name, rank, size, ctx.err ? ctx.err : text, rlen);

@@ -33,6 +33,8 @@ struct mpx_task_ctx {
   char *err;          /* failure text (malloc'd) */
   mpx__array *arrays; /* typed result, packed into out at the end */
   size_t narrays, arrays_cap;
+  int failed; /* mpx_task_fail() was called, even if err could not be
+                 copied */
 };
 
 /* Runs task task_id on arg. Returns the status (0, MPX_ETASK, MPX_ENOTASK,

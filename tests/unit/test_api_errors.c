@@ -180,6 +180,36 @@ static void test_task_return_output_fail(void) {
   free_ctx(&c);
 }
 
+/* A task that fails while its message cannot be copied, then returns 0. */
+static int task_fail_nomem(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  (void)arg;
+  (void)len;
+  fail_allocs = 1;
+  mpx_task_fail(ctx, "boom");
+  fail_allocs = 0;
+  return 0;
+}
+
+/* The failure stands even when mpx_task_fail() cannot keep its text: the
+ * task is reported failed, with a message that says what was lost. */
+static void test_task_fail_without_memory(void) {
+  int id = mpx__registry_lookup("fail_nomem");
+  if (id < 0) {
+    CU_ASSERT_EQUAL_FATAL(mpx_register("fail_nomem", task_fail_nomem), 0);
+    id = mpx__registry_lookup("fail_nomem");
+  }
+  CU_ASSERT_FATAL(id >= 0);
+  void *res = NULL;
+  size_t rlen = 0;
+  uint64_t v = 1;
+  CU_ASSERT_EQUAL(mpx__task_run((uint32_t)id, &v, sizeof v, 1, 2, &res, &rlen),
+                  MPX_ETASK);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(res);
+  CU_ASSERT_PTR_NOT_NULL(strstr(res, "out of memory for its message"));
+  free(res);
+  CU_ASSERT_EQUAL(mpx_unregister_all(), 0);
+}
+
 static void test_task_getters_null(void) {
   CU_ASSERT_EQUAL(mpx_task_rank(NULL), -1);
   CU_ASSERT_PTR_NULL(mpx_task_name(NULL));
@@ -488,6 +518,7 @@ static void test_send_start_failures(void) {
 static const unit_test api_tests[] = {
     {"register", test_register},
     {"task_return_output_fail", test_task_return_output_fail},
+    {"task_fail_without_memory", test_task_fail_without_memory},
     {"task_getters_null", test_task_getters_null},
     {"task_array_strings", test_task_array_strings},
     {"arrays_parse", test_arrays_parse},
