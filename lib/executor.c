@@ -109,10 +109,10 @@ static int agree(MPI_Comm comm, int rc, const char *what) {
 }
 
 /* Agrees on the options, collectively over comm, before anything that
- * depends on them. One reduction checks every rank's thread level and
- * that every rank names the
- * same root (a different root would leave the ranks waiting in
- * collectives rooted at different ranks); then the root's options are
+ * depends on them: every rank's thread level and root are checked, then
+ * every rank must name the same root (a different root would leave the
+ * ranks waiting in collectives rooted at different ranks); then the root's
+ * options are
  * broadcast, so that a value set on the root only (flush_interval, which
  * the workers apply) holds on every rank, and checked alike everywhere.
  * Returns 0 or the same error code on every rank. */
@@ -121,35 +121,28 @@ static int agree_options(MPI_Comm comm, int size, mpx_executor_options *o) {
   MPI_Query_thread(&provided);
   if (provided < MPI_THREAD_SERIALIZED)
     rc = mpx__fail(MPX_ETHREAD,
-                   "mpx_executor_create: MPI provides thread level %d; mpx "
-                   "needs MPI_THREAD_SERIALIZED or higher (use mpx_init or "
+                   "MPI provides thread level %d; mpx needs "
+                   "MPI_THREAD_SERIALIZED or higher (use mpx_init or "
                    "MPI_Init_thread)",
                    provided);
   else if (o->root < 0 || o->root >= size)
     rc = mpx__fail(MPX_EINVAL,
-                   "mpx_executor_create: root %d is not a rank of a "
-                   "communicator of size %d",
+                   "root %d is not a rank of a communicator of size %d",
                    o->root, size);
-  int in[3] = {rc, rc ? INT_MAX : o->root, rc ? INT_MAX : -o->root}, all[3];
-  int mrc = MPI_Allreduce(in, all, 3, MPI_INT, MPI_MIN, comm);
+  if ((rc = agree(comm, rc, "checking the thread level and the root")) != 0)
+    return rc;
+  int in[2] = {o->root, -o->root}, all[2];
+  int mrc = MPI_Allreduce(in, all, 2, MPI_INT, MPI_MIN, comm);
   if (mrc != MPI_SUCCESS)
-    return mpx__mpi_fail(mrc, "mpx_executor_create: MPI_Allreduce");
-  if (all[0] != 0)
-    return rc ? rc
-              : mpx__fail(all[0],
-                          "mpx_executor_create: another rank failed "
-                          "with %s (its own message says why)",
-                          mpx_err_name(all[0]));
-  if (all[1] != -all[2])
+    return mpx__mpi_fail(mrc, "MPI_Allreduce of the roots");
+  if (all[0] != -all[1])
     return mpx__fail(MPX_EINVAL,
-                     "mpx_executor_create: the ranks passed different "
-                     "roots (from %d to %d); every rank must pass the same "
-                     "opts.root",
-                     all[1], -all[2]);
-  int root = all[1];
-  mrc = MPI_Bcast(o, (int)sizeof *o, MPI_BYTE, root, comm);
+                     "the ranks passed different roots (from %d to %d); "
+                     "every rank must pass the same opts.root",
+                     all[0], -all[1]);
+  mrc = MPI_Bcast(o, (int)sizeof *o, MPI_BYTE, all[0], comm);
   if (mrc != MPI_SUCCESS)
-    return mpx__mpi_fail(mrc, "mpx_executor_create: MPI_Bcast of the options");
+    return mpx__mpi_fail(mrc, "MPI_Bcast of the options");
   return check_options(o, size);
 }
 
@@ -251,10 +244,9 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
   /* Before any collective: the workers of a live pool are in its loop and
    * would never join one, so this is refused here and now. */
   if (live_count() > 0)
-    return mpx__fail(MPX_EBUSY, "mpx_executor_create: this process already "
-                                "holds a live executor (its workers serve "
-                                "it until it is shut down); shut it down "
-                                "with wait first");
+    return mpx__fail(MPX_EBUSY, "this process already holds a live executor "
+                                "(its workers serve it until it is shut "
+                                "down); shut it down with wait first");
   int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
@@ -352,6 +344,23 @@ int mpx_executor_workers(const mpx_executor *ex) {
 
 /* ---- submit / shutdown / destroy ---------------------------------------- */
 
+/* Blocks on the executor's condition variable once (lock held), counted
+ * among its waiters so that completions wake it. */
+static void sync_wait_locked(mpx__sync *s) {
+  s->nwaiters++;
+  pthread_cond_wait(&s->cv, &s->mu);
+  s->nwaiters--;
+}
+
+/* Joins the manager thread once, unless the caller is that thread (a
+ * creation that failed to start it marks itself as the manager). */
+static void join_manager(mpx_executor *ex) {
+  if (!ex->joined && !pthread_equal(ex->mgr, pthread_self())) {
+    pthread_join(ex->mgr, NULL);
+    ex->joined = 1;
+  }
+}
+
 /* Queues a new future for task_id, with arg already copied (owned: freed on
  * every failure). Returns 0 or MPX_EBROKEN, MPX_ESHUTDOWN, MPX_ENOMEM. */
 static int submit_owned(mpx_executor *ex, uint32_t task_id, void *arg,
@@ -420,11 +429,8 @@ int mpx__executor_call(mpx_executor *ex, void (*fn)(void)) {
   ex->call = fn;
   atomic_store(&ex->call_pending, 1);
   mpx__manager_kick_locked(ex);
-  while (ex->call && !ex->mgr_done) {
-    s->nwaiters++;
-    pthread_cond_wait(&s->cv, &s->mu);
-    s->nwaiters--;
-  }
+  while (ex->call && !ex->mgr_done)
+    sync_wait_locked(s);
   int ran = ex->call == NULL;
   ex->call = NULL;
   atomic_store(&ex->call_pending, 0);
@@ -489,11 +495,8 @@ int mpx_executor_shutdown(mpx_executor *ex, int wait, int cancel_futures) {
   mpx__cbq_free(&q);
   if (wait) {
     pthread_mutex_lock(&s->mu);
-    while (!ex->mgr_done) {
-      s->nwaiters++;
-      pthread_cond_wait(&s->cv, &s->mu);
-      s->nwaiters--;
-    }
+    while (!ex->mgr_done)
+      sync_wait_locked(s);
     pthread_mutex_unlock(&s->mu);
   }
   return 0;
@@ -514,8 +517,7 @@ int mpx_executor_destroy(mpx_executor **exp) {
     return mpx__fail(MPX_EDEADLK, "mpx_executor_destroy: called from a "
                                   "done-callback");
   live_remove(ex);
-  if (!ex->joined && !pthread_equal(ex->mgr, pthread_self()))
-    pthread_join(ex->mgr, NULL);
+  join_manager(ex);
   /* Futures still pending here were cancelled; drop the FIFO's refs. */
   for (mpx_future *f = ex->pend_head, *n; f; f = n) {
     n = f->next;
@@ -573,10 +575,7 @@ int mpx_finalize(void) {
   pthread_mutex_lock(&live_mu);
   for (mpx_executor *ex = live_head; ex && !finalized; ex = ex->live_next) {
     mpx_executor_shutdown(ex, 1, 0);
-    if (!ex->joined && !pthread_equal(ex->mgr, pthread_self())) {
-      pthread_join(ex->mgr, NULL);
-      ex->joined = 1;
-    }
+    join_manager(ex);
     if (ex->comm != MPI_COMM_NULL)
       MPI_Comm_free(&ex->comm);
   }

@@ -115,14 +115,6 @@ static size_t take_batch_locked(mpx_executor *ex, int w, size_t max,
   return n;
 }
 
-/* Prefetch hides the time between a result and the next call item, which
- * is the manager's reaction time: at most its longest idle sleep
- * (MPX_IDLE_SLEEP_US, 1 ms) plus a round trip. A call item expected to run
- * longer than MPX__PREFETCH_SPAN times that gains under 5% from being queued
- * behind another, and may wait behind a long task while another worker is
- * idle; such items are sent only to idle workers, as a shared queue
- * (Python's pools) would hand them out. */
-
 /* Guided batch size: a share of the backlog per credit, within limits, and
  * no longer than the prefetch span once task times are known, so a batch
  * never holds much more work than one call item should. */
@@ -142,7 +134,12 @@ static size_t batch_size(const mpx_executor *ex, size_t npending,
 /* How many call items a worker may hold: the prefetch option while tasks
  * are known to be short, one while they are long or not yet measured (the
  * first results arrive within a round trip for tiny tasks, so this costs
- * them nothing). */
+ * them nothing). Prefetch hides the manager's reaction time: at most its
+ * longest idle sleep (MPX_IDLE_SLEEP_US, 1 ms) plus a round trip. A call
+ * item expected to run longer than MPX__PREFETCH_SPAN times that gains
+ * under 5% from being queued behind another, and may wait behind a long
+ * task while another worker is idle; such items go to idle workers only,
+ * as a shared queue (Python's pools) would hand them out. */
 static int prefetch_now(const mpx_executor *ex, size_t npending) {
   if (ex->opts.prefetch == 1 || ex->task_s < 0)
     return 1;
@@ -218,14 +215,9 @@ static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
         return sent;
       }
       size_t want = batch_size(ex, ex->npending, prefetch);
-      if (want > *capp) {
-        mpx_future **nb = realloc(*bufp, want * sizeof *nb);
-        if (!nb) {
-          pthread_mutex_unlock(&ex->sync->mu);
-          return mpx__fail(MPX_ENOMEM, "manager out of memory");
-        }
-        *bufp = nb;
-        *capp = want;
+      if (mpx__grow(bufp, capp, want, sizeof **bufp, want) != 0) {
+        pthread_mutex_unlock(&ex->sync->mu);
+        return mpx__fail(MPX_ENOMEM, "manager out of memory");
       }
       size_t n = take_batch_locked(ex, w, want, *bufp);
       pthread_mutex_unlock(&ex->sync->mu);
@@ -284,12 +276,12 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
       if (st != MPX_ECANCELED)
         err = strndup(it.data, (size_t)it.len);
     }
-    if (st != MPX_ECANCELED)
-      ntasks++;
-    if (st == MPX_ECANCELED) /* sent, never started: shutdown cancelled it */
+    if (st == MPX_ECANCELED) { /* sent, never started: shutdown cancelled it */
       mpx__future_cancel_sent_locked(f, q);
-    else
+    } else {
+      ntasks++;
       mpx__future_finish_locked(f, st, res, res ? (size_t)it.len : 0, err, q);
+    }
     mpx__future_unref(f); /* the table's reference */
   }
   pthread_mutex_unlock(&ex->sync->mu);
