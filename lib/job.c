@@ -912,8 +912,6 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
                    const char *path, const mpx_job_options *jo_in,
                    mpx_job_report *report) {
   double t0 = mpx__now();
-  if (report)
-    memset(report, 0, sizeof *report);
   mpx_job_options jo;
   mpx_map_options mo;
   mpx_job_options_init(&jo);
@@ -973,24 +971,21 @@ static atomic_int job_running;
 int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
                 uint64_t n, const mpx_map_options *mo, const char *path,
                 const mpx_job_options *jo, mpx_job_report *report) {
+  if (report) /* zero on every refusal as on a run that fails early */
+    memset(report, 0, sizeof *report);
   if (mpx__future_no_block()) {
     /* Before any file is touched: the job would wait for results that
      * only this (the manager) thread can deliver. */
-    if (report)
-      memset(report, 0, sizeof *report);
     return mpx__fail(MPX_EDEADLK, "mpx_job_run: called from a done-callback "
                                   "on the manager thread, where waiting for "
                                   "results would deadlock");
   }
   int idle = 0;
-  if (!atomic_compare_exchange_strong(&job_running, &idle, 1)) {
-    if (report)
-      memset(report, 0, sizeof *report);
+  if (!atomic_compare_exchange_strong(&job_running, &idle, 1))
     return mpx__fail(MPX_EBUSY,
                      "mpx_job_run: another job is running in this process "
                      "(HDF5 is called from one writer thread at a time); "
                      "run jobs one after another");
-  }
   unsigned long seq = mpx__error_seq();
   int rc = ex ? mpx__executor_call(ex, mpx__h5_preinit) : 0;
   if (rc == 0) {
@@ -998,8 +993,6 @@ int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
     mpx__h5_handler_save(&saved);
     rc = run_job(ex, name, fn, arg, n, mo, path, jo, report);
     mpx__h5_handler_restore(&saved);
-  } else if (report) {
-    memset(report, 0, sizeof *report);
   }
   atomic_store(&job_running, 0);
   return mpx__fail_call(rc, "mpx_job_run", seq);
