@@ -15,6 +15,7 @@
 #include "manager.h"
 #include "msg.h"
 #include "registry.h"
+#include "supervise.h"
 #include "task.h"
 #include "transport.h"
 #include "util.h"
@@ -71,6 +72,21 @@ void mpx_executor_options_init(mpx_executor_options *o) {
   o->prefetch = (int)mpx__env_long("MPX_PREFETCH", 2);
   o->max_batch = (int)mpx__env_long("MPX_MAX_BATCH", 64);
   o->flush_interval = mpx__env_double("MPX_FLUSH_INTERVAL", 0.001);
+  const char *iso = getenv("MPX_ISOLATION");
+  o->isolation = MPX_ISOLATION_NONE;
+  if (iso && *iso)
+    o->isolation = strcmp(iso, "process") == 0 ? MPX_ISOLATION_PROCESS
+                   : strcmp(iso, "none") == 0  ? MPX_ISOLATION_NONE
+                                               : -1; /* check_options says */
+  o->processes = (int)mpx__env_long("MPX_PROCESSES", 0);
+  o->task_timeout = mpx__env_double("MPX_TASK_TIMEOUT", 0);
+  o->memory_limit = mpx__env_bytes("MPX_MEMORY_LIMIT", 0);
+  o->retries = (int)mpx__env_long("MPX_RETRIES", 0);
+  o->retry_task_failures = 0;
+  o->max_tasks_per_child = (int)mpx__env_long("MPX_MAX_TASKS_PER_CHILD", 0);
+  o->initializer = NULL;
+  o->initarg = NULL;
+  o->initarg_len = 0;
 }
 
 static int check_options(const mpx_executor_options *o, int size) {
@@ -87,6 +103,25 @@ static int check_options(const mpx_executor_options *o, int size) {
                      o->max_batch);
   if (!(o->flush_interval >= 0))
     return mpx__fail(MPX_EINVAL, "flush_interval must be >= 0");
+  if (o->isolation != MPX_ISOLATION_NONE &&
+      o->isolation != MPX_ISOLATION_PROCESS)
+    return mpx__fail(MPX_EINVAL,
+                     "isolation must be MPX_ISOLATION_NONE or "
+                     "MPX_ISOLATION_PROCESS (MPX_ISOLATION=none|process; "
+                     "got %d)",
+                     o->isolation);
+  if (o->processes < 0 || o->retries < 0 || o->max_tasks_per_child < 0)
+    return mpx__fail(MPX_EINVAL, "processes, retries and max_tasks_per_child "
+                                 "must be >= 0");
+  if (!(o->task_timeout >= 0) || o->task_timeout > 1e9)
+    return mpx__fail(MPX_EINVAL, "task_timeout must be >= 0 seconds");
+  if (o->isolation != MPX_ISOLATION_PROCESS &&
+      (o->task_timeout > 0 || o->memory_limit > 0 ||
+       o->max_tasks_per_child > 0))
+    return mpx__fail(MPX_EINVAL,
+                     "task_timeout, memory_limit and max_tasks_per_child "
+                     "need isolation (MPX_ISOLATION_PROCESS): a task inside "
+                     "the rank cannot be stopped or limited");
   return 0;
 }
 
@@ -140,10 +175,69 @@ static int agree_options(MPI_Comm comm, int size, mpx_executor_options *o) {
                      "the ranks passed different roots (from %d to %d); "
                      "every rank must pass the same opts.root",
                      all[0], -all[1]);
+  /* The pointers are this rank's own; the initializer travels apart. */
+  const char *init = o->initializer;
+  const void *initarg = o->initarg;
   mrc = MPI_Bcast(o, (int)sizeof *o, MPI_BYTE, all[0], comm);
   if (mrc != MPI_SUCCESS)
     return mpx__mpi_fail(mrc, "MPI_Bcast of the options");
+  o->initializer = init;
+  o->initarg = initarg;
   return check_options(o, size);
+}
+
+/* Agrees on the root's initializer, after the task tables were found
+ * equal: the root names a registered task and every rank gets its id and
+ * a copy of its argument (*arg, malloc'd). Returns 0 or the same code on
+ * every rank. */
+static int agree_initializer(MPI_Comm comm, int rank, int root,
+                             const mpx_executor_options *o, mpx__pool_init *pi,
+                             void **arg) {
+  int rc = 0;
+  long long hdr[2] = {-1, 0}; /* id, argument length */
+  *arg = NULL;
+  if (rank == root && o->initializer) {
+    int id = mpx__registry_lookup(o->initializer);
+    if (id < 0)
+      rc = mpx__fail(MPX_ENOTASK,
+                     "the initializer '%s' is not a registered task",
+                     o->initializer);
+    else if (o->initarg_len && !o->initarg)
+      rc = mpx__fail(MPX_EINVAL, "initarg is NULL with initarg_len %zu",
+                     o->initarg_len);
+    else if (o->initarg_len > INT_MAX)
+      rc = mpx__fail(MPX_E2BIG, "initarg is %zu bytes", o->initarg_len);
+    hdr[0] = id;
+    hdr[1] = (long long)o->initarg_len;
+  }
+  if ((rc = agree(comm, rc, "checking the initializer")) != 0)
+    return rc;
+  int mrc = MPI_Bcast(hdr, 2, MPI_LONG_LONG, root, comm);
+  if (mrc != MPI_SUCCESS)
+    return mpx__mpi_fail(mrc, "MPI_Bcast of the initializer");
+  if (hdr[0] >= 0 && !(*arg = mpx__alloc((size_t)hdr[1])))
+    rc = mpx__fail(MPX_ENOMEM,
+                   "out of memory for the initializer's %lld "
+                   "bytes of argument",
+                   hdr[1]);
+  if ((rc = agree(comm, rc, "copying the initializer's argument")) != 0) {
+    free(*arg);
+    *arg = NULL;
+    return rc;
+  }
+  if (hdr[0] >= 0 && rank == root && hdr[1])
+    memcpy(*arg, o->initarg, (size_t)hdr[1]);
+  if (hdr[0] >= 0 && hdr[1] &&
+      (mrc = MPI_Bcast(*arg, (int)hdr[1], MPI_BYTE, root, comm)) !=
+          MPI_SUCCESS) {
+    free(*arg);
+    *arg = NULL;
+    return mpx__mpi_fail(mrc, "MPI_Bcast of the initializer's argument");
+  }
+  pi->id = (int)hdr[0];
+  pi->arg = *arg;
+  pi->len = (size_t)hdr[1];
+  return 0;
 }
 
 /* Checks that every rank registered the same tasks. Collective over comm.
@@ -259,16 +353,22 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
   if (mrc != MPI_SUCCESS)
     return mpx__mpi_fail(mrc, "MPI_Comm_dup");
   MPI_Comm_set_errhandler(pc, MPI_ERRORS_RETURN);
-  if ((rc = check_registry(pc, o.root)) != 0) {
+  mpx__pool_init pi = {-1, NULL, 0};
+  void *initarg = NULL;
+  if ((rc = check_registry(pc, o.root)) != 0 ||
+      (rc = agree_initializer(pc, rank, o.root, &o, &pi, &initarg)) != 0) {
     MPI_Comm_free(&pc);
     return rc;
   }
+  o.initializer = NULL; /* the caller's pointers are not kept */
+  o.initarg = NULL;
 
   if (rank != o.root) {
     mpx__registry_hold(1);
-    rc = mpx__worker_loop(pc, o.root, &o);
+    rc = mpx__worker_loop(pc, o.root, &o, &pi);
     mpx__registry_hold(-1);
     MPI_Comm_free(&pc);
+    free(initarg);
     return rc;
   }
 
@@ -284,6 +384,7 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
     free(ex);
     free(credits);
     free(cancelled);
+    free(initarg);
     /* The workers are already serving: release them before failing. */
     mpx_executor tmp = {.comm = pc, .root = o.root, .size = size};
     mpx__manager_release_workers(&tmp);
@@ -297,6 +398,8 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
   ex->local = size == 1;
   ex->nworkers = size > 1 ? size - 1 : 1;
   ex->opts = o;
+  ex->init = pi;
+  ex->initarg = initarg;
   ex->credits = credits;
   ex->cancelled = cancelled;
   ex->task_s = -1;
@@ -307,6 +410,7 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
     credits[w] = w == o.root ? 0 : o.prefetch;
   ex->last_rank = (o.root + 1) % size;
   ex->next_id = 1;
+  ex->wake_fd = -1;
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -364,7 +468,8 @@ static void join_manager(mpx_executor *ex) {
 /* Queues a new future for task_id, with arg already copied (owned: freed on
  * every failure). Returns 0 or MPX_EBROKEN, MPX_ESHUTDOWN, MPX_ENOMEM. */
 static int submit_owned(mpx_executor *ex, uint32_t task_id, void *arg,
-                        size_t len, mpx_future **fut) {
+                        size_t len, int retries, double limit,
+                        mpx_future **fut) {
   mpx__sync *s = ex->sync;
   pthread_mutex_lock(&s->mu);
   int rc = 0;
@@ -382,6 +487,8 @@ static int submit_owned(mpx_executor *ex, uint32_t task_id, void *arg,
   mpx_future *f;
   if ((rc = mpx__future_create_owned(s, id, task_id, arg, len, &f)) != 0)
     return rc;
+  f->retries = retries < 0 ? ex->opts.retries : retries;
+  f->limit_ms = limit < 0 ? -1 : (int)(limit * 1000.0 + 0.5);
   pthread_mutex_lock(&s->mu);
   if (ex->broken || ex->shutdown) {
     rc = ex->broken ? MPX_EBROKEN : MPX_ESHUTDOWN;
@@ -404,8 +511,8 @@ static int submit_owned(mpx_executor *ex, uint32_t task_id, void *arg,
 }
 
 int mpx__submit_owned(mpx_executor *ex, uint32_t task_id, void *arg, size_t len,
-                      mpx_future **fut) {
-  return submit_owned(ex, task_id, arg, len, fut);
+                      int retries, double limit, mpx_future **fut) {
+  return submit_owned(ex, task_id, arg, len, retries, limit, fut);
 }
 
 int mpx__executor_call(mpx_executor *ex, void (*fn)(void)) {
@@ -468,7 +575,7 @@ int mpx_submit(mpx_executor *ex, const char *name, const void *arg, size_t len,
   if (len)
     memcpy(copy, arg, len);
   unsigned long seq = mpx__error_seq();
-  return mpx__fail_call(submit_owned(ex, (uint32_t)tid, copy, len, fut),
+  return mpx__fail_call(submit_owned(ex, (uint32_t)tid, copy, len, -1, -1, fut),
                         "mpx_submit", seq);
 }
 
@@ -502,6 +609,17 @@ int mpx_executor_shutdown(mpx_executor *ex, int wait, int cancel_futures) {
   return 0;
 }
 
+/* Shuts the pool down at once, killing running tasks with isolation. */
+int mpx_executor_terminate(mpx_executor *ex) {
+  if (!ex)
+    return mpx__fail(MPX_EINVAL, "mpx_executor_terminate: NULL executor");
+  if (mpx__future_no_block())
+    return mpx__fail(MPX_EDEADLK, "mpx_executor_terminate: waiting from a "
+                                  "done-callback would deadlock");
+  atomic_store(&ex->terminate_req, 1);
+  return mpx_executor_shutdown(ex, 1, 1);
+}
+
 /* Destroys a shut-down executor and clears *exp. */
 int mpx_executor_destroy(mpx_executor **exp) {
   if (!exp || !*exp)
@@ -531,6 +649,7 @@ int mpx_executor_destroy(mpx_executor **exp) {
     MPI_Comm_free(&ex->comm);
   free(ex->credits);
   free(ex->cancelled);
+  free(ex->initarg);
   mpx__registry_hold(-1);
   mpx__sync_unref(ex->sync);
   free(ex);

@@ -9,11 +9,12 @@
 #include "mpx.h"
 
 /* Submits task_id (possibly with MPX__TASK_CHUNK) taking ownership of arg
- * (from mpx__alloc(); freed on failure too). Root only, thread-safe.
- * Returns 0 or MPX_EBROKEN, MPX_ESHUTDOWN, MPX_ENOMEM (mpx_last_error()
- * says why). */
+ * (from mpx__alloc(); freed on failure too), with its own retries and
+ * per-task time limit in seconds (-1 for the executor's). Root only,
+ * thread-safe. Returns 0 or MPX_EBROKEN, MPX_ESHUTDOWN, MPX_ENOMEM
+ * (mpx_last_error() says why). */
 int mpx__submit_owned(mpx_executor *ex, uint32_t task_id, void *arg, size_t len,
-                      mpx_future **fut);
+                      int retries, double limit, mpx_future **fut);
 
 /* Runs fn where it may make MPI calls beside the pool's: at once when MPI
  * provides MPI_THREAD_MULTIPLE or the pool has one rank (its manager makes

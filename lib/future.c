@@ -142,6 +142,8 @@ int mpx__future_create_owned(mpx__sync *s, uint64_t id, uint32_t task_id,
   f->id = id;
   f->task_id = task_id;
   f->worker = -1;
+  f->avoid = -1;
+  f->limit_ms = -1;
   *out = f;
   return 0;
 }
@@ -160,8 +162,21 @@ void mpx__future_unref(mpx_future *f) {
   free(f->arg);
   free(f->result);
   free(f->error);
+  mpx__retry_free(f->rt);
   mpx__sync_unref(f->sync);
   free(f);
+}
+
+void mpx__retry_free(mpx__retry *rt) {
+  if (!rt)
+    return;
+  for (uint64_t i = 0; rt->res && i < rt->n; i++)
+    free(rt->res[i]);
+  free(rt->st);
+  free(rt->res);
+  free(rt->rl);
+  free(rt->map);
+  free(rt);
 }
 
 int mpx__future_set_running_or_notify_cancel_locked(mpx_future *f) {

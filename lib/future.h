@@ -70,7 +70,27 @@ struct mpx_future {
   mpx__wlink *waiters;     /* waiters to notify at completion */
   struct mpx_future *next; /* pending FIFO / manager lists */
   void *_Atomic data;      /* the user's pointer (mpx_future_set_data) */
+  /* Manager only: retries of tasks that crashed or hit a limit. */
+  int retries;           /* how many times it may run again */
+  int tries;             /* how many times it ran again so far */
+  int limit_ms;          /* per-task time limit in ms, -1: the pool's */
+  int avoid;             /* the rank it failed on last, -1 none */
+  struct mpx__retry *rt; /* a chunk's outcomes gathered over retries */
 };
+
+/* A map chunk being retried input by input: the outcomes so far of its n
+ * inputs, and which of them the chunk now being run holds (map[k] is the
+ * input of its k-th). Freed with the future. */
+typedef struct mpx__retry {
+  uint64_t n, nmap;
+  int *st;
+  void **res;
+  size_t *rl; /* failure texts count their NUL */
+  uint64_t *map;
+} mpx__retry;
+
+/* Frees a retry record (NULL allowed). */
+void mpx__retry_free(mpx__retry *rt);
 
 /* A set of callbacks detached from futures, to run outside the lock. */
 typedef struct mpx__cbq {

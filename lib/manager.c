@@ -26,6 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <sys/eventfd.h>
 
 #include "manager.h"
 #include "task.h"
@@ -64,13 +67,16 @@ static void break_pool(mpx_executor *ex, int cause, const char *msg) {
     snprintf(ex->broken_msg, sizeof ex->broken_msg,
              "process pool is broken (%s): %s", mpx_err_name(cause), msg);
   }
-  for (mpx_future *f = ex->pend_head, *n; f; f = n) {
-    n = f->next;
-    f->next = NULL;
-    finish_broken(0, f, &c);
+  /* The pending FIFO, then the futures waiting to run again. */
+  for (int list = 0; list < 2; list++) {
+    for (mpx_future *f = list ? ex->retry_head : ex->pend_head, *n; f; f = n) {
+      n = f->next;
+      f->next = NULL;
+      finish_broken(0, f, &c);
+    }
   }
-  ex->pend_head = ex->pend_tail = NULL;
-  ex->npending = 0;
+  ex->pend_head = ex->pend_tail = ex->retry_head = ex->retry_tail = NULL;
+  ex->npending = ex->nretry = 0;
   mpx__worktable_drain(&ex->table, finish_broken, &c);
   ex->inflight = 0;
   pthread_mutex_unlock(&ex->sync->mu);
@@ -82,8 +88,10 @@ static void break_pool(mpx_executor *ex, int cause, const char *msg) {
 /* Releases a sent future's arguments once the send completed. */
 static void release_arg(void *arg) {
   mpx_future *f = arg;
-  free(f->arg);
-  f->arg = NULL;
+  if (f->retries == 0) { /* else kept to run it again */
+    free(f->arg);
+    f->arg = NULL;
+  }
   mpx__future_unref(f);
 }
 
@@ -93,6 +101,27 @@ static void release_arg(void *arg) {
 static size_t take_batch_locked(mpx_executor *ex, int w, size_t max,
                                 mpx_future **out) {
   size_t n = 0, bytes = 0;
+  /* Retries first, each on another worker than the one it failed on
+   * where there is another. */
+  for (mpx_future **pp = &ex->retry_head, *f; n < max && (f = *pp);) {
+    if (f->avoid == w && ex->nworkers > 1) {
+      pp = &f->next;
+      continue;
+    }
+    *pp = f->next;
+    if (ex->retry_tail == f) {
+      ex->retry_tail = NULL;
+      for (mpx_future *t = ex->retry_head; t; t = t->next)
+        ex->retry_tail = t;
+    }
+    ex->nretry--;
+    f->next = NULL;
+    f->worker = w;
+    out[n++] = f;
+    bytes += f->arg_len;
+    if (f->arg_len >= MPX_TAIL_MIN || bytes >= HEAD_MAX)
+      return n;
+  }
   while (n < max && ex->pend_head) {
     mpx_future *f = ex->pend_head;
     if (n > 0 && f->arg_len >= MPX_TAIL_MIN)
@@ -171,14 +200,19 @@ static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
     }
     if (rc)
       continue;
+    /* A call item's status carries its time limit: 0 the pool's, else
+     * 1 + the limit in ms (1: none). */
+    int lim = f->limit_ms < 0 ? 0 : f->limit_ms + 1;
     if (f->arg_len >= MPX_TAIL_MIN) {
-      rc = mpx__msgbuf_add_tail(&ex->mb, f->id, f->task_id, 0, f->arg,
+      rc = mpx__msgbuf_add_tail(&ex->mb, f->id, f->task_id, lim, f->arg,
                                 f->arg_len);
       tailf = f;
     } else {
-      rc = mpx__msgbuf_add(&ex->mb, f->id, f->task_id, 0, f->arg, f->arg_len);
-      free(f->arg);
-      f->arg = NULL;
+      rc = mpx__msgbuf_add(&ex->mb, f->id, f->task_id, lim, f->arg, f->arg_len);
+      if (f->retries == 0) { /* else kept to run it again */
+        free(f->arg);
+        f->arg = NULL;
+      }
     }
   }
   if (rc)
@@ -208,21 +242,25 @@ static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
       if (w == ex->root || ex->opts.prefetch - ex->credits[w] >= level)
         continue;
       pthread_mutex_lock(&ex->sync->mu);
+      size_t backlog = ex->npending + ex->nretry;
       if (prefetch < 0)
-        prefetch = prefetch_now(ex, ex->npending);
+        prefetch = prefetch_now(ex, backlog);
       if (level > prefetch) {
         pthread_mutex_unlock(&ex->sync->mu);
         return sent;
       }
-      size_t want = batch_size(ex, ex->npending, prefetch);
+      size_t want = batch_size(ex, backlog, prefetch);
       if (mpx__grow(bufp, capp, want, sizeof **bufp, want) != 0) {
         pthread_mutex_unlock(&ex->sync->mu);
         return mpx__fail(MPX_ENOMEM, "manager out of memory");
       }
       size_t n = take_batch_locked(ex, w, want, *bufp);
+      int more = ex->retry_head != NULL; /* for another worker */
       pthread_mutex_unlock(&ex->sync->mu);
-      if (n == 0)
+      if (n == 0 && !more)
         return sent;
+      if (n == 0)
+        continue;
       int rc = send_batch(ex, w, *bufp, n);
       if (rc)
         return rc;
@@ -230,6 +268,190 @@ static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
     }
   }
   return sent;
+}
+
+/* ---- retries ------------------------------------------------------------- */
+
+/* Whether a failure may go away on another try: the task's process died
+ * (a crash, exit(), a limit), or the task failed and the pool was asked
+ * to retry those too. */
+static int retryable(const mpx_executor *ex, int st) {
+  return st == MPX_ECRASHED || st == MPX_EEXIT || st == MPX_ETIMELIMIT ||
+         st == MPX_EMEMLIMIT ||
+         (st == MPX_ETASK && ex->opts.retry_task_failures);
+}
+
+/* Queues f to run again (manager only; lock held). */
+static void retry_push(mpx_executor *ex, mpx_future *f) {
+  f->tries++;
+  f->avoid = f->worker;
+  f->next = NULL;
+  if (ex->retry_tail)
+    ex->retry_tail->next = f;
+  else
+    ex->retry_head = f;
+  ex->retry_tail = f;
+  ex->nretry++;
+}
+
+/* Copies len bytes, plus a NUL for a failure text. */
+static void *copy_outcome(const mpx__outcome *o) {
+  size_t n = o->len + (o->status != 0);
+  void *p = mpx__alloc(n);
+  if (p && o->len)
+    memcpy(p, o->data, o->len);
+  if (p && o->status != 0)
+    ((char *)p)[o->len] = '\0';
+  return p;
+}
+
+/* A chunk's result came back: gathers its outcomes into f->rt and, when
+ * some inputs failed in a way worth retrying and tries are left (again),
+ * makes f's argument a chunk of just those inputs and returns 1. Else
+ * returns 0, with *res the chunk's final result (all inputs, in order). */
+static int settle_chunk(mpx_executor *ex, mpx_future *f, void **res,
+                        size_t *rlen, int again) {
+  uint64_t n = 0;
+  if (!f->arg || mpx__chunk_arg_parse(f->arg, f->arg_len, &n, NULL) != 0)
+    return 0;
+  mpx__outcome *in = calloc(n ? n : 1, sizeof *in);
+  mpx__outcome *oc = calloc(n ? n : 1, sizeof *oc);
+  int requeue = 0;
+  if (!in || !oc || mpx__chunk_result_parse(*res, *rlen, n, oc) != 0)
+    goto out;
+  mpx__chunk_arg_parse(f->arg, f->arg_len, &n, in);
+  uint64_t bad = 0;
+  for (uint64_t k = 0; k < n; k++)
+    bad += retryable(ex, oc[k].status) != 0;
+  if (bad == 0 && !f->rt)
+    goto out; /* the common case: nothing to gather */
+  mpx__retry *rt = f->rt;
+  if (!rt) {
+    rt = calloc(1, sizeof *rt);
+    if (!rt || !(rt->st = calloc(n, sizeof *rt->st)) ||
+        !(rt->res = calloc(n, sizeof *rt->res)) ||
+        !(rt->rl = calloc(n, sizeof *rt->rl)) ||
+        !(rt->map = calloc(n, sizeof *rt->map))) {
+      mpx__retry_free(rt);
+      goto out; /* no memory: the outcomes stand as they are */
+    }
+    rt->n = rt->nmap = n;
+    for (uint64_t k = 0; k < n; k++)
+      rt->map[k] = k;
+    f->rt = rt;
+  }
+  for (uint64_t k = 0; k < n && k < rt->nmap; k++) {
+    uint64_t i = rt->map[k];
+    free(rt->res[i]);
+    rt->st[i] = oc[k].status;
+    rt->res[i] = copy_outcome(&oc[k]);
+    rt->rl[i] = rt->res[i] ? oc[k].len + (oc[k].status != 0) : 0;
+    if (!rt->res[i] && oc[k].status == 0)
+      rt->st[i] = MPX_ENOMEM;
+  }
+  if (again && bad > 0) {
+    mpx__chunkbuf cb = {0};
+    uint64_t *map = calloc(bad, sizeof *map), m = 0;
+    int ok = map != NULL;
+    for (uint64_t k = 0; ok && k < n; k++) {
+      if (!retryable(ex, oc[k].status))
+        continue;
+      ok = mpx__chunkbuf_add(&cb, in[k].data, in[k].len) == 0;
+      map[m++] = rt->map[k];
+    }
+    size_t alen = 0;
+    void *arg = mpx__chunkbuf_finish(&cb, &alen);
+    if (ok && arg) {
+      free(f->arg);
+      f->arg = arg;
+      f->arg_len = alen;
+      free(rt->map);
+      rt->map = map;
+      rt->nmap = m;
+      requeue = 1;
+      goto out;
+    }
+    free(arg);
+    free(map);
+  }
+  void *packed = NULL;
+  size_t plen = 0;
+  if (mpx__chunk_result_pack(rt->n, rt->st, rt->res, rt->rl, &packed, &plen) ==
+      0) {
+    free(*res);
+    *res = packed;
+    *rlen = plen;
+  }
+  mpx__retry_free(rt);
+  f->rt = NULL;
+out:
+  free(in);
+  free(oc);
+  return requeue;
+}
+
+/* Adds "(ran N times)" to a failure's text after retries. */
+static char *annotate(char *err, int runs) {
+  if (!err)
+    return err;
+  size_t n = strlen(err);
+  char *m = realloc(err, n + 48);
+  if (!m)
+    return err;
+  snprintf(m + n, 48, " (ran %d times)", runs);
+  return m;
+}
+
+/* Decides what a finished run of f means (lock held): runs it again
+ * (returns 1; the work table's reference moves to the retry list), or
+ * leaves the outcome in *st, *res, *rlen, *err for the caller to finish
+ * the future with (returns 0). */
+static int settle_locked(mpx_executor *ex, mpx_future *f, int *st, void **res,
+                         size_t *rlen, char **err) {
+  if (f->retries == 0)
+    return 0;
+  int again =
+      f->tries < f->retries && !atomic_load(&ex->cancel_req) && !ex->broken;
+  int requeue = 0;
+  if (*st == 0 && (f->task_id & MPX__TASK_CHUNK)) {
+    requeue = settle_chunk(ex, f, res, rlen, again);
+  } else if (*st != 0 && again && retryable(ex, *st)) {
+    requeue = 1;
+  }
+  if (requeue) {
+    if (!(f->task_id & MPX__TASK_CHUNK) || *st != 0) {
+      free(*err);
+      *err = NULL;
+    }
+    free(*res);
+    *res = NULL;
+    retry_push(ex, f);
+    return 1;
+  }
+  if (*st != 0 && f->tries > 0)
+    *err = annotate(*err, f->tries + 1);
+  if (f->arg_len < MPX_TAIL_MIN) { /* a tail is freed by its send */
+    free(f->arg);
+    f->arg = NULL;
+  }
+  return 0;
+}
+
+/* Settles one outcome of f (lock held): cancelled if it never started,
+ * run again, or finished. Drops the work table's reference unless f
+ * runs again. Takes res and err. */
+static void complete_locked(mpx_executor *ex, mpx_future *f, int st, void *res,
+                            size_t rlen, char *err, mpx__cbq *q) {
+  if (st == MPX_ECANCELED) { /* sent, never started: cancelled */
+    free(res);
+    free(err);
+    mpx__future_cancel_sent_locked(f, q);
+  } else if (settle_locked(ex, f, &st, &res, &rlen, &err)) {
+    return;
+  } else {
+    mpx__future_finish_locked(f, st, res, res ? rlen : 0, err, q);
+  }
+  mpx__future_unref(f);
 }
 
 /* ---- results ------------------------------------------------------------- */
@@ -268,21 +490,19 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
         st = MPX_ENOMEM;
       }
     } else {
-      /* The task's failure, a task unknown there, or a worker out of
-       * memory (not the task's fault: a job does not record it). */
+      /* The task's failure, a task unknown there, a worker out of memory
+       * (not the task's fault: a job does not record it), a task process's
+       * death, or an initializer that broke the worker's processes. */
       if (st != MPX_ETASK && st != MPX_ENOTASK && st != MPX_ENOMEM &&
-          st != MPX_ECANCELED)
+          st != MPX_ECANCELED && st != MPX_ECRASHED && st != MPX_EEXIT &&
+          st != MPX_ETIMELIMIT && st != MPX_EMEMLIMIT && st != MPX_EBROKEN &&
+          st != MPX_ESYS)
         st = MPX_EPROTO;
       if (st != MPX_ECANCELED)
         err = strndup(it.data, (size_t)it.len);
     }
-    if (st == MPX_ECANCELED) { /* sent, never started: shutdown cancelled it */
-      mpx__future_cancel_sent_locked(f, q);
-    } else {
-      ntasks++;
-      mpx__future_finish_locked(f, st, res, res ? (size_t)it.len : 0, err, q);
-    }
-    mpx__future_unref(f); /* the table's reference */
+    ntasks += st != MPX_ECANCELED;
+    complete_locked(ex, f, st, res, (size_t)it.len, err, q);
   }
   pthread_mutex_unlock(&ex->sync->mu);
   if (rc == 0 && (r->hdr.flags & MPX_MSG_END_OF_CALL))
@@ -343,25 +563,53 @@ static void mgr_run_call(mpx_executor *ex) {
 /* Wakes the manager for new work or a shutdown (lock held). */
 void mpx__manager_kick_locked(mpx_executor *ex) {
   ex->kicked = 1;
-  if (ex->mgr_sleeping)
+  if (ex->mgr_sleeping) {
     pthread_cond_signal(&ex->mgr_cv);
+    if (ex->wake_fd >= 0) {
+      uint64_t one = 1;
+      ssize_t w = write(ex->wake_fd, &one, sizeof one);
+      (void)w; /* a full counter is awake already */
+    }
+  }
+}
+
+/* A cancelling shutdown: futures waiting to run again will not; they end
+ * CANCELLED, as calls sent but not started. Manager only. */
+static void cancel_retries(mpx_executor *ex) {
+  mpx__cbq q = {0};
+  pthread_mutex_lock(&ex->sync->mu);
+  for (mpx_future *f = ex->retry_head, *n; f; f = n) {
+    n = f->next;
+    f->next = NULL;
+    mpx__future_cancel_sent_locked(f, &q);
+    mpx__future_unref(f);
+  }
+  ex->retry_head = ex->retry_tail = NULL;
+  ex->nretry = 0;
+  pthread_mutex_unlock(&ex->sync->mu);
+  mpx__cbq_run(&q);
+  mpx__cbq_free(&q);
 }
 
 /* Passes a shutdown's cancel_futures on to the workers: each worker that
  * holds call items gets a CANCEL on the control tag and answers the tasks
  * it has not started with MPX_ECANCELED. Manager only. */
 static int send_cancels(mpx_executor *ex) {
-  if (ex->cancels_sent || !atomic_load(&ex->cancel_req))
+  int want = atomic_load(&ex->terminate_req) ? MPX__CTL_TERMINATE
+             : atomic_load(&ex->cancel_req)  ? MPX__CTL_CANCEL
+                                             : 0;
+  if (want <= ex->cancels_sent)
     return 0;
-  ex->cancels_sent = 1;
+  if (!ex->cancels_sent)
+    cancel_retries(ex);
+  ex->cancels_sent = want;
   for (int w = 0; w < ex->size; w++) {
     if (w == ex->root || ex->credits[w] == ex->opts.prefetch)
       continue;
-    int one = 1;
-    int rc = MPI_Send(&one, 1, MPI_INT, w, MPX_TAG_CTL, ex->comm);
+    int rc = MPI_Send(&want, 1, MPI_INT, w, MPX_TAG_CTL, ex->comm);
     if (rc != MPI_SUCCESS)
       return mpx__mpi_fail(rc, "MPI_Send of a cancel");
-    ex->cancelled[w] = 1;
+    ex->cancelled[w]++;
   }
   return 0;
 }
@@ -369,7 +617,7 @@ static int send_cancels(mpx_executor *ex) {
 /* Whether the manager may stop: shut down and nothing left to do. */
 static int mgr_finished(mpx_executor *ex) {
   pthread_mutex_lock(&ex->sync->mu);
-  int done = ex->shutdown && !ex->pend_head;
+  int done = ex->shutdown && !ex->pend_head && !ex->retry_head;
   pthread_mutex_unlock(&ex->sync->mu);
   return done && ex->inflight == 0;
 }
@@ -386,9 +634,10 @@ void mpx__manager_release_workers(mpx_executor *ex) {
       continue;
     /* A worker that was sent a CANCEL must receive it before it leaves,
      * or it would reach a later pool that reuses this context id. */
+    int ctl = ex->cancelled ? ex->cancelled[w] : 0;
     mpx__msgbuf_begin(&ex->mb, MPX_MSG_STOP,
-                      ex->cancelled && ex->cancelled[w] ? MPX_MSG_CANCEL_SENT
-                                                        : 0);
+                      (ctl ? MPX_MSG_CANCEL_SENT : 0) |
+                          (ctl > 1 ? MPX_MSG_TWO_CTL : 0));
     mpx__msgbuf_finish(&ex->mb);
     if (mpx__send_start(ex->comm, w, &ex->mb, NULL, NULL, &ex->sends) == 0)
       pending++;
@@ -491,16 +740,37 @@ static void manager_mpi(mpx_executor *ex) {
   mpx__manager_release_workers(ex);
 }
 
-/* The single-rank manager: it is also the worker thread, running each
- * pending task in turn inside the root process. */
+/* Runs the pool's initializer on the manager thread of a one-rank pool
+ * without isolation; a failure breaks the pool. Returns 0 or MPX_EBROKEN. */
+static int local_initializer(mpx_executor *ex, int rank) {
+  if (ex->init.id < 0)
+    return 0;
+  void *res = NULL;
+  size_t rlen = 0;
+  int st = mpx__task_run((uint32_t)ex->init.id, ex->init.arg, ex->init.len,
+                         rank, 1, &res, &rlen);
+  if (st != 0) {
+    char msg[600];
+    snprintf(msg, sizeof msg, "the initializer failed: %s",
+             res ? (const char *)res : "?");
+    break_pool(ex, MPX_EBROKEN, msg);
+  }
+  free(res);
+  return st ? MPX_EBROKEN : 0;
+}
+
+/* The single-rank manager without isolation: it is also the worker
+ * thread, running each pending task in turn inside the root process. */
 static void manager_local(mpx_executor *ex) {
   int rank = 0;
   mpx__cbq q = {0};
   MPI_Comm_rank(ex->comm, &rank);
+  if (local_initializer(ex, rank) != 0)
+    return;
   for (;;) {
     mpx_future *f = NULL;
     pthread_mutex_lock(&ex->sync->mu);
-    while (!f && ex->pend_head) {
+    while (!f && (ex->pend_head || ex->retry_head)) {
       if (take_batch_locked(ex, rank, 1, &f) == 0)
         f = NULL;
     }
@@ -516,24 +786,155 @@ static void manager_local(mpx_executor *ex) {
     int st =
         mpx__task_run(f->task_id, f->arg, f->arg_len, rank, 1, &res, &rlen);
     pthread_mutex_lock(&ex->sync->mu);
-    free(f->arg);
-    f->arg = NULL;
     if (st == 0)
-      mpx__future_finish_locked(f, 0, res, rlen, NULL, &q);
+      complete_locked(ex, f, 0, res, rlen, NULL, &q);
     else
-      mpx__future_finish_locked(f, st, NULL, 0, res, &q);
+      complete_locked(ex, f, st, NULL, 0, res, &q);
     pthread_mutex_unlock(&ex->sync->mu);
     mpx__cbq_run(&q);
-    mpx__future_unref(f);
   }
   mpx__cbq_free(&q);
+}
+
+/* Futures a one-rank pool with isolation hands to its task processes
+ * ahead of time: enough to keep each busy for the prefetch span, at least
+ * two each (one running, one queued), so futures stay cancellable while
+ * tasks are long. */
+static size_t local_ahead(const mpx_executor *ex, int nprocs) {
+  double per = ex->task_s > 0 ? ex->span / ex->task_s : 2;
+  per = per < 2 ? 2 : per > 64 ? 64 : per;
+  return (size_t)nprocs * (size_t)per;
+}
+
+/* The single-rank manager with isolation: a local process pool, as
+ * ProcessPoolExecutor(max_workers=processes). It waits in poll() on the
+ * task processes and on an eventfd that submit and shutdown write. */
+static void manager_local_isolated(mpx_executor *ex) {
+  int rank = 0;
+  MPI_Comm_rank(ex->comm, &rank);
+  int nprocs =
+      ex->opts.processes > 0 ? ex->opts.processes : mpx__cpus_allowed();
+  mpx__sup_config c;
+  mpx__sup_config_init(&c, &ex->opts, &ex->init, rank, 1, nprocs);
+  mpx__sup *sup = NULL;
+  int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (efd < 0 || mpx__sup_create(&c, &sup) != 0) {
+    if (efd >= 0)
+      close(efd);
+    break_pool(ex, efd < 0 ? MPX_ESYS : MPX_ENOMEM,
+               efd < 0 ? "cannot create an eventfd" : mpx_last_error());
+    return;
+  }
+  mpx__sup_set_wake(sup, efd);
+  pthread_mutex_lock(&ex->sync->mu);
+  ex->wake_fd = efd;
+  pthread_mutex_unlock(&ex->sync->mu);
+  mpx__cbq q = {0};
+  int cancelled = 0, terminated = 0;
+  for (;;) {
+    /* Hand futures over while the processes are short of work. */
+    size_t ahead = local_ahead(ex, nprocs);
+    while (mpx__sup_running(sup) < ahead) {
+      mpx_future *f = NULL;
+      pthread_mutex_lock(&ex->sync->mu);
+      size_t n = take_batch_locked(ex, rank, 1, &f);
+      pthread_mutex_unlock(&ex->sync->mu);
+      if (n == 0)
+        break;
+      double lim = f->limit_ms < 0 ? -1 : f->limit_ms / 1000.0;
+      /* In the work table, as in a pool of ranks, so that a breakage
+       * finishes it. */
+      int rc = mpx__worktable_put(&ex->table, f->id, f);
+      if (rc == 0 && (rc = mpx__sup_add(sup, f->id, f->task_id, f->arg,
+                                        f->arg_len, lim)) != 0)
+        mpx__worktable_pop(&ex->table, f->id);
+      if (rc != 0) {
+        char *m = strdup(mpx_last_error());
+        pthread_mutex_lock(&ex->sync->mu);
+        complete_locked(ex, f, rc, NULL, 0, m, &q);
+        pthread_mutex_unlock(&ex->sync->mu);
+      } else {
+        ex->inflight++;
+      }
+    }
+    mpx__cbq_run(&q);
+    if (!cancelled && atomic_load(&ex->cancel_req)) {
+      cancelled = 1;
+      cancel_retries(ex);
+    }
+    if (!terminated && atomic_load(&ex->terminate_req)) {
+      terminated = cancelled = 1;
+      mpx__sup_cancel(sup, 1);
+    } else if (cancelled == 1) {
+      cancelled = 2;
+      mpx__sup_cancel(sup, 0);
+    }
+    if (mgr_finished(ex))
+      break;
+    /* Block unless something arrived since the last look. */
+    double wait = -1;
+    pthread_mutex_lock(&ex->sync->mu);
+    if (ex->kicked)
+      wait = 0;
+    else
+      ex->mgr_sleeping = 1;
+    ex->kicked = 0;
+    pthread_mutex_unlock(&ex->sync->mu);
+    mpx__sup_outcome oc;
+    int got = mpx__sup_next(sup, wait, &oc);
+    pthread_mutex_lock(&ex->sync->mu);
+    ex->mgr_sleeping = 0;
+    pthread_mutex_unlock(&ex->sync->mu);
+    uint64_t drain;
+    while (read(efd, &drain, sizeof drain) > 0)
+      ;
+    if (got < 0) {
+      break_pool(ex, got, mpx_last_error());
+      break;
+    }
+    while (got == 1) {
+      mpx_future *f = mpx__worktable_get(&ex->table, oc.tag);
+      if (!f) { /* finished by a breakage meanwhile */
+        free(oc.data);
+        got = mpx__sup_next(sup, 0, &oc);
+        continue;
+      }
+      mpx__worktable_pop(&ex->table, oc.tag);
+      ex->inflight--;
+      double t = 1e-6 * oc.busy_us;
+      if (oc.status != MPX_ECANCELED)
+        ex->task_s = ex->task_s < 0 ? t : 0.75 * ex->task_s + 0.25 * t;
+      pthread_mutex_lock(&ex->sync->mu);
+      if (oc.status == 0)
+        complete_locked(ex, f, 0, oc.data, oc.len, NULL, &q);
+      else
+        complete_locked(ex, f, oc.status, NULL, 0, oc.data, &q);
+      pthread_mutex_unlock(&ex->sync->mu);
+      got = mpx__sup_next(sup, 0, &oc);
+      if (got < 0) {
+        mpx__cbq_run(&q);
+        break_pool(ex, got, mpx_last_error());
+        goto out;
+      }
+    }
+    mpx__cbq_run(&q);
+  }
+out:
+  mpx__cbq_free(&q);
+  pthread_mutex_lock(&ex->sync->mu);
+  ex->wake_fd = -1;
+  pthread_mutex_unlock(&ex->sync->mu);
+  mpx__sup_destroy(sup);
+  close(efd);
 }
 
 void *mpx__manager_main(void *arg) {
   mpx_executor *ex = arg;
   mpx__future_set_no_block(1);
   mpx__low_timer_slack();
-  if (ex->local)
+  if (ex->local && ex->opts.isolation == MPX_ISOLATION_PROCESS)
+    manager_local_isolated(ex);
+  else if (ex->local)
     manager_local(ex);
   else
     manager_mpi(ex);

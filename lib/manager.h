@@ -11,6 +11,7 @@
 
 #include "future.h"
 #include "msg.h"
+#include "supervise.h"
 #include "transport.h"
 #include "worktable.h"
 
@@ -19,6 +20,10 @@ struct mpx_executor {
   MPI_Comm comm; /* duplicated, MPI_ERRORS_RETURN */
   int root, size, nworkers, local;
   mpx_executor_options opts;
+  mpx__pool_init init; /* the initializer every rank agreed on */
+  void *initarg;       /* its argument (owned) */
+  int wake_fd;         /* eventfd of a one-rank pool with isolation, which
+                          waits in poll(), not on mgr_cv; -1 otherwise */
   pthread_t mgr;
   pthread_cond_t mgr_cv; /* the manager sleeps here; submit signals it */
 
@@ -31,12 +36,13 @@ struct mpx_executor {
   void (*call)(void); /* mpx__executor_call(): for the manager to run */
   /* Set under the lock, read without it by the manager's loop, which
    * checks them on every turn (a lock there slows submit down). */
-  atomic_int call_pending; /* call is set */
-  atomic_int cancel_req;   /* shutdown asked to cancel calls sent but not
-                              started */
-  int shutdown;            /* no more submits */
-  int mgr_done;            /* the manager thread has finished */
-  int broken;              /* MPX_EBROKEN cause code, or 0 */
+  atomic_int call_pending;  /* call is set */
+  atomic_int cancel_req;    /* shutdown asked to cancel calls sent but not
+                               started */
+  atomic_int terminate_req; /* ... and to kill running tasks (terminate) */
+  int shutdown;             /* no more submits */
+  int mgr_done;             /* the manager thread has finished */
+  int broken;               /* MPX_EBROKEN cause code, or 0 */
   char broken_msg[512];
 
   /* Manager thread only. */
@@ -51,6 +57,8 @@ struct mpx_executor {
   long sleep_max_us;        /* MPX_IDLE_SLEEP_US */
   double span; /* longest call item worth queueing behind another (s) */
   size_t inflight;
+  mpx_future *retry_head, *retry_tail; /* failed, to run again */
+  size_t nretry;
   mpx__send *sends;
   mpx__msgbuf mb;
 

@@ -227,7 +227,7 @@ static void refill(mpx_map *m) {
     c->count = count;
     atomic_init(&c->refs, 1);
     int src = mpx__submit_owned(m->ex, m->task_id | MPX__TASK_CHUNK, arg, len,
-                                &c->fut);
+                                m->o.retries, m->o.task_timeout, &c->fut);
     if (src != 0) {
       free(c);
       end_producing(m, src);
@@ -266,6 +266,8 @@ void mpx_map_options_init(mpx_map_options *o) {
     return;
   memset(o, 0, sizeof *o);
   o->chunksize = 1;
+  o->retries = -1;
+  o->task_timeout = -1;
 }
 
 uint64_t mpx__map_window(const mpx_executor *ex, const mpx_map_options *o) {
@@ -294,6 +296,11 @@ static int map_create(mpx_executor *ex, const char *name,
     o = &def;
   if (o->chunksize == 0)
     return mpx__fail(MPX_EINVAL, "%s: chunksize must be at least 1", call);
+  if (o->retries < -1 || !(o->task_timeout >= -1) || o->task_timeout > 2e6)
+    return mpx__fail(MPX_EINVAL,
+                     "%s: retries must be >= -1 and task_timeout -1, 0 or "
+                     "positive (at most 2e6 s)",
+                     call);
   int tid = mpx__registry_lookup(name);
   if (tid < 0)
     return mpx__fail(MPX_ENOTASK, "%s: no task named '%s' is registered", call,

@@ -43,6 +43,9 @@ enum mpx__msg_kind {
 #define MPX_MSG_CANCEL_SENT                                                    \
   2u /* on a STOP: a CANCEL preceded it on the                                 \
         control tag and must be received */
+#define MPX_MSG_TWO_CTL                                                        \
+  4u /* on a STOP with CANCEL_SENT: two control                                \
+        messages (a CANCEL, then a terminate) */
 
 typedef struct mpx__msg_hdr {
   uint16_t kind;

@@ -78,6 +78,20 @@ int mpx_task_rank(const mpx_task_ctx *ctx) {
   return ctx ? ctx->rank : -1;
 }
 
+/* The state the initializer kept: one per process (per task process with
+ * isolation). */
+static void *task_state;
+
+void mpx_task_set_state(mpx_task_ctx *ctx, void *state) {
+  (void)ctx;
+  task_state = state;
+}
+
+void *mpx_task_state(const mpx_task_ctx *ctx) {
+  (void)ctx;
+  return task_state;
+}
+
 /* Returns the name of the task being run, NULL for NULL. */
 const char *mpx_task_name(const mpx_task_ctx *ctx) {
   return ctx ? ctx->name : NULL;
@@ -159,51 +173,87 @@ void *mpx__chunkbuf_finish(mpx__chunkbuf *b, size_t *len) {
   return p;
 }
 
+int mpx__chunk_arg_parse(const void *arg, size_t len, uint64_t *n,
+                         mpx__outcome *in) {
+  const unsigned char *a = arg;
+  uint64_t cnt = 0;
+  if (len < 8 || (memcpy(&cnt, a, 8), cnt > (len - 8) / 8))
+    return mpx__fail(MPX_EPROTO, "malformed chunk");
+  size_t pos = 8;
+  for (uint64_t i = 0; i < cnt; i++) {
+    uint64_t l;
+    if (len - pos < 8)
+      return mpx__fail(MPX_EPROTO, "malformed chunk");
+    memcpy(&l, a + pos, 8);
+    pos += 8;
+    if (l > len - pos || mpx__pad8(l) > len - pos)
+      return mpx__fail(MPX_EPROTO, "malformed chunk");
+    if (in)
+      in[i] = (mpx__outcome){0, a + pos, (size_t)l};
+    pos += mpx__pad8(l);
+  }
+  *n = cnt;
+  return 0;
+}
+
+int mpx__chunk_result_pack(uint64_t n, const int *st, void *const *res,
+                           const size_t *rl, void **out, size_t *olen) {
+  size_t total = 8 + 16 * (size_t)n;
+  for (uint64_t i = 0; i < n; i++)
+    total += mpx__pad8(rl[i]);
+  unsigned char *o = mpx__alloc(total);
+  if (!o)
+    return MPX_ENOMEM;
+  memcpy(o, &n, 8);
+  size_t p = 8 + 16 * (size_t)n;
+  for (uint64_t i = 0; i < n; i++) {
+    int32_t s32 = st[i];
+    uint32_t zero = 0;
+    uint64_t l = rl[i];
+    memcpy(o + 8 + 16 * i, &s32, 4);
+    memcpy(o + 12 + 16 * i, &zero, 4);
+    memcpy(o + 16 + 16 * i, &l, 8);
+    if (l)
+      memcpy(o + p, res[i], l);
+    memset(o + p + l, 0, mpx__pad8(l) - l);
+    p += mpx__pad8(l);
+  }
+  *out = o;
+  *olen = total;
+  return 0;
+}
+
 /* Runs every input of a chunk and packs the outcomes. Returns 0 with the
  * chunk result, or a failure for the chunk as a whole (malformed chunk,
  * out of memory) in the same form as run_one(). */
 static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
                      size_t len, int rank, int size, void **result,
                      size_t *rlen) {
-  const unsigned char *a = arg;
   uint64_t n = 0;
   const char *bad = NULL;
-  if (len < 8 || (memcpy(&n, a, 8), n > (len - 8) / 8))
-    bad = "malformed chunk";
-  size_t pos = 8;
-  for (uint64_t i = 0; !bad && i < n; i++) {
-    uint64_t l;
-    if (len - pos < 8) {
-      bad = "malformed chunk";
-      break;
-    }
-    memcpy(&l, a + pos, 8);
-    pos += 8;
-    if (l > len - pos || mpx__pad8(l) > len - pos)
-      bad = "malformed chunk";
-    else
-      pos += mpx__pad8(l);
-  }
-  int bad_st = bad ? MPX_EPROTO : 0;
+  int bad_st = 0;
+  mpx__outcome *in = NULL;
   void **res = NULL;
   size_t *rl = NULL;
   int *st = NULL;
-  if (!bad && n) {
+  if (mpx__chunk_arg_parse(arg, len, &n, NULL) != 0) {
+    bad = "malformed chunk";
+    bad_st = MPX_EPROTO;
+  } else if (n) {
+    in = calloc(n, sizeof *in);
     res = calloc(n, sizeof *res);
     rl = calloc(n, sizeof *rl);
     st = calloc(n, sizeof *st);
-    if (!res || !rl || !st) {
+    if (!in || !res || !rl || !st) {
       bad = "out of memory for the chunk's results";
       bad_st = MPX_ENOMEM;
+    } else {
+      mpx__chunk_arg_parse(arg, len, &n, in);
     }
   }
-  size_t total = 8 + 16 * (size_t)n;
-  pos = 8;
   for (uint64_t i = 0; !bad && i < n; i++) {
-    uint64_t l;
-    memcpy(&l, a + pos, 8);
-    pos += 8;
-    st[i] = run_one(fn, name, a + pos, l, rank, size, &res[i], &rl[i]);
+    st[i] =
+        run_one(fn, name, in[i].data, in[i].len, rank, size, &res[i], &rl[i]);
     if (st[i] != 0 && res[i])
       rl[i]++; /* keep the NUL */
     if (!res[i]) {
@@ -213,32 +263,16 @@ static int run_chunk(mpx_task_fn fn, const char *name, const void *arg,
       res[i] = strdup(oom);
       rl[i] = res[i] ? sizeof oom : 0;
     }
-    total += mpx__pad8(rl[i]);
-    pos += mpx__pad8(l);
   }
-  unsigned char *out = bad ? NULL : mpx__alloc(total);
-  if (!bad && !out) {
+  void *out = NULL;
+  size_t total = 0;
+  if (!bad && mpx__chunk_result_pack(n, st, res, rl, &out, &total) != 0) {
     bad = "out of memory for the chunk's results";
     bad_st = MPX_ENOMEM;
   }
-  if (!bad) {
-    memcpy(out, &n, 8);
-    size_t p = 8 + 16 * (size_t)n;
-    for (uint64_t i = 0; i < n; i++) {
-      int32_t s32 = st[i];
-      uint32_t zero = 0;
-      uint64_t l = rl[i];
-      memcpy(out + 8 + 16 * i, &s32, 4);
-      memcpy(out + 12 + 16 * i, &zero, 4);
-      memcpy(out + 16 + 16 * i, &l, 8);
-      if (l)
-        memcpy(out + p, res[i], l);
-      memset(out + p + l, 0, mpx__pad8(l) - l);
-      p += mpx__pad8(l);
-    }
-  }
   for (uint64_t i = 0; res && i < n; i++)
     free(res[i]);
+  free(in);
   free(res);
   free(rl);
   free(st);

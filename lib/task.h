@@ -79,6 +79,18 @@ typedef struct mpx__outcome {
   size_t len;
 } mpx__outcome;
 
+/* Validates a chunk argument of len bytes; sets *n to its number of inputs
+ * and, when in is not NULL (room for *n entries), in[i].data/.len to input
+ * i. Returns 0 or MPX_EPROTO. */
+int mpx__chunk_arg_parse(const void *arg, size_t len, uint64_t *n,
+                         mpx__outcome *in);
+
+/* Packs n outcomes (status st[i], rl[i] bytes at res[i]; a failure text
+ * counts its NUL) into a chunk result (*out, malloc'd, *olen bytes).
+ * Returns 0 or MPX_ENOMEM. */
+int mpx__chunk_result_pack(uint64_t n, const int *st, void *const *res,
+                           const size_t *rl, void **out, size_t *olen);
+
 /* Validates a chunk result of len bytes that must hold n outcomes and
  * describes them in out[0..n). Returns 0 or MPX_EPROTO. */
 int mpx__chunk_result_parse(const void *buf, size_t len, uint64_t n,

@@ -128,6 +128,29 @@ double mpx__env_double(const char *name, double def) {
   return v;
 }
 
+uint64_t mpx__env_bytes(const char *name, uint64_t def) {
+  const char *s = getenv(name);
+  if (!s || !*s)
+    return def;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  double mult = 1;
+  if (*end == 'k' || *end == 'K')
+    mult = 1024.0, end++;
+  else if (*end == 'm' || *end == 'M')
+    mult = 1024.0 * 1024.0, end++;
+  else if (*end == 'g' || *end == 'G')
+    mult = 1024.0 * 1024.0 * 1024.0, end++;
+  if (*end == 'i' || *end == 'I')
+    end++;
+  if (*end == 'b' || *end == 'B')
+    end++;
+  if (errno || *end || !(v >= 0) || v * mult > 1.8e19)
+    return def;
+  return (uint64_t)(v * mult);
+}
+
 int mpx__same_file(const char *path, int fd, const char *what) {
   struct stat a, b;
   if (fstat(fd, &a) != 0)

@@ -90,5 +90,8 @@ int mpx__same_file(const char *path, int fd, const char *what);
  * when unset or malformed. */
 long mpx__env_long(const char *name, long def);
 double mpx__env_double(const char *name, double def);
+/* Reads a byte count ("512M", "2G", "1.5GiB", "4096") from the
+ * environment; returns def when unset or malformed. */
+uint64_t mpx__env_bytes(const char *name, uint64_t def);
 
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "msg.h"
+#include "supervise.h"
 #include "task.h"
 #include "transport.h"
 #include "util.h"
@@ -27,6 +28,10 @@ typedef struct wstate {
   int cancelling;    /* a CANCEL came: answer every task not yet started
                         with MPX_ECANCELED until the STOP */
   double last_check; /* when the control tag was last probed */
+  int terminating;   /* the CANCEL was a terminate: kill running tasks */
+  int ctl_count;     /* control messages received */
+  mpx__sup *sup;     /* the task process (isolation), or NULL */
+  char broken[600];  /* the initializer failed (no isolation) */
 } wstate;
 
 /* Receives a CANCEL from the root if one is waiting (or, with wait set,
@@ -49,6 +54,9 @@ static int check_cancel(wstate *w, int wait) {
     if (rc != MPI_SUCCESS)
       return mpx__mpi_fail(rc, "MPI_Recv on the control tag");
     w->cancelling = 1;
+    w->ctl_count++;
+    if (one == MPX__CTL_TERMINATE)
+      w->terminating = 1;
   }
   w->last_check = mpx__now();
   return 0;
@@ -79,10 +87,46 @@ static int send_ack(wstate *w) {
   return mpx__send_start(w->comm, w->root, &w->out, NULL, NULL, &w->sends);
 }
 
-/* Runs every task of one call item and sends its results. Between tasks
- * it honours the flush interval: results go out before the next task
- * starts when they are flush_interval old, or would be by the time that
- * task ends if it runs as long as the last one did; and it looks for a
+/* Adds one task's outcome to the results of the call item (a large
+ * result travels alone as a tail, without a copy), and sends them when the
+ * call item is done (last) or they are due: flush_interval old, or would
+ * be by the time a task of next_run seconds ends. Takes res. */
+static int emit(wstate *w, uint64_t work_id, uint32_t busy, int st, void *res,
+                size_t rlen, int last, double next_run,
+                const mpx_executor_options *o) {
+  int rc;
+  if (w->out.nitems == 0)
+    w->first_unsent = mpx__now();
+  if (rlen >= MPX_TAIL_MIN) {
+    if ((rc = flush(w, 0, NULL)) != 0) {
+      free(res);
+      return rc;
+    }
+    rc = mpx__msgbuf_add_tail(&w->out, work_id, busy, st, res, rlen);
+    if (rc == 0)
+      return flush(w, last, res);
+    free(res);
+    return rc;
+  }
+  rc = mpx__msgbuf_add(&w->out, work_id, busy, st, res, rlen);
+  if (rc && res) {
+    /* Out of memory for the result: report the failure in its place. */
+    static const char oom[] = "out of memory on the worker";
+    rc = mpx__msgbuf_add(&w->out, work_id, busy, MPX_ENOMEM, oom,
+                         sizeof oom - 1);
+  }
+  free(res);
+  if (rc)
+    return rc;
+  if (last)
+    return flush(w, 1, NULL);
+  if (mpx__now() - w->first_unsent + next_run >= o->flush_interval)
+    return flush(w, 0, NULL);
+  return 0;
+}
+
+/* Runs every task of one call item in this process and sends its results.
+ * Between tasks it honours the flush interval (emit) and looks for a
  * CANCEL at the same moments, so tiny tasks pay neither. */
 static int run_call(wstate *w, mpx__recvd *r, const mpx_executor_options *o) {
   size_t pos = 0;
@@ -100,6 +144,10 @@ static int run_call(wstate *w, mpx__recvd *r, const mpx_executor_options *o) {
       return rc;
     if (w->cancelling) {
       st = MPX_ECANCELED; /* never started: the root cancels its future */
+    } else if (w->broken[0]) {
+      st = MPX_EBROKEN;
+      res = strdup(w->broken);
+      rlen = res ? strlen(res) : 0;
     } else {
       st = mpx__task_run(it.task_id, it.data, (size_t)it.len, w->rank, w->size,
                          &res, &rlen);
@@ -107,38 +155,8 @@ static int run_call(wstate *w, mpx__recvd *r, const mpx_executor_options *o) {
     double t1 = mpx__now(), us = (t1 - t0) * 1e6;
     uint32_t busy = us >= 4294967295.0 ? UINT32_MAX : (uint32_t)us;
     last_run = t1 - t0;
-    if (w->out.nitems == 0)
-      w->first_unsent = t1;
-    if (rlen >= MPX_TAIL_MIN) {
-      /* A large result travels alone as a tail, without a copy. */
-      if ((rc = flush(w, 0, NULL)) != 0) {
-        free(res);
-        return rc;
-      }
-      rc = mpx__msgbuf_add_tail(&w->out, it.work_id, busy, st, res, rlen);
-      if (rc == 0)
-        rc = flush(w, left == 0, res);
-      else
-        free(res);
-      if (rc)
-        return rc;
-      continue;
-    }
-    rc = mpx__msgbuf_add(&w->out, it.work_id, busy, st, res, rlen);
-    if (rc && res) {
-      /* Out of memory for the result: report the failure in its place. */
-      static const char oom[] = "out of memory on the worker";
-      rc = mpx__msgbuf_add(&w->out, it.work_id, busy, MPX_ENOMEM, oom,
-                           sizeof oom - 1);
-    }
-    free(res);
-    if (rc)
-      return rc;
-    if (left == 0)
-      rc = flush(w, 1, NULL);
-    else if (mpx__now() - w->first_unsent + last_run >= o->flush_interval)
-      rc = flush(w, 0, NULL);
-    if (rc)
+    if ((rc = emit(w, it.work_id, busy, st, res, rlen, left == 0, last_run,
+                   o)) != 0)
       return rc;
   }
   if (r->hdr.nitems == 0)
@@ -146,7 +164,84 @@ static int run_call(wstate *w, mpx__recvd *r, const mpx_executor_options *o) {
   return 0;
 }
 
-int mpx__worker_loop(MPI_Comm comm, int root, const mpx_executor_options *o) {
+/* Runs the tasks of one call item in the rank's task process (isolation)
+ * and sends their results as they come, checking for a CANCEL or a
+ * terminate every few milliseconds meanwhile. */
+static int run_call_isolated(wstate *w, mpx__recvd *r,
+                             const mpx_executor_options *o) {
+  size_t pos = 0, n = 0, done = 0;
+  mpx__msg_item it;
+  int rc = 0;
+  while (mpx__msg_next(r->head, &r->hdr, &pos, r->tail, &it)) {
+    n++;
+    if (w->cancelling) {
+      done++;
+      rc = emit(w, it.work_id, 0, MPX_ECANCELED, NULL, 0, done == r->hdr.nitems,
+                0, o);
+    } else if ((rc = mpx__sup_add(
+                    w->sup, it.work_id, it.task_id, it.data, (size_t)it.len,
+                    it.status <= 0 ? -1 : (it.status - 1) / 1000.0)) != 0) {
+      /* A malformed chunk or no memory: this item fails in place. */
+      done++;
+      char *m = strdup(mpx_last_error());
+      rc = emit(w, it.work_id, 0, rc, m, m ? strlen(m) : 0,
+                done == r->hdr.nitems, 0, o);
+    }
+    if (rc)
+      return rc;
+  }
+  if (n == 0)
+    return flush(w, 1, NULL);
+  while (done < n) {
+    double wait = 0.002; /* how often the control tag is looked at */
+    if (w->out.nitems) {
+      double due = w->first_unsent + o->flush_interval - mpx__now();
+      wait = due < 0 ? 0 : due < wait ? due : wait;
+    }
+    mpx__sup_outcome oc;
+    int got = mpx__sup_next(w->sup, wait, &oc);
+    if (got < 0)
+      return got;
+    if (got == 1) {
+      done++;
+      if ((rc = emit(w, oc.tag, oc.busy_us, oc.status, oc.data, oc.len,
+                     done == n, 0, o)) != 0)
+        return rc;
+      continue;
+    }
+    if (w->out.nitems && mpx__now() - w->first_unsent >= o->flush_interval &&
+        (rc = flush(w, 0, NULL)) != 0)
+      return rc;
+    if ((rc = mpx__send_progress(&w->sends, 0)) != 0)
+      return rc;
+    int was = w->cancelling, was_term = w->terminating;
+    if ((rc = check_cancel(w, 0)) != 0)
+      return rc;
+    if ((w->cancelling && !was) || (w->terminating && !was_term))
+      mpx__sup_cancel(w->sup, w->terminating);
+  }
+  return 0;
+}
+
+/* Runs the pool's initializer once in this rank (no isolation: in the
+ * rank's own process). A failure is kept: every task then fails with
+ * MPX_EBROKEN and its message, as Python's pools break. */
+static void run_initializer(wstate *w, const mpx__pool_init *pi) {
+  if (pi->id < 0)
+    return;
+  void *res = NULL;
+  size_t rlen = 0;
+  int st = mpx__task_run((uint32_t)pi->id, pi->arg, pi->len, w->rank, w->size,
+                         &res, &rlen);
+  if (st != 0) {
+    snprintf(w->broken, sizeof w->broken, "the initializer failed: %s",
+             res ? (const char *)res : "?");
+  }
+  free(res);
+}
+
+int mpx__worker_loop(MPI_Comm comm, int root, const mpx_executor_options *o,
+                     const mpx__pool_init *pi) {
   wstate w = {0};
   w.comm = comm;
   w.root = root;
@@ -155,6 +250,14 @@ int mpx__worker_loop(MPI_Comm comm, int root, const mpx_executor_options *o) {
   w.fault = (int)mpx__env_long("MPX_TEST_FAULT", 0);
   mpx__low_timer_slack();
   mpx__msgbuf_begin(&w.out, MPX_MSG_RESULT, 0);
+  if (o->isolation == MPX_ISOLATION_PROCESS) {
+    mpx__sup_config c;
+    mpx__sup_config_init(&c, o, pi, w.rank, w.size, 1);
+    if (mpx__sup_create(&c, &w.sup) != 0) /* out of memory: tasks fail */
+      snprintf(w.broken, sizeof w.broken, "%s", mpx_last_error());
+  } else {
+    run_initializer(&w, pi);
+  }
   double spin_s = 1e-6 * (double)mpx__env_long("MPX_WORKER_SPIN_US", 200);
   unsigned sleep_max = (unsigned)mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
   double last_active = mpx__now();
@@ -190,15 +293,19 @@ int mpx__worker_loop(MPI_Comm comm, int root, const mpx_executor_options *o) {
        * tag, so once the root has it nothing of ours is still on the way,
        * and no stale message can reach a later pool whose communicator
        * reuses this one's context id. */
-      int cancel_sent = (r.hdr.flags & MPX_MSG_CANCEL_SENT) != 0;
+      int want = (r.hdr.flags & MPX_MSG_CANCEL_SENT)
+                     ? 1 + ((r.hdr.flags & MPX_MSG_TWO_CTL) != 0)
+                     : 0;
       mpx__recvd_free(&r);
-      if (cancel_sent && !w.cancelling && (rc = check_cancel(&w, 1)) != 0)
+      while (w.ctl_count < want && (rc = check_cancel(&w, 1)) == 0)
+        ;
+      if (rc)
         break;
       rc = send_ack(&w);
       break;
     }
     if (r.hdr.kind == MPX_MSG_CALL)
-      rc = run_call(&w, &r, o);
+      rc = w.sup ? run_call_isolated(&w, &r, o) : run_call(&w, &r, o);
     /* Any other kind is not for a worker: dropped, as above. */
     mpx__recvd_free(&r);
     if (rc)
@@ -209,5 +316,6 @@ int mpx__worker_loop(MPI_Comm comm, int root, const mpx_executor_options *o) {
   }
   int rc2 = mpx__send_progress(&w.sends, 1);
   mpx__msgbuf_free(&w.out);
+  mpx__sup_destroy(w.sup);
   return rc ? rc : rc2;
 }

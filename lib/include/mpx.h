@@ -158,6 +158,16 @@ MPX_API int mpx_task_fail(mpx_task_ctx *ctx, const char *fmt, ...)
  * (it only reads ctx). */
 MPX_API int mpx_task_rank(const mpx_task_ctx *ctx);
 
+/* Keeps state for the tasks that follow in this process: meant for the
+ * pool's initializer (mpx_executor_options.initializer), as Python's
+ * initializer sets globals. The pointer is per process (per task process
+ * with isolation). Inside a task or initializer; not thread-safe. */
+MPX_API void mpx_task_set_state(mpx_task_ctx *ctx, void *state);
+
+/* The pointer the initializer kept with mpx_task_set_state(), or NULL.
+ * Inside a task; thread-safe (it only reads). */
+MPX_API void *mpx_task_state(const mpx_task_ctx *ctx);
+
 /* The name of the task being run, or NULL for a NULL ctx. Inside a task,
  * thread-safe (it only reads ctx). Ownership: borrowed, valid during the
  * call. */
@@ -183,7 +193,54 @@ typedef struct mpx_executor_options {
   double flush_interval; /* a worker running a batch sends the results it
                             holds once they are this old, in seconds
                             (default 0.001; env MPX_FLUSH_INTERVAL) */
+  /* Supervised task processes (docs/supervision.md). */
+  int isolation;       /* MPX_ISOLATION_NONE: tasks run inside the worker ranks
+                          (the root's manager thread with one rank), so a task
+                          that crashes takes its rank and the job down;
+                          MPX_ISOLATION_PROCESS: each worker rank runs its tasks
+                          in a task process it supervises, and a one-rank pool
+                          runs `processes` local task processes; a crash, exit(),
+                          time or memory limit then fails only that task's
+                          future (default none; env MPX_ISOLATION=none|process) */
+  int processes;       /* task processes of a one-rank pool with isolation
+                          (default 0: as many as the CPUs this process may run
+                          on; env MPX_PROCESSES); ignored with 2+ ranks, where
+                          each worker rank runs one */
+  double task_timeout; /* per-task time limit in seconds, 0 for none: the
+                          task's process is stopped (SIGTERM, SIGKILL
+                          after MPX_KILL_GRACE seconds, default 1) and the
+                          future fails with MPX_ETIMELIMIT; needs
+                          isolation (default 0; env MPX_TASK_TIMEOUT) */
+  uint64_t memory_limit;   /* bytes of address space a task process may add
+                              to what it inherited (RLIMIT_AS): allocations
+                              beyond fail, and a task that dies of it fails
+                              with MPX_EMEMLIMIT; needs isolation (default 0:
+                              none; env MPX_MEMORY_LIMIT, with a K, M or G
+                              suffix) */
+  int retries;             /* runs a task again, on another worker where there
+                              is one, when it crashed, exited or exceeded a
+                              limit, up to this many times (default 0; env
+                              MPX_RETRIES) */
+  int retry_task_failures; /* also retry MPX_ETASK failures (default 0) */
+  int max_tasks_per_child; /* replace a task process after this many tasks
+                              (multiprocessing's maxtasksperchild; default
+                              0: never; needs isolation; env
+                              MPX_MAX_TASKS_PER_CHILD) */
+  const char *initializer; /* name of a registered task run once in each
+                              task process (each worker rank without
+                              isolation) before its first task, on initarg
+                              (Pool(initializer, initargs)); it may keep
+                              state with mpx_task_set_state(). A failing
+                              initializer breaks the pool: its tasks fail
+                              with MPX_EBROKEN naming it (default NULL) */
+  const void *initarg;     /* its argument, copied at creation (the root's
+                              is sent to every rank) */
+  size_t initarg_len;
 } mpx_executor_options;
+
+/* Values of mpx_executor_options.isolation. */
+#define MPX_ISOLATION_NONE 0
+#define MPX_ISOLATION_PROCESS 1
 
 /* Fills opts with the defaults, then applies the MPX_* environment
  * variables named above. Any rank, thread-safe (unless another thread
@@ -241,6 +298,16 @@ MPX_API int mpx_submit(mpx_executor *ex, const char *name, const void *arg,
  * Errors: MPX_EINVAL, MPX_EDEADLK. */
 MPX_API int mpx_executor_shutdown(mpx_executor *ex, int wait,
                                   int cancel_futures);
+
+/* Python's Pool.terminate(): shuts the pool down at once. Pending
+ * futures and calls sent but not started are cancelled as by
+ * mpx_executor_shutdown(ex, 1, 1); with isolation the processes running
+ * tasks are killed too, and those futures end CANCELLED (without
+ * isolation a running task cannot be stopped: it finishes). Returns once
+ * every future is done and the workers are released. Root only,
+ * thread-safe; not from a done-callback (MPX_EDEADLK).
+ * Errors: MPX_EINVAL, MPX_EDEADLK. */
+MPX_API int mpx_executor_terminate(mpx_executor *ex);
 
 /* Destroys a shut-down executor: waits for the manager to finish, releases
  * the workers and the duplicated communicator, and sets *ex to NULL.
@@ -505,16 +572,22 @@ typedef struct mpx_map mpx_map;
 
 /* Options of a map. Fill with mpx_map_options_init(), then override. */
 typedef struct mpx_map_options {
-  uint64_t chunksize; /* inputs per call: a chunk is one future whose
-                         inputs a worker runs back to back (default 1) */
-  uint64_t window;    /* most inputs submitted and not yet yielded, the
-                         bound on the root's memory (default 0: chunksize
-                         x max(256, 8 x workers x prefetch), see
-                         docs/api.md and docs/how-it-works.md) */
-  int unordered;      /* yield in completion order, as imap_unordered
-                         (default 0: input order, as Executor.map) */
-  uint64_t first;     /* index of the first input to produce (default 0;
-                         resumed jobs start after what is recorded) */
+  uint64_t chunksize;  /* inputs per call: a chunk is one future whose
+                          inputs a worker runs back to back (default 1) */
+  uint64_t window;     /* most inputs submitted and not yet yielded, the
+                          bound on the root's memory (default 0: chunksize
+                          x max(256, 8 x workers x prefetch), see
+                          docs/api.md and docs/how-it-works.md) */
+  int unordered;       /* yield in completion order, as imap_unordered
+                          (default 0: input order, as Executor.map) */
+  uint64_t first;      /* index of the first input to produce (default 0;
+                          resumed jobs start after what is recorded) */
+  int retries;         /* as the executor's option, for this map's inputs:
+                          an input whose task crashed, exited or exceeded a
+                          limit runs again, up to this many times (default
+                          -1: the executor's) */
+  double task_timeout; /* per-input time limit in seconds (0: none;
+                          default -1: the executor's); needs isolation */
 } mpx_map_options;
 
 /* Fills o with the defaults. Any rank, thread-safe. Does nothing for

@@ -36,7 +36,11 @@
   X(EFILE, -21, "output file exists or belongs to another job")                \
   X(ECORRUPT, -22,                                                             \
     "output or its completion record is damaged or does not match")            \
-  X(EINTR, -23, "interrupted by a signal; what was committed is kept")
+  X(EINTR, -23, "interrupted by a signal; what was committed is kept")         \
+  X(ECRASHED, -24, "task's process was killed by a signal")                    \
+  X(EEXIT, -25, "task ended its process (exit() inside a task)")               \
+  X(ETIMELIMIT, -26, "task exceeded its time limit")                           \
+  X(EMEMLIMIT, -27, "task exceeded its memory limit")
 
 enum mpx_errno {
 #define MPX_ERRNO_ENUM(name, value, msg) MPX_##name = value,
