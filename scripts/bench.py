@@ -52,6 +52,32 @@ and for maps and HDF5 jobs:
            (10^6, 10^7, 10^8: it should stay flat), with items/s; the
            peers, for contrast, at BENCH_RSS_PEER_ITEMS (10^6) over a
            generator (mpi4py and ProcessPoolExecutor submit it all).
+  faults   a crash storm, the fault table: BENCH_FAULT_TASKS tiny tasks
+           (task i returns i*i), each submitted on its own (submit /
+           apply_async, a future each), whose fate is fixed by a hash of i,
+           the same for every implementation (h = ((i * 2654435761) mod
+           2^32) / 2^32; bench_peers.fault_fate): at crash rate P
+           (BENCH_FAULT_RATE, 0.03) h < P/3 segfaults, < 2P/3 calls
+           os.abort(), < 5P/6 calls os._exit(0), < P "hangs" (sleeps 0.2 s:
+           over mpx's --task-timeout 0.05; the peers have no task time
+           limit, so for them it just runs long). mpx: mpx-bench faults
+           --isolation process --task-timeout 0.05; peers: every outcome
+           collected against an overall deadline (BENCH_FAULT_DEADLINE),
+           then one fresh task probes the same pool for 10 s. Reports
+           completed (right result), crashed (an error came back, e.g.
+           BrokenProcessPool), timed out (a task time limit struck: mpx
+           only), lost (no outcome at the deadline), wrong, seconds, pool
+           alive afterwards and a note. Every run is bounded (timeout -k 5
+           DEADLINE+45, and the driver kills the run's process group 15 s
+           later still): multiprocessing.Pool waits forever for a task
+           whose worker died. When the process dies with its workers
+           (mpi4py: mpirun aborts the job when a rank dies), the record is
+           made from the exit status, the time and the progress file the
+           peer appends each outcome to (completed/crashed/wrong are what
+           the root had received; lost = the rest); such runs are
+           results, not failed runs. A run with neither a JSON line nor a
+           started progress file (mpx-bench without the workload: a usage
+           error) is a failed run.
 Within one run the implementations alternate (mpx, mpi4py, ppe, mpool for
 each workload -- for map, for each chunksize -- repeated R times) so that
 a drifting CPU clock hurts all of them alike; the table shows medians.
@@ -101,9 +127,15 @@ Environment (all optional):
                       100000000", also with --quick)
   BENCH_RSS_PEER_ITEMS  peers' rss sizes (default "1000000"; "" skips them)
   BENCH_RSS_CHUNK     chunksize of the rss maps (default 256)
+  BENCH_FAULT_TASKS   tasks of the faults storm (default 10000, quick 2000)
+  BENCH_FAULT_RATE    its crash rate P (default 0.03: 1% segfault, 1%
+                      abort, 0.5% exit, 0.5% hang)
+  BENCH_FAULT_DEADLINE  the peers' overall deadline in seconds (default
+                      120, quick 30); each faults run is killed after
+                      DEADLINE+45 s
   BENCH_IMPLS         subset of "mpx mpi4py ppe mpool"
   BENCH_WORKLOADS     subset of "tiny latency spin idle startup w4 h5write
-                      map rss" (default: all of them)
+                      map rss faults" (default: all of them)
   BENCH_TIMEOUT       seconds before a run is killed (default 300)
   BENCH_SPIN_CLOCK    thread (default, CPU time) or perf (wall clock) for the
                       Python spin tasks
@@ -118,6 +150,7 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -129,7 +162,18 @@ PY = "/usr/bin/python3"      # Debian's, with python3-mpi4py/numpy/h5py
 PEERS = "scripts/bench_peers.py"
 ALL_IMPLS = ["mpx", "mpi4py", "ppe", "mpool"]
 ALL_WORKLOADS = ["tiny", "latency", "spin", "idle", "startup", "w4",
-                 "h5write", "map", "rss"]
+                 "h5write", "map", "rss", "faults"]
+FAULT_PROBE_S = 10      # the peers' pool-alive probe (bench_peers.py)
+FAULT_TASK_TIMEOUT = "0.05"   # mpx-bench faults --task-timeout
+
+
+def peers_module():
+    """scripts/bench_peers.py as a module (for the storm's fate hash)."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_peers", os.path.join(ROOT, PEERS))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def die(msg, status=1):
@@ -411,6 +455,97 @@ def rss_section(recs, impls):
             "Python generator."]
 
 
+FAULT_NAMES = {"mpx": "mpx (process isolation, 50 ms task timeout)",
+               "mpi4py": "mpi4py.futures MPIPoolExecutor",
+               "ppe": "ProcessPoolExecutor",
+               "mpool": "multiprocessing.Pool"}
+
+
+def fault_runs(recs, impl):
+    """(good runs, failed runs) of impl's faults workload."""
+    rs = [r for r in recs if r.get("impl") == impl and
+          r.get("workload") == "faults"]
+    return [r for r in rs if "error" not in r], [r for r in rs if "error" in r]
+
+
+def count_cell(rs, key):
+    """The median of a count over the runs: "unknown" when no run knows
+    it, whole numbers with thousands separators."""
+    m = med(rs, key)
+    if m is None:
+        return "unknown"
+    return "{:,.0f}".format(m) if m == int(m) else "{:,.1f}".format(m)
+
+
+def fault_section(recs, impls):
+    lines = []
+    storms = set()
+    for impl in impls:
+        rs, bad = fault_runs(recs, impl)
+        name = FAULT_NAMES.get(impl, impl)
+        if not rs:
+            if bad:
+                why = (bad[0]["error"] + bad[0].get("error_detail", ""))
+                lines.append("| %s | — | — | — | — | — | — | — | — | "
+                             "every run failed (%d): %s |" % (
+                                 name, len(bad), why.replace("|", "/")))
+            continue
+        for r in rs:
+            storms.add((r.get("tasks"), r.get("crash_rate")))
+        alive = [bool(r.get("pool_alive")) for r in rs]
+        alive_s = "yes" if all(alive) else "no" if not any(alive) else \
+            "%d of %d runs" % (sum(alive), len(alive))
+        note = str(rs[0].get("note") or "").replace("|", "/")
+        if bad:
+            note += " (and %d failed run(s))" % len(bad)
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, count_cell(rs, "tasks"), count_cell(rs, "completed"),
+            count_cell(rs, "crashed"), count_cell(rs, "timed_out"),
+            count_cell(rs, "lost"), count_cell(rs, "wrong"),
+            fmt("seconds", med(rs, "seconds")), alive_s, note))
+    if not lines:
+        return []
+    out = ["", "### Fault table: a crash storm (medians; the note is the "
+           "first run's)", "",
+           "| implementation | tasks | completed | crashed | timed out | "
+           "lost | wrong | seconds | pool alive afterwards | note |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"] + lines + [""]
+    try:
+        bp = peers_module()
+    except Exception:
+        bp = None
+    for n, rate in sorted(storms, key=str):
+        if bp is None or not isinstance(n, int) or \
+                not isinstance(rate, (int, float)):
+            continue
+        c = bp.fault_counts(n, rate)
+        out.append("Storm of {:,} tasks at crash rate {:g}: {:,} segfault "
+                   "(SIGSEGV), {:,} call os.abort(), {:,} call os._exit(0), "
+                   "{:,} sleep {:g} s (a hang for a {} s task timeout), "
+                   "{:,} just return i*i; task i's fate is fixed by "
+                   "((i * 2654435761) mod 2^32) / 2^32, so every "
+                   "implementation gets the same storm{}.".format(
+                       n, rate, c["segv"], c["abort"], c["exit"], c["hang"],
+                       bp.FAULT_HANG_S, FAULT_TASK_TIMEOUT, c["ok"],
+                       " (task 0 segfaults: h(0) = 0)"
+                       if n and bp.fault_fate(0, rate) == "segv" else ""))
+        out.append("")
+    out.append(
+        "completed: the right result came back; crashed: an error came back "
+        "instead (an exception such as BrokenProcessPool, or mpx's failed "
+        "future); timed out: a task time limit struck (only mpx has one); "
+        "lost: no outcome at all by the deadline, or when the whole process "
+        "died (then completed/crashed are what the root had received, read "
+        "from the progress file it appends to); seconds: first submit to the "
+        "last outcome or the deadline (a run that died: to its death); pool "
+        "alive afterwards: one fresh task on the same pool returned the "
+        "right result within %d s. The peers have no per-task time limit, "
+        "so their hangs just finish late; multiprocessing.Pool never "
+        "reports a task whose worker died, so it waits out the deadline." %
+        FAULT_PROBE_S)
+    return out
+
+
 def map_targets(recs, impls):
     if "mpx" not in impls or "mpi4py" not in impls:
         return []
@@ -449,7 +584,7 @@ def make_table(recs, impls):
                 "times: X/mpx)."]
     extra = w4_section(recs, impls)
     h5, h5t = h5_section(recs)
-    extra += h5 + rss_section(recs, impls)
+    extra += h5 + rss_section(recs, impls) + fault_section(recs, impls)
     targets = map_targets(recs, impls) + h5t
     if targets:
         extra += ["", "### Targets", ""] + ["- " + t for t in targets]
@@ -457,7 +592,9 @@ def make_table(recs, impls):
         recs, "h5write", lambda i, v, n: "%s h5write%s: %d failed run(s)" % (
             i, "/" + v if v else "", n)) + failed_runs(
         recs, "rss", lambda i, v, n: "%s rss/%s: %d failed run(s)" % (
-            i, v, n))
+            i, v, n)) + failed_runs(
+        recs, "faults", lambda i, v, n: "%s faults: %d failed run(s)" % (
+            i, n))
     if failures:
         extra += ["", "### Failed runs (see the logs)", ""]
         extra += ["- FAILED: " + f for f in failures]
@@ -512,6 +649,9 @@ class Config:
         self.rss_peer_items = env("BENCH_RSS_PEER_ITEMS", "1000000",
                                   empty_is_unset=False).split()
         self.rss_chunk = env("BENCH_RSS_CHUNK", "256")
+        self.fault_tasks = env("BENCH_FAULT_TASKS", "2000" if q else "10000")
+        self.fault_rate = env("BENCH_FAULT_RATE", "0.03")
+        self.fault_deadline = env("BENCH_FAULT_DEADLINE", "30" if q else "120")
         self.impls = env("BENCH_IMPLS", " ".join(ALL_IMPLS)).split()
         self.workloads = env("BENCH_WORKLOADS",
                              " ".join(ALL_WORKLOADS)).split()
@@ -527,6 +667,10 @@ class Config:
             if re.fullmatch(r"MPX_[A-Za-z0-9_]*|BENCH_SPIN_CLOCK", v):
                 self.xenv += ["-x", v]
         self.check()
+        # A faults run: the peers' deadline, their 10 s probe, start-up and
+        # shutdown; the driver's own process-group kill comes 15 s later.
+        self.fault_limit = int(float(self.fault_deadline)) + 45
+        self.fault_timeout = ["timeout", "-k", "5", str(self.fault_limit)]
         # dd writes as many bytes as the feature dataset holds, in 16 MiB
         # blocks.
         self.dd_count = (int(self.h5_rows) * 256 + 16777215) // 16777216
@@ -551,9 +695,20 @@ class Config:
         ints = [("BENCH_REPEATS", self.repeats),
                 ("BENCH_STARTUP_RUNS", self.startup_runs),
                 ("BENCH_H5_ROWS", self.h5_rows)]
+        ints.append(("BENCH_FAULT_TASKS", self.fault_tasks))
         for name, v in ints:
             if not v.isdigit():
                 die("%s must be a whole number, not '%s'" % (name, v), 2)
+        for name, v, lo, hi in (
+                ("BENCH_FAULT_RATE", self.fault_rate, 0.0, 1.0),
+                ("BENCH_FAULT_DEADLINE", self.fault_deadline, 1.0, 3600.0)):
+            try:
+                ok = lo <= float(v) <= hi
+            except ValueError:
+                ok = False
+            if not ok:
+                die("%s must be a number from %g to %g, not '%s'" % (
+                    name, lo, hi, v), 2)
         if not self.impls:
             die("nothing to run (BENCH_IMPLS is empty)")
 
@@ -690,7 +845,16 @@ def build_cmd(cfg, impl, wl, variant=""):
         args = ["--tasks", map_items(cfg, impl, c), "--chunksize", c]
     elif wl == "rss":
         args = ["--tasks", variant[1:], "--chunksize", cfg.rss_chunk]
-    mpi = cfg.timeout + cfg.mpibase + \
+    elif wl == "faults":
+        args = ["--tasks", cfg.fault_tasks, "--crash-rate", cfg.fault_rate]
+        if impl == "mpx":
+            args += ["--isolation", "process",
+                     "--task-timeout", FAULT_TASK_TIMEOUT]
+        else:
+            args += ["--deadline", cfg.fault_deadline,
+                     "--progress", progress_of(cfg, impl)]
+    tmo = cfg.fault_timeout if wl == "faults" else cfg.timeout
+    mpi = tmo + cfg.mpibase + \
         ([] if variant == "default" else cfg.mca) + cfg.xenv
     if impl == "dd":
         cmd = cfg.timeout + ["dd", "if=/dev/zero",
@@ -702,7 +866,86 @@ def build_cmd(cfg, impl, wl, variant=""):
         return mpi + [cfg.mpxbench, wl] + args
     if impl == "mpi4py":
         return mpi + [PY, "-m", "mpi4py.futures", PEERS, "mpi4py", wl] + args
-    return cfg.timeout + [PY, PEERS, impl, wl] + args
+    return tmo + [PY, PEERS, impl, wl] + args
+
+
+def progress_of(cfg, impl):
+    """The progress file of a peer's faults run (bench_peers.py --progress:
+    a "start EPOCH" line, then "I c|x|w" per outcome as it arrives)."""
+    return os.path.join(cfg.logs, "faults-%s.progress" % impl)
+
+
+def read_progress(path):
+    """(start epoch, {"c": n, "x": n, "w": n}) of a progress file, or None
+    when it has no start line (the storm never began)."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().split("\n")
+    except OSError:
+        return None
+    if not lines or not lines[0].startswith("start "):
+        return None
+    try:
+        start = float(lines[0].split()[1])
+    except (IndexError, ValueError):
+        return None
+    seen = {}
+    for line in lines[1:]:
+        w = line.split()
+        if len(w) == 2 and w[0].isdigit() and w[1] in ("c", "x", "w"):
+            seen[int(w[0])] = w[1]     # a torn last line is left out
+    kinds = list(seen.values())
+    return start, {k: kinds.count(k) for k in "cxw"}
+
+
+def why_died(errlog, rc, killed):
+    """A short phrase of why a faults run died, from mpirun's stderr."""
+    if killed:
+        return "killed by the driver after %d s" % killed
+    if rc == 124:
+        return "killed by timeout"
+    try:
+        with open(errlog, errors="replace") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    m = re.search(r"mpirun noticed that process rank (\d+) .*? exited on "
+                  r"signal (\d+) \(([^)]*)\)", text, re.S)
+    if m:
+        return "MPI job aborted: rank %s died of signal %s (%s)" % m.groups()
+    m = re.search(r"process rank (\d+) with PID \d+ on node \S+ exiting "
+                  r"improperly", text)
+    if m:
+        return "MPI job aborted: rank %s exited without MPI_Finalize" % \
+            m.group(1)
+    if "MPI_ABORT" in text:
+        return "MPI job aborted (MPI_ABORT)"
+    if rc < 0 or rc > 128:
+        sig = -rc if rc < 0 else rc - 128
+        return "process died of signal %d" % sig
+    return "process died (exit status %d)" % rc
+
+
+def fault_record_of_death(cfg, impl, rc, killed, errlog, t_end):
+    """The faults record of a peer run that died without its JSON line,
+    from its progress file, exit status and timing; None when the storm
+    never began (then it is an ordinary failed run)."""
+    got = read_progress(progress_of(cfg, impl))
+    if got is None:
+        return None
+    start, k = got
+    n = int(cfg.fault_tasks)
+    why = why_died(errlog, rc, killed)
+    known = k["c"] + k["x"] + k["w"]
+    return {"tasks": n, "completed": k["c"], "crashed": k["x"],
+            "timed_out": 0, "lost": n - known, "wrong": k["w"],
+            "seconds": max(0.0, t_end - start), "pool_alive": False,
+            "crash_rate": float(cfg.fault_rate),
+            "died": why, "exit_status": rc, "from_progress": True,
+            "note": "%s after %.2f s; the root had received {:,} "
+                    "outcomes, the other {:,} tasks lost with the "
+                    "job".format(known, n - known) % (
+                        why, max(0.0, t_end - start))}
 
 
 def output_of(cfg, impl, wl, variant):
@@ -797,6 +1040,11 @@ def header(cfg):
             " ".join(cfg.map_items_mpx), " ".join(cfg.map_items),
             " ".join(cfg.map_items_mpool), cfg.rss_chunk,
             " ".join(cfg.rss_items), " ".join(cfg.rss_peer_items) or "none"),
+        "- faults: %s tasks at crash rate %s; peers' deadline %s s (+%d s "
+        "pool probe), each run killed after %d s; mpx --isolation process "
+        "--task-timeout %s" % (
+            cfg.fault_tasks, cfg.fault_rate, cfg.fault_deadline,
+            FAULT_PROBE_S, cfg.fault_limit, FAULT_TASK_TIMEOUT),
         "- files of w4/h5write/dd go to %s; BENCH_SYNC=%s: %s" % (
             cfg.data, cfg.sync,
             "every implementation syncs its files inside the timing (mpx job "
@@ -855,6 +1103,19 @@ def first_error_line(errlog):
 def summary(rec, wl):
     """The progress line's measurements of a good run."""
     m = []
+    if wl == "faults":
+        def n(k):
+            v = rec.get(k)
+            return "?" if v is None else "{:,}".format(v)
+        m.append("completed %s, crashed %s, timed out %s, lost %s, wrong %s "
+                 "of %s in %.2f s; pool alive afterwards: %s" % (
+                     n("completed"), n("crashed"), n("timed_out"), n("lost"),
+                     n("wrong"), n("tasks"), rec.get("seconds") or 0,
+                     "yes" if rec.get("pool_alive") else "no"))
+        if rec.get("died"):
+            m.append("died: %s (counted from its progress file)" %
+                     rec["died"])
+        return "; ".join(m)
     unit = "items/s" if wl in ("map", "rss") else "tasks/s"
     if wl in ("w4", "h5write"):
         m.append("%.3f s" % rec["seconds"])
@@ -886,6 +1147,30 @@ def summary(rec, wl):
     return "; ".join(m)
 
 
+def run_bounded(cmd, out, err, limit):
+    """Runs cmd in a session of its own; kills its whole process group
+    after limit seconds (or when we are interrupted). Returns (exit status,
+    seconds after which it was killed or 0)."""
+    p = subprocess.Popen(cmd, stdout=out, stderr=err,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        return p.wait(timeout=limit), 0
+    except subprocess.TimeoutExpired:
+        print("bench.py: killing process group %d after %d s" % (p.pid, limit),
+              file=err, flush=True)
+        os.killpg(p.pid, signal.SIGKILL)
+        return p.wait(), limit
+    except BaseException:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        raise
+    finally:
+        try:        # what the group left behind (pool workers of a dead root)
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def run_one(cfg, impl, wl, variant, rep):
     """Runs one command, appends its JSON line to results.jsonl (impl, rep
     and wall_s added; for startup the wall time of the whole process becomes
@@ -898,15 +1183,24 @@ def run_one(cfg, impl, wl, variant, rep):
     files = wl in ("w4", "h5write")
     if files:
         clean_data(cfg)
+    faults = wl == "faults"
+    progress = progress_of(cfg, impl) if faults and impl != "mpx" else None
+    if progress and os.path.exists(progress):
+        os.remove(progress)
+    killed = 0
     t0 = time.perf_counter()
     with open(out_log, "w") as o, open(err_log, "w") as e:
         try:
-            rc = subprocess.run(cmd, stdout=o, stderr=e,
-                                stdin=subprocess.DEVNULL).returncode
+            if faults:
+                rc, killed = run_bounded(cmd, o, e, cfg.fault_limit + 15)
+            else:
+                rc = subprocess.run(cmd, stdout=o, stderr=e,
+                                    stdin=subprocess.DEVNULL).returncode
         except OSError as x:
             print(x, file=e)
             rc = 127
     wall = time.perf_counter() - t0
+    t_end = time.time()
     with open(out_log, errors="replace") as o:
         jl = [l.strip() for l in o if l.startswith("{")]
     vline = None
@@ -940,6 +1234,27 @@ def run_one(cfg, impl, wl, variant, rep):
             got = {"bytes": nbytes, "seconds": secs,
                    "gib_per_s": nbytes / secs / 2**30 if secs > 0 else None,
                    "synced": True, "format": "raw"}
+    if faults:
+        if got is None and progress:
+            # the process died with the storm (mpi4py: mpirun aborts the
+            # job when a worker rank dies): a result, not a failed run
+            got = fault_record_of_death(cfg, impl, rc, killed, err_log,
+                                        t_end)
+            if got is not None:
+                err = None
+        elif got is not None and "completed" in got and err:
+            # a fault record and then a bad exit: keep the record
+            got["exit_status"] = rc
+            got["note"] = "%s; then %s" % (got.get("note") or "", err)
+            err = None
+        if killed and got is None:
+            err = "killed by the driver after %d s" % killed
+        if progress and os.path.exists(progress):
+            os.replace(progress, os.path.join(cfg.logs, tag + ".progress"))
+        if got is not None:
+            got.setdefault("tasks", int(cfg.fault_tasks))
+            got.setdefault("crash_rate", float(cfg.fault_rate))
+            got.setdefault("variant", "")
     if got is None and err is None:
         err = "no JSON line on stdout" if impl != "dd" else \
             "no dd summary on stderr"
@@ -970,6 +1285,8 @@ def run_one(cfg, impl, wl, variant, rep):
     rec["wall_s"] = round(wall, 6)
     if err:
         rec["error"] = err
+        if faults:      # for the fault table: e.g. mpx-bench's usage line
+            rec["error_detail"] = first_error_line(err_log)
     with open(cfg.results, "a") as f:
         f.write(json.dumps(rec) + "\n")
     name = "%-6s %-8s%s rep %d" % (impl, wl, " " + variant if variant else "",
@@ -988,7 +1305,7 @@ def run(cfg):
     require(cfg)
     open(cfg.results, "w").close()
     for name in os.listdir(cfg.logs):
-        if name.endswith((".out", ".err")):
+        if name.endswith((".out", ".err", ".progress")):
             os.remove(os.path.join(cfg.logs, name))
     head = header(cfg)
     print(head)

@@ -49,6 +49,25 @@ WORKLOAD:  tiny     N calls of f(x)=x*x, all submitted, then collected
            h5write  w4 with other defaults (--rows 4194304 --parts 64
                     --format h5: a 1 GiB feature dataset), for contrast with
                     mpx's job and dd in scripts/bench.py
+           faults   a crash storm: --tasks N tasks of f(i)=i*i, each
+                    submitted on its own (futures: submit; mpool:
+                    apply_async), whose fate is fixed by a hash of i (see
+                    fault_fate): with --crash-rate P (0.03) a share P/3
+                    segfaults (SIGSEGV to itself), P/3 calls os.abort(), P/6
+                    calls os._exit(0) and P/6 sleeps 0.2 s (a "hang": over
+                    mpx's 50 ms task timeout; the peers have none, so it
+                    just runs long). Every outcome is collected against an
+                    overall --deadline D (120 s; futures: as_completed with
+                    the remaining time, mpool: callbacks + a condition wait);
+                    then a fresh x*x task probes the pool for 10 s. Reports
+                    "completed" (right result), "crashed" (an exception,
+                    e.g. BrokenProcessPool), "wrong", "lost" (no outcome by
+                    the deadline), "timed_out" (0: no task time limit),
+                    "pool_alive", "note", "last_outcome_s". --progress FILE
+                    gets a "start EPOCH" line, then one "I c|x|w" line per
+                    outcome (written as it arrives), so that the driver can
+                    still count outcomes when the process dies with its
+                    workers (mpi4py under mpirun)
            verify   (not a pool) checks a w4 output against the formula:
                     FILE.h5 (datasets feature, target) or PREFIX for
                     PREFIX_feature.npy + PREFIX_target.npy; shapes, dtypes
@@ -56,7 +75,9 @@ WORKLOAD:  tiny     N calls of f(x)=x*x, all submitted, then collected
                     expected with --zeros); prints one
                     JSON line {"verified": true|false, ...}, exit 1 if bad
 Pools are warmed up with 2*workers trivial tasks (not timed) for every
-workload but noop; only the workload itself is timed.
+workload but noop; only the workload itself is timed. The faults workload
+prints its own JSON line (impl, workload, variant, tasks, completed, crashed,
+timed_out, lost, wrong, seconds, pool_alive, note, ...).
 
 The spin clock is time.thread_time() (CPU time of the worker thread, so a
 preempted task still burns its full U us of CPU); BENCH_SPIN_CLOCK=perf
@@ -65,7 +86,9 @@ switches to the wall clock time.perf_counter().
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 import time
 
 T_START = time.perf_counter()
@@ -120,6 +143,51 @@ def w4_zero_part(part):
             np.zeros(m, dtype=np.int32))
 
 
+FAULT_RATE = 0.03          # default --crash-rate: 1% : 1% : 0.5% : 0.5%
+FAULT_HANG_S = 0.2         # a "hang" (mpx's task timeout in the bench: 0.05)
+FAULT_FATES = ("segv", "abort", "exit", "hang")
+
+
+def fault_fate(i, rate=FAULT_RATE):
+    """The fate of task i of the crash storm, the same for every
+    implementation (apps/mpx-bench faults uses the same hash): h =
+    ((i * 2654435761) mod 2^32) / 2^32; h < rate/3 segfaults, < 2 rate/3
+    aborts, < 5 rate/6 exits, < rate hangs, else "ok"."""
+    h = ((i * 2654435761) % 2**32) / 2**32
+    if h >= rate:
+        return "ok"
+    if h < rate / 3:
+        return "segv"
+    if h < 2 * rate / 3:
+        return "abort"
+    if h < 5 * rate / 6:
+        return "exit"
+    return "hang"
+
+
+def fault_counts(n, rate=FAULT_RATE):
+    """{fate: number of tasks} of a storm of n tasks."""
+    c = dict.fromkeys(("ok",) + FAULT_FATES, 0)
+    for i in range(n):
+        c[fault_fate(i, rate)] += 1
+    return c
+
+
+def fault_task(i, rate):
+    """Task i of the crash storm: returns i*i unless its fate kills it."""
+    fate = fault_fate(i, rate)
+    if fate == "segv":
+        os.kill(os.getpid(), signal.SIGSEGV)
+        time.sleep(10)                 # not reached: the signal kills us
+    elif fate == "abort":
+        os.abort()
+    elif fate == "exit":
+        os._exit(0)
+    elif fate == "hang":
+        time.sleep(FAULT_HANG_S)
+    return i * i
+
+
 def whoami(delay):
     # Sleeps so that concurrently submitted probes land on different workers.
     time.sleep(delay)
@@ -172,6 +240,10 @@ class FuturesPool:
     def shutdown(self):
         self.ex.shutdown(wait=True)
 
+    def abandon(self):
+        """Shut down without waiting for tasks that may never finish."""
+        self.ex.shutdown(wait=True, cancel_futures=True)
+
 
 class MpPool:
     """multiprocessing.Pool."""
@@ -195,6 +267,11 @@ class MpPool:
 
     def shutdown(self):
         self.pool.close()
+        self.pool.join()
+
+    def abandon(self):
+        """Pool.join would wait forever for a task whose worker died."""
+        self.pool.terminate()
         self.pool.join()
 
 
@@ -381,6 +458,152 @@ def run_rss(pool, n, chunksize):
                 maxrss_kib=maxrss_kib(), baseline_rss_kib=base)
 
 
+class FaultProgress:
+    """The --progress file: "start EPOCH", then "I c|x|w" per outcome,
+    each line written (one write(2)) as it happens."""
+
+    def __init__(self, path):
+        self.f = open(path, "w", buffering=1) if path else None
+        self.lock = threading.Lock()
+
+    def start(self):
+        if self.f:
+            self.f.write("start %.6f\n" % time.time())
+
+    def outcome(self, i, kind):
+        if self.f:
+            with self.lock:
+                self.f.write("%d %s\n" % (i, kind))
+
+    def close(self):
+        if self.f:
+            self.f.close()
+
+
+def run_faults(pool, impl, n, rate, deadline, progress_path):
+    """The crash storm (see the docstring); returns the JSON fields."""
+    prog = FaultProgress(progress_path)
+    done = {}                       # i -> "c" (right), "x" (error), "w"
+    errors = {}                     # exception type name -> count
+    first_err = [None]              # (i, text, seconds) of the first error
+    cond = threading.Condition()
+    t0 = time.perf_counter()
+    last = [None]
+
+    def record(i, kind, exc=None):
+        with cond:
+            if i in done:
+                return
+            done[i] = kind
+            last[0] = time.perf_counter() - t0
+            if exc is not None:
+                name = type(exc).__name__
+                errors[name] = errors.get(name, 0) + 1
+                if first_err[0] is None:
+                    first_err[0] = (i, "%s: %s" % (name, exc), last[0])
+            cond.notify_all()
+        prog.outcome(i, kind)
+
+    prog.start()
+    submit_error = None
+    if impl == "mpool":
+        def on_result(i):
+            return lambda r: record(i, "c" if r == i * i else "w")
+
+        def on_error(i):
+            return lambda e: record(i, "x", e)
+        for i in range(n):
+            pool.pool.apply_async(fault_task, (i, rate),
+                                  callback=on_result(i),
+                                  error_callback=on_error(i))
+        end = t0 + deadline
+        with cond:
+            while len(done) < n:
+                left = end - time.perf_counter()
+                if left <= 0:
+                    break
+                cond.wait(left)
+    else:
+        from concurrent.futures import as_completed, TimeoutError as FTE
+        futs = {}
+        try:
+            for i in range(n):
+                futs[pool.ex.submit(fault_task, i, rate)] = i
+        except Exception as e:      # a pool broken while submitting
+            submit_error = (len(futs), "%s: %s" % (type(e).__name__, e))
+        left = max(0.0, t0 + deadline - time.perf_counter())
+        try:
+            for f in as_completed(futs, timeout=left):
+                i = futs[f]
+                e = f.exception()
+                if e is not None:
+                    record(i, "x", e)
+                else:
+                    record(i, "c" if f.result() == i * i else "w")
+        except FTE:
+            pass
+    seconds = time.perf_counter() - t0
+    with cond:
+        kinds = list(done.values())
+        lost_ids = [i for i in range(n) if i not in done]
+    completed, crashed, wrong = (kinds.count(k) for k in "cxw")
+    if submit_error:
+        # submit raised for the tasks after the pool broke: an error too
+        crashed += n - submit_error[0]
+        lost_ids = [i for i in lost_ids if i < submit_error[0]]
+    lost = len(lost_ids)
+
+    # Is the same pool still usable? One fresh x*x task, 10 s.
+    t1 = time.perf_counter()
+    alive_err = None
+    try:
+        if impl == "mpool":
+            alive = pool.pool.apply_async(sq, (12345,)).get(10) == 12345**2
+        else:
+            alive = pool.ex.submit(sq, 12345).result(10) == 12345**2
+    except Exception as e:
+        alive = False
+        alive_err = type(e).__name__
+    probe_s = time.perf_counter() - t1
+
+    # What happened, in a few words.
+    fatal = sum(1 for i in range(n) if fault_fate(i, rate) in
+                ("segv", "abort", "exit"))
+    bits = []
+    if "BrokenProcessPool" in errors:
+        bits.append("BrokenProcessPool after the first crash ({:.2f} s): "
+                    "{:,} futures failed".format(
+                        first_err[0][2], errors["BrokenProcessPool"]))
+    others = {k: v for k, v in errors.items() if k != "BrokenProcessPool"}
+    if others:
+        bits.append("errors: " + ", ".join(
+            "{:,} {}".format(v, k) for k, v in sorted(others.items())))
+    if submit_error:
+        bits.append("submit raised {} for the other {:,}".format(
+            submit_error[1].split(":")[0], n - submit_error[0]))
+    if lost:
+        lf = sum(1 for i in lost_ids if fault_fate(i, rate) in
+                 ("segv", "abort", "exit"))
+        bits.append("hung: {:,} results never arrived ({:,} of them "
+                    "tasks that kill their worker; {:,} such tasks in "
+                    "all); the last outcome came at {}, then nothing until "
+                    "the {:g} s deadline".format(
+                        lost, lf, fatal, "%.2f s" % last[0] if last[0]
+                        is not None else "-", deadline))
+    if not bits:
+        bits.append("every task came back")
+    if not alive:
+        bits.append("the probe got %s" % (alive_err or "a wrong result"))
+    prog.close()
+    return dict(tasks=n, completed=completed, crashed=crashed, timed_out=0,
+                lost=lost, wrong=wrong, seconds=seconds,
+                tasks_per_s=None, pool_alive=alive, note="; ".join(bits),
+                crash_rate=rate, deadline_s=deadline,
+                last_outcome_s=last[0], probe_s=probe_s, errors=errors,
+                first_error=first_err[0][1][:200] if first_err[0] else None,
+                fates=fault_counts(n, rate))
+
+
 def verify_main(argv):
     """verify FILE.h5|PREFIX [--rows N] [--full]: checks a W4 output."""
     import numpy as np
@@ -455,7 +678,7 @@ def main():
     ap.add_argument("impl", choices=["mpi4py", "ppe", "mpool"])
     ap.add_argument("workload",
                     choices=["tiny", "latency", "spin", "noop", "idle", "w4",
-                             "h5write", "map", "rss"])
+                             "h5write", "map", "rss", "faults"])
     ap.add_argument("--tasks", type=int, default=None)
     ap.add_argument("--us", type=float, default=1000.0,
                     help="spin: CPU microseconds per task (default 1000)")
@@ -481,9 +704,19 @@ def main():
                     "computed), as mpx-bench --task zero_rows")
     ap.add_argument("--keep", action="store_true",
                     help="w4/h5write: keep the files (default: remove them)")
+    ap.add_argument("--crash-rate", type=float, default=FAULT_RATE,
+                    help="faults: share of tasks that crash or hang "
+                    "(default 0.03 = 1%% segv, 1%% abort, 0.5%% exit, 0.5%% "
+                    "hang)")
+    ap.add_argument("--deadline", type=float, default=120.0,
+                    help="faults: seconds to wait for all outcomes "
+                    "(default 120)")
+    ap.add_argument("--progress", default=None,
+                    help="faults: file to append each outcome to as it "
+                    "arrives")
     a = ap.parse_args()
     defaults = dict(tiny=20000, latency=2000, spin=2000, noop=1, idle=0,
-                    map=100000, rss=1000000)
+                    map=100000, rss=1000000, faults=10000)
     n = a.tasks if a.tasks is not None else defaults.get(a.workload, 0)
     if a.workload in ("w4", "h5write"):
         big = a.workload == "h5write"
@@ -496,6 +729,9 @@ def main():
         a.chunksize = 256 if a.workload == "rss" else 1
     if a.chunksize < 1:
         sys.exit("bench_peers: --chunksize must be >= 1")
+    if not 0 <= a.crash_rate <= 1 or a.deadline <= 0:
+        sys.exit("bench_peers: --crash-rate must be in [0, 1] and "
+                 "--deadline > 0")
 
     pool = make_pool(a.impl, a.workers)
     try:
@@ -518,10 +754,24 @@ def main():
                 out = run_map(pool, n, a.chunksize)
             elif a.workload == "rss":
                 out = run_rss(pool, n, a.chunksize)
+            elif a.workload == "faults":
+                out = run_faults(pool, a.impl, n, a.crash_rate, a.deadline,
+                                 a.progress)
+                # printed before the shutdown, which a dead worker may hang
+                rec = {"impl": a.impl, "workload": a.workload,
+                       "variant": "", "ranks": pool.ranks,
+                       "workers": pool.workers}
+                rec.update(out)
+                print(json.dumps(rec), flush=True)
             else:
                 out = run_idle(pool, a.seconds)
     finally:
-        pool.shutdown()
+        if a.workload == "faults":
+            pool.abandon()
+        else:
+            pool.shutdown()
+    if a.workload == "faults":
+        return
     if a.workload == "noop":
         out["seconds"] = time.perf_counter() - T_START
 
