@@ -78,6 +78,17 @@ static const char usage[] =
     "  --gzip LEVEL     compress the datasets (1-9)\n"
     "  --commit SEC     seconds between commits (default 1)\n"
     "  --quiet          no progress on stderr\n"
+    "  --isolation MODE process (default): each worker runs its tasks in a\n"
+    "                   supervised process, so a part that crashes its\n"
+    "                   decoder, exits or exceeds a limit is recorded as\n"
+    "                   failed and the job goes on; none: inside the ranks\n"
+    "  --task-timeout SEC  stop a part after SEC seconds (recorded as\n"
+    "                   failed: MPX_ETIMELIMIT)\n"
+    "  --memory-limit N bytes a part's process may add (K, M, G suffixes)\n"
+    "  --retries N      run a part that crashed or hit a limit again, up to\n"
+    "                   N times, on another worker where there is one\n"
+    "  --retry-failed   with --resume (implied): compute again the parts the\n"
+    "                   output records as failed\n"
     "Every input path must exist (else exit 2, before anything starts); a\n"
     "file that is not a readable WAV is recorded as a failed row.\n"
     "SIGINT, SIGTERM or SIGUSR1 stop the job after committing what is\n"
@@ -426,6 +437,7 @@ static uint64_t default_parts(uint64_t n) {
 typedef struct args {
   const char *out, *list, *job_id;
   uint64_t parts;
+  mpx_executor_options eo;
   mpx_map_options mo;
   mpx_job_options jo;
   char **inputs;
@@ -436,6 +448,9 @@ typedef struct args {
  * why not. */
 static int parse(int argc, char **argv, args *a) {
   a->out = "features.h5";
+  mpx_executor_options_init(&a->eo);
+  if (!getenv("MPX_ISOLATION")) /* the app isolates unless told not to */
+    a->eo.isolation = MPX_ISOLATION_PROCESS;
   mpx_map_options_init(&a->mo);
   mpx_job_options_init(&a->jo);
   a->jo.label = "mpx-features";
@@ -469,6 +484,45 @@ static int parse(int argc, char **argv, args *a) {
       a->jo.mode = MPX_JOB_OVERWRITE;
     } else if (!strcmp(o, "--quiet")) {
       a->jo.progress = 0;
+    } else if (!strcmp(o, "--isolation") && v) {
+      const char *m = argv[++i];
+      if (strcmp(m, "process") && strcmp(m, "none")) {
+        fprintf(stderr,
+                "mpx-features: --isolation wants process or none, "
+                "got '%s'\n",
+                m);
+        return 2;
+      }
+      a->eo.isolation =
+          strcmp(m, "process") ? MPX_ISOLATION_NONE : MPX_ISOLATION_PROCESS;
+    } else if (!strcmp(o, "--task-timeout") && v) {
+      a->eo.task_timeout = strtod(argv[++i], &end);
+      if (!(a->eo.task_timeout > 0) && !*end) {
+        fprintf(stderr, "mpx-features: --task-timeout wants seconds > 0\n");
+        return 2;
+      }
+    } else if (!strcmp(o, "--memory-limit") && v) {
+      double b = strtod(argv[++i], &end);
+      double mult = *end == 'K'   ? 1024.0
+                    : *end == 'M' ? 1048576.0
+                    : *end == 'G' ? 1073741824.0
+                                  : 1;
+      if (mult > 1)
+        end++;
+      if (!(b > 0)) {
+        fprintf(stderr, "mpx-features: --memory-limit wants bytes > 0\n");
+        return 2;
+      }
+      a->eo.memory_limit = (uint64_t)(b * mult);
+    } else if (!strcmp(o, "--retries") && v) {
+      a->eo.retries = (int)strtol(argv[++i], &end, 10);
+      if (a->eo.retries < 0 && !*end) {
+        fprintf(stderr, "mpx-features: --retries wants N >= 0\n");
+        return 2;
+      }
+    } else if (!strcmp(o, "--retry-failed")) {
+      a->jo.retry_failed = 1;
+      a->jo.mode = MPX_JOB_RESUME;
     } else if (o[0] == '-' && o[1]) {
       fprintf(stderr, "mpx-features: unknown option '%s'\n%s", o, usage);
       return 2;
@@ -480,6 +534,11 @@ static int parse(int argc, char **argv, args *a) {
               argv[i]);
       return 2;
     }
+  }
+  if (a->jo.retry_failed && a->jo.mode != MPX_JOB_RESUME) {
+    fprintf(stderr, "mpx-features: --retry-failed resumes an output; it "
+                    "cannot go with --overwrite\n");
+    return 2;
   }
   if (a->job_id && (!a->job_id[0] || strlen(a->job_id) > MPX_JOB_IDENTITY_MAX ||
                     strpbrk(a->job_id, "\r\n"))) {
@@ -564,7 +623,8 @@ static int run_root(mpx_executor *ex, args *a) {
            (unsigned long long)r.computed, r.seconds);
     if (r.failed)
       printf("mpx-features: %llu parts failed as a whole (see "
-             "/mpx/item_error)\n",
+             "/mpx/item_status and /mpx/item_error; --retry-failed computes "
+             "them again)\n",
              (unsigned long long)r.failed);
   }
   files_free(&f);
@@ -590,7 +650,7 @@ int main(int argc, char **argv) {
   install_handlers();
   mpx_register(TASK, features_task);
   mpx_executor *ex = NULL;
-  int rc = mpx_executor_create(MPI_COMM_WORLD, NULL, &ex);
+  int rc = mpx_executor_create(MPI_COMM_WORLD, &a.eo, &ex);
   int status = 0;
   if (rc) {
     fprintf(stderr, "mpx-features: %s\n", mpx_last_error());

@@ -802,22 +802,38 @@ int mpx__h5_beyond(const mpx__h5 *h, uint64_t items, uint64_t rows, char *why,
   return 0;
 }
 
-uint64_t mpx__h5_count_failed(mpx__h5 *h, uint64_t items) {
-  uint64_t failed = 0;
+int mpx__h5_scan_failed(mpx__h5 *h, uint64_t items, uint64_t *count,
+                        uint64_t *first) {
+  *count = 0;
+  *first = UINT64_MAX;
   if (items == 0 || items > h->meta[M_STATUS].file_rows)
     return 0;
   int32_t *st = malloc((size_t)items * sizeof *st);
   if (!st)
-    return 0;
+    return mpx__fail(MPX_ENOMEM, "out of memory reading %llu input statuses",
+                     (unsigned long long)items);
   hid_t fsp, msp;
   ds_select(&h->meta[M_STATUS], 0, items, &fsp, &msp);
+  int rc = 0;
   if (H5Dread(h->meta[M_STATUS].id, h->meta[M_STATUS].mtype, msp, fsp,
-              H5P_DEFAULT, st) >= 0)
-    for (uint64_t i = 0; i < items; i++)
-      failed += st[i] != 0;
+              H5P_DEFAULT, st) >= 0) {
+    for (uint64_t i = items; i-- > 0;)
+      if (st[i] != 0) {
+        ++*count;
+        *first = i;
+      }
+  } else {
+    rc = h5fail(MPX_EIO, h->path, "reading /mpx/item_status");
+  }
   H5Sclose(fsp);
   H5Sclose(msp);
   free(st);
+  return rc;
+}
+
+uint64_t mpx__h5_count_failed(mpx__h5 *h, uint64_t items) {
+  uint64_t failed = 0, first;
+  mpx__h5_scan_failed(h, items, &failed, &first);
   return failed;
 }
 

@@ -94,6 +94,12 @@ int mpx__h5_beyond(const mpx__h5 *h, uint64_t items, uint64_t rows, char *why,
 /* The failed inputs among the first items of the file. */
 uint64_t mpx__h5_count_failed(mpx__h5 *h, uint64_t items);
 
+/* Counts the failed inputs among the first items (*count) and finds the
+ * first of them (*first, UINT64_MAX for none). Returns 0, MPX_EIO or
+ * MPX_ENOMEM. */
+int mpx__h5_scan_failed(mpx__h5 *h, uint64_t items, uint64_t *count,
+                        uint64_t *first);
+
 /* Flushes HDF5's buffers to the file (no sync), so that a process killed
  * from here on leaves a file HDF5 can open. Returns 0 or MPX_EIO. */
 int mpx__h5_flush(mpx__h5 *h);

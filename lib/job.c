@@ -21,10 +21,12 @@
  * the whole run, and mpx_job_interrupt() (a signal handler) stops the job
  * after committing what is whole.
  *
- * Inputs that failed in their task (MPX_ETASK) are recorded as failed with
- * their message. Inputs that did not run for reasons outside the task (a
- * broken pool, a shutdown, a cancelled map) are never recorded, so a
- * resumed job computes them.
+ * Inputs that failed in their task (MPX_ETASK), or whose task killed its
+ * process or exceeded a limit under isolation (MPX_ECRASHED, MPX_EEXIT,
+ * MPX_ETIMELIMIT, MPX_EMEMLIMIT, after any retries), are recorded as
+ * failed with their status and message, and the job goes on. Inputs that did
+ * not run for reasons outside the task (a broken pool, a shutdown, a cancelled
+ * map) are never recorded, so a resumed job computes them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -375,10 +377,18 @@ static int resume_output(job *j, mpx__rec_info *in) {
     j->rows = last->rows;
     j->failed = mpx__h5_count_failed(h, last->items);
   }
+  size_t keep = good; /* commits kept: before the first failure to retry */
+  uint64_t nfailed = 0, first = UINT64_MAX;
+  if (rc == 0 && j->jo.retry_failed && good > 0)
+    rc = mpx__h5_scan_failed(h, in->commits[good - 1].items, &nfailed, &first);
+  while (keep > 0 && first != UINT64_MAX && in->commits[keep - 1].items > first)
+    keep--;
   mpx__h5_close(h);
   if (rc)
     return rc;
-  if (finished && good == nc) {
+  if (finished && good == nc && keep < good) {
+    finished = 0; /* it is computed again from the first failure on */
+  } else if (finished && good == nc) {
     j->complete_before = 1;
     note(j,
          "resume: '%s' is already complete: its %llu inputs are recorded "
@@ -396,6 +406,14 @@ static int resume_output(job *j, mpx__rec_info *in) {
          "resume: the record of '%s' claims %zu commits but only the "
          "first %zu check out (%s); the rest is recomputed",
          j->path, nc, good, why);
+  if (keep < good)
+    note(j,
+         "resume: retry failed: %llu recorded failures, the first at input "
+         "%llu; the output keeps input order, so the job is computed again "
+         "from input %llu on (the commit holding it)",
+         (unsigned long long)nfailed, (unsigned long long)first,
+         (unsigned long long)(keep ? in->commits[keep - 1].items : 0));
+  good = keep;
   if ((rc = in_use(j, 1)) != 0 ||
       (rc = mpx__h5_open(j->path, &j->jo, in->schema, 1, &j->h)) != 0)
     return rc;
@@ -477,7 +495,9 @@ static int commit(job *j) {
 
 /* Is this failure the task's own (recorded), or the pool's (not)? */
 static int recordable(int status) {
-  return status == 0 || status == MPX_ETASK || status == MPX_ENOTASK;
+  return status == 0 || status == MPX_ETASK || status == MPX_ENOTASK ||
+         status == MPX_ECRASHED || status == MPX_EEXIT ||
+         status == MPX_ETIMELIMIT || status == MPX_EMEMLIMIT;
 }
 
 /* Stages every input of a chunk; returns 0 or the error that stops the
@@ -722,6 +742,10 @@ static int check_args(mpx_executor *ex, const char *name, mpx_producer fn,
                      (int)jo->mode, jo->compression, jo->commit_interval);
   if (mo->chunksize == 0)
     return mpx__fail(MPX_EINVAL, "mpx_job_run: chunksize must be >= 1");
+  if (jo->retry_failed && jo->mode != MPX_JOB_RESUME)
+    return mpx__fail(MPX_EINVAL, "mpx_job_run: retry_failed needs mode "
+                                 "MPX_JOB_RESUME (it computes again the "
+                                 "failures an output records)");
   if (jo->identity && strlen(jo->identity) > MPX_JOB_IDENTITY_MAX)
     return mpx__fail(MPX_EINVAL,
                      "mpx_job_run: the identity is %zu bytes, more than "

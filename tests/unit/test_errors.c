@@ -51,7 +51,11 @@ static const struct {
                 {"MPX_ESCHEMA", -20, MPX_ESCHEMA},
                 {"MPX_EFILE", -21, MPX_EFILE},
                 {"MPX_ECORRUPT", -22, MPX_ECORRUPT},
-                {"MPX_EINTR", -23, MPX_EINTR}};
+                {"MPX_EINTR", -23, MPX_EINTR},
+                {"MPX_ECRASHED", -24, MPX_ECRASHED},
+                {"MPX_EEXIT", -25, MPX_EEXIT},
+                {"MPX_ETIMELIMIT", -26, MPX_ETIMELIMIT},
+                {"MPX_EMEMLIMIT", -27, MPX_EMEMLIMIT}};
 #define NRELEASED (sizeof released / sizeof released[0])
 
 static void test_released_values(void) {
