@@ -330,6 +330,7 @@ typedef struct slot {
   double kill_at;
   const job *timed; /* the job that ran out of time (KILL_TIME) */
   int noted, note_sig, note_code, note_errno;
+  int note_first; /* the death note came before any kill of ours */
   char init_msg[512];
   int init_failed;
 } slot;
@@ -597,6 +598,7 @@ static int spawn(mpx__sup *s, int i) {
   sl->kill_why = KILL_NONE;
   sl->term_sent = 0;
   sl->noted = 0;
+  sl->note_first = 0;
   sl->init_failed = 0;
   sl->wlen = sl->wpos = sl->rlen = 0;
   return 0;
@@ -682,7 +684,7 @@ static int death_cause(const mpx__sup *s, const slot *sl, const job *j, int ws,
   if (s->c.mem_limit)
     fmt_bytes(lim, sizeof lim, s->c.mem_limit);
   int oom = s->c.mem_limit && sl->noted && sl->note_errno == ENOMEM;
-  if (sl->kill_why == KILL_TIME) {
+  if (sl->kill_why == KILL_TIME && !sl->note_first) {
     code = MPX_ETIMELIMIT;
     snprintf(cause, sizeof cause,
              "exceeded its time limit of %g s (stopped with %s)", j->limit,
@@ -706,8 +708,10 @@ static int death_cause(const mpx__sup *s, const slot *sl, const job *j, int ws,
     code = MPX_EEXIT;
     snprintf(cause, sizeof cause, "called exit(%d), which ends its process",
              sl->note_code);
-  } else if (WIFSIGNALED(ws)) {
-    int sig = WTERMSIG(ws);
+  } else if (WIFSIGNALED(ws) || (sl->noted && sl->note_sig > 0)) {
+    /* The note's signal when it came first: the death itself may have
+     * been our SIGTERM at a time limit while it was dying slowly. */
+    int sig = sl->note_first && sl->note_sig > 0 ? sl->note_sig : WTERMSIG(ws);
     code = MPX_ECRASHED;
     snprintf(cause, sizeof cause, "was killed by %s (%s)%s", signame(sig),
              strsignal(sig),
@@ -859,6 +863,7 @@ static int slot_read(mpx__sup *s, slot *sl) {
       sl->cur_start = now;
     } else if (h.kind == F_NOTE) {
       sl->noted = 1;
+      sl->note_first = sl->kill_why == KILL_NONE; /* it was dying already */
       sl->note_sig = h.id;
       sl->note_code = (int)(h.extra & 0xff);
       sl->note_errno = (int)(h.extra >> 16);
