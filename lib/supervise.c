@@ -34,6 +34,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -147,6 +148,7 @@ static void c_setup(const mpx__sup_config *c, pid_t parent) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent)
     _exit(0);
+  setpgid(0, 0); /* so that a kill reaches what the task starts */
   static char altstack[65536];
   stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
   sigaltstack(&ss, NULL);
@@ -310,11 +312,12 @@ typedef struct done_node {
   struct done_node *next;
 } done_node;
 
-enum { KILL_NONE, KILL_TIME, KILL_TERMINATE, KILL_RETIRE };
+enum { KILL_NONE, KILL_TIME, KILL_TERMINATE, KILL_RETIRE, KILL_EOF };
 
 typedef struct slot {
   pid_t pid; /* 0: no process */
   int fd;
+  int pidfd;        /* readable when the process ends (pidfd_open), or -1 */
   int ready;        /* its initializer ran */
   job *head, *tail; /* sent, not answered; head is the one running */
   size_t nflight, flight_bytes;
@@ -386,7 +389,7 @@ int mpx__sup_create(const mpx__sup_config *c, mpx__sup **out) {
   s->task_s = -1;
   s->self = getpid();
   for (int i = 0; i < c->nprocs; i++)
-    s->slots[i].fd = -1;
+    s->slots[i].fd = s->slots[i].pidfd = -1;
   *out = s;
   return 0;
 }
@@ -580,18 +583,29 @@ static int spawn(mpx__sup *s, int i) {
   }
   if (pid == 0) {
     close(sv[0]);
-    for (int k = 0; k < s->c.nprocs; k++)
+    for (int k = 0; k < s->c.nprocs; k++) {
       if (s->slots[k].fd >= 0)
         close(s->slots[k].fd);
+      if (s->slots[k].pidfd >= 0)
+        close(s->slots[k].pidfd);
+    }
     if (s->wake_fd >= 0)
       close(s->wake_fd);
     c_main(&s->c, parent, sv[1]);
     _exit(0);
   }
   close(sv[1]);
+  setpgid(pid, pid); /* as the child does: no race with a kill */
   fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
   sl->pid = pid;
   sl->fd = sv[0];
+#ifdef SYS_pidfd_open
+  sl->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (sl->pidfd >= 0)
+    fcntl(sl->pidfd, F_SETFD, FD_CLOEXEC);
+#else
+  sl->pidfd = -1;
+#endif
   sl->ready = 0;
   sl->tasks = 0;
   sl->retiring = 0;
@@ -602,6 +616,13 @@ static int spawn(mpx__sup *s, int i) {
   sl->init_failed = 0;
   sl->wlen = sl->wpos = sl->rlen = 0;
   return 0;
+}
+
+/* Signals a task process and whatever it started (its own process group;
+ * a task's children that kept its socket open would hide its death). */
+static void slot_kill(const slot *sl, int sig) {
+  if (kill(-sl->pid, sig) != 0)
+    kill(sl->pid, sig);
 }
 
 /* Appends a TASK frame for j to the slot's write buffer. */
@@ -692,6 +713,11 @@ static int death_cause(const mpx__sup *s, const slot *sl, const job *j, int ws,
   } else if (sl->kill_why == KILL_TERMINATE) {
     code = MPX_ECANCELED;
     snprintf(cause, sizeof cause, "was stopped by terminate");
+  } else if (sl->kill_why == KILL_EOF && !sl->noted) {
+    code = MPX_ECRASHED;
+    snprintf(cause, sizeof cause,
+             "closed its task process's connection to mpx (a descriptor it "
+             "did not open), so its process was killed");
   } else if (oom) {
     code = MPX_EMEMLIMIT;
     if (sl->note_sig > 0)
@@ -762,25 +788,34 @@ static void job_fail(mpx__sup *s, job *j, int code, const char *text) {
  * reaps it and settles what it held. */
 static void reap(mpx__sup *s, slot *sl) {
   int ws = 0;
-  pid_t r = waitpid(sl->pid, &ws, WNOHANG);
-  if (r == 0) {
-    /* It closed its socket but lives (a task that closed every
-     * descriptor, or a retiring process): end it. */
-    if (sl->kill_why == KILL_RETIRE) {
-      double until = mpx__now() + 1.0;
-      while ((r = waitpid(sl->pid, &ws, WNOHANG)) == 0 && mpx__now() < until)
-        mpx__sleep_us(200);
-    }
-    if (r == 0) {
-      kill(sl->pid, SIGKILL);
-      r = waitpid(sl->pid, &ws, 0);
-    }
+  /* Wait for the end without reaping, so that the pid, and the process
+   * group named after it, stay this process's until the group is killed:
+   * what the task started dies with it. */
+  siginfo_t si;
+  /* A dying process closes its descriptors a moment before it becomes a
+   * zombie: give that moment (and a retiring one its exit) before taking
+   * it for alive. */
+  double until = mpx__now() + (sl->kill_why == KILL_RETIRE ? 1.0
+                               : sl->kill_why == KILL_NONE ? 0.05
+                                                           : 0.0);
+  for (;;) {
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)sl->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        si.si_pid != 0 || mpx__now() >= until)
+      break;
+    mpx__sleep_us(200);
   }
-  if (r < 0)
+  if (si.si_pid == 0 && sl->kill_why == KILL_NONE)
+    sl->kill_why = KILL_EOF; /* alive, but its socket closed */
+  slot_kill(sl, SIGKILL);
+  if (waitpid(sl->pid, &ws, 0) < 0)
     ws = 0; /* reaped elsewhere (a program's own waitpid(-1)): the note
                alone tells */
   close(sl->fd);
   sl->fd = -1;
+  if (sl->pidfd >= 0)
+    close(sl->pidfd);
+  sl->pidfd = -1;
   job *held = sl->head;
   sl->head = sl->tail = NULL;
   sl->nflight = sl->flight_bytes = 0;
@@ -1001,7 +1036,7 @@ static double enforce(mpx__sup *s, double now) {
       continue;
     if (sl->term_sent) {
       if (now >= sl->kill_at) {
-        kill(sl->pid, SIGKILL);
+        slot_kill(sl, SIGKILL);
         sl->kill_at = now + 3600;
       }
       if (sl->kill_at - now < next)
@@ -1017,7 +1052,7 @@ static double enforce(mpx__sup *s, double now) {
       sl->timed = sl->head;
       sl->term_sent = 1;
       sl->kill_at = now + s->c.kill_grace;
-      kill(sl->pid, SIGTERM);
+      slot_kill(sl, SIGTERM);
       if (s->c.kill_grace < next)
         next = s->c.kill_grace;
     } else if (due - now < next) {
@@ -1064,8 +1099,8 @@ int mpx__sup_next(mpx__sup *s, double timeout, mpx__sup_outcome *oc) {
         wait = end - now;
     }
     if (!pf) {
-      pf = calloc((size_t)s->c.nprocs + 1, sizeof *pf);
-      which = calloc((size_t)s->c.nprocs + 1, sizeof *which);
+      pf = calloc(2 * (size_t)s->c.nprocs + 1, sizeof *pf);
+      which = calloc(2 * (size_t)s->c.nprocs + 1, sizeof *which);
       if (!pf || !which) {
         rc = mpx__fail(MPX_ENOMEM, "out of memory polling task processes");
         break;
@@ -1080,6 +1115,12 @@ int mpx__sup_next(mpx__sup *s, double timeout, mpx__sup_outcome *oc) {
       pf[n].events = POLLIN | (sl->wpos < sl->wlen ? POLLOUT : 0);
       pf[n].revents = 0;
       which[n++] = i;
+      if (sl->pidfd >= 0) {
+        pf[n].fd = sl->pidfd;
+        pf[n].events = POLLIN;
+        pf[n].revents = 0;
+        which[n++] = -2 - i;
+      }
     }
     if (s->wake_fd >= 0) {
       pf[n].fd = s->wake_fd;
@@ -1101,11 +1142,23 @@ int mpx__sup_next(mpx__sup *s, double timeout, mpx__sup_outcome *oc) {
     for (int k = 0; got > 0 && k < n; k++) {
       if (!pf[k].revents)
         continue;
-      if (which[k] < 0) {
+      if (which[k] == -1) {
         woken = 1;
         continue;
       }
+      if (which[k] <= -2) {
+        /* The process ended: what it sent is all there (its socket may
+         * stay open in a child it left, which reap() kills). */
+        slot *sl = &s->slots[-2 - which[k]];
+        if (sl->pid) {
+          slot_read(s, sl);
+          reap(s, sl);
+        }
+        continue;
+      }
       slot *sl = &s->slots[which[k]];
+      if (!sl->pid)
+        continue; /* reaped above in this round */
       if (pf[k].revents & POLLOUT)
         slot_write(sl);
       if (pf[k].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -1142,7 +1195,7 @@ void mpx__sup_cancel(mpx__sup *s, int kill_running) {
     if (!sl->pid)
       continue;
     sl->kill_why = KILL_TERMINATE;
-    kill(sl->pid, SIGKILL);
+    slot_kill(sl, SIGKILL);
     slot_read(s, sl); /* answers already sent still count */
     reap(s, sl);
   }

@@ -133,6 +133,39 @@ static int task_pid(mpx_task_ctx *ctx, const void *arg, size_t len) {
   return mpx_task_return(ctx, &pid, sizeof pid);
 }
 
+/* Leaves a child holding its socket, then crashes: the death must be seen
+ * at once, and the child must go too. */
+static int task_forker(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  (void)ctx;
+  (void)arg;
+  (void)len;
+  if (fork() == 0) {
+    sleep(30);
+    _exit(0);
+  }
+  raise(SIGSEGV);
+  return 0;
+}
+
+/* Closes every descriptor it did not open, mpx's socket included. */
+static int task_closer(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  (void)ctx;
+  (void)arg;
+  (void)len;
+  for (int fd = 3; fd < 1024; fd++)
+    close(fd);
+  sleep(30);
+  return 0;
+}
+
+static int task_selfkill(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  (void)ctx;
+  (void)arg;
+  (void)len;
+  raise(SIGKILL);
+  return 0;
+}
+
 static int task_quit(mpx_task_ctx *ctx, const void *arg, size_t len) {
   (void)ctx;
   (void)arg;
@@ -171,6 +204,12 @@ static int task_getstate(mpx_task_ctx *ctx, const void *arg, size_t len) {
     return mpx_task_fail(ctx, "no state");
   int64_t out[3] = {(int64_t)s->magic, (int64_t)getpid(), ++s->tasks};
   return mpx_task_return(ctx, out, sizeof out);
+}
+
+/* A future's failure text, "" while it has none (never NULL for strstr). */
+static const char *err_of(const mpx_future *f) {
+  const char *e = mpx_future_error(f);
+  return e ? e : "";
 }
 
 static int register_rc;
@@ -382,7 +421,7 @@ static void test_retry_exact(void) {
       for (int k = 1; k < n; k++)
         MT_ASSERT(ranks[k] != ranks[k - 1]); /* another worker each time */
     MT_ASSERT(tries_of(task, ranks, sizeof ranks) == 1); /* not retried */
-    MT_ASSERT(strstr(mpx_future_error(f), "(ran 4 times)") != NULL);
+    MT_ASSERT(strstr(err_of(f), "(ran 4 times)") != NULL);
     mpx_future_destroy(&f);
     mpx_future_destroy(&g);
     /* A map's inputs alike, each counted apart. */
@@ -486,13 +525,13 @@ static void test_chunk_and_limits(void) {
     /* TSan defers signals to its next interceptor, which may change errno
      * before the death note reads it: the cause is then only the signal. */
     if (hst == MPX_ECRASHED)
-      hst = strstr(mpx_future_error(h), "SIGABRT") ? MPX_EMEMLIMIT : hst;
+      hst = strstr(err_of(h), "SIGABRT") ? MPX_EMEMLIMIT : hst;
     else
 #endif
-      MT_ASSERT(strstr(mpx_future_error(h), "memory limit of 256 MiB") != NULL);
+      MT_ASSERT(strstr(err_of(h), "memory limit of 256 MiB") != NULL);
     MT_ASSERT(hst == MPX_EMEMLIMIT);
     MT_ASSERT(mpx_future_result(q, 60, NULL, NULL) == MPX_EEXIT);
-    MT_ASSERT(strstr(mpx_future_error(q), "status 3") != NULL);
+    MT_ASSERT(strstr(err_of(q), "status 3") != NULL);
     /* Tasks run outside the root's process, also with one rank. */
     const void *d;
     size_t l;
@@ -501,6 +540,23 @@ static void test_chunk_and_limits(void) {
     mpx_future_destroy(&h);
     mpx_future_destroy(&q);
     mpx_future_destroy(&p);
+    /* Deaths that leave the socket open or close it early, and a kill from
+     * outside: each seen at once with its cause. */
+    mpx_future *fk, *cl, *sk;
+    double t0 = mt_now();
+    MT_ASSERT(mpx_submit(ex, "forker", NULL, 0, &fk) == 0);
+    MT_ASSERT(mpx_submit(ex, "closer", NULL, 0, &cl) == 0);
+    MT_ASSERT(mpx_submit(ex, "selfkill", NULL, 0, &sk) == 0);
+    MT_ASSERT(mpx_future_result(fk, 10, NULL, NULL) == MPX_ECRASHED);
+    MT_ASSERT(strstr(err_of(fk), "SIGSEGV") != NULL);
+    MT_ASSERT(mpx_future_result(cl, 10, NULL, NULL) == MPX_ECRASHED);
+    MT_ASSERT(strstr(err_of(cl), "closed") != NULL);
+    MT_ASSERT(mpx_future_result(sk, 10, NULL, NULL) == MPX_ECRASHED);
+    MT_ASSERT(strstr(err_of(sk), "SIGKILL") != NULL);
+    MT_ASSERT(mt_now() - t0 < 10);
+    mpx_future_destroy(&fk);
+    mpx_future_destroy(&cl);
+    mpx_future_destroy(&sk);
   }
   mt_pool_end(&ex, ok);
 }
@@ -691,6 +747,9 @@ int main(int argc, char **argv) {
       mpx_register("doom", task_doom) | mpx_register("sleeper", task_sleeper) |
       mpx_register("hog", task_hog) | mpx_register("pid", task_pid) |
       mpx_register("quit", task_quit) | mpx_register("init", task_init) |
+      mpx_register("forker", task_forker) |
+      mpx_register("closer", task_closer) |
+      mpx_register("selfkill", task_selfkill) |
       mpx_register("badinit", task_badinit) |
       mpx_register("getstate", task_getstate);
   return mt_run(suites, 280);
