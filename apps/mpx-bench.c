@@ -28,9 +28,58 @@
  *   rss     --tasks N --chunksize C   as map, the inputs from a producer
  *                            (mpx_map_create_producer, C default 256);
  *                            reports the root's peak RSS (ru_maxrss)
+ *   faults  --tasks N --crash-rate P --isolation process
+ *           [--task-timeout S] [--retries R] [--deadline S]
+ *           [--crash-cost K]  a crash storm (scripts/bench_peers.py faults):
+ *                            N tasks (10000) submitted one future each;
+ *                            task i's fate is fixed by h = ((i * 2654435761)
+ *                            mod 2^32) / 2^32 exactly as bench_peers.py's
+ *                            fault_fate: h < P/3 raise(SIGSEGV), < 2P/3
+ *                            abort(), < 5P/6 exit(0), < P sleep 0.2 s (a
+ *                            hang for a task timeout below 0.2 s), else it
+ *                            returns i*i (P default 0.03). Every outcome is
+ *                            collected against the deadline (120 s) from
+ *                            the first submit: completed (status 0, i*i),
+ *                            crashed (MPX_ECRASHED, MPX_EEXIT), timed_out
+ *                            (MPX_ETIMELIMIT), lost (no outcome by the
+ *                            deadline), wrong (a wrong result or any other
+ *                            code); "unexpected" counts outcomes other than
+ *                            the fate implies. Then pool_alive: one fresh
+ *                            task on the same pool returns i*i within 10 s.
+ *                            Then the crash cost, on the same pool, one task
+ *                            in flight at a time (submit, wait for the
+ *                            result, submit the next): K tasks (200)
+ *                            alternately a segfault and a tiny x*x, as K/2
+ *                            (crash, tiny) pairs, interleaved with K/2
+ *                            (tiny, tiny) pairs; a pair is timed from the
+ *                            first submit to the second result, and
+ *                            crash_cost_ms = median(crash pair) -
+ *                            median(tiny pair): what a crash adds, from the
+ *                            crash to the next task done, over a tiny task
+ *                            in its place (death seen, future failed, task
+ *                            process forked again). With 2+ workers the
+ *                            next task may land on the other rank, which
+ *                            has its process already: the pairs whose tiny
+ *                            ran on the crashed rank are also reported
+ *                            alone (crash_cost_same_rank_ms). A crash also
+ *                            slows the calls after it (the pool's idle
+ *                            back-off), which the interleaved tiny pairs
+ *                            share, so K/2 (tiny, tiny) pairs are first run
+ *                            on their own, before any crash of the phase:
+ *                            crash_cost_vs_clean_ms = median(crash pair) -
+ *                            median(clean tiny pair) counts that too.
+ *                            Medians and quartiles of each kind are
+ *                            reported. --crash-cost 0 skips the phase.
+ *                            Needs isolation (without it the first crash
+ *                            ends the MPI job).
+ * Every workload takes --isolation none|process (the executor option
+ * isolation; default none, or MPX_ISOLATION), --processes N (task
+ * processes of a one-rank pool), --task-timeout S and --retries R; each
+ * JSON line says "isolation".
  * Run as `mpirun -n 3 mpx-bench WORKLOAD ...` (1 root + 2 workers).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +168,9 @@ static mpx_future *submit_u64(mpx_executor *ex, const char *task, uint64_t v) {
   return f;
 }
 
+/* The pool's isolation, as the JSON lines report it. */
+static const char *g_isolation = "none";
+
 /* Prints the JSON line every workload reports; extra (may be "") is
  * appended inside the object and must start with a comma. */
 static void report_x(const char *workload, int ranks, int workers, long tasks,
@@ -133,9 +185,10 @@ static void report_x(const char *workload, int ranks, int workers, long tasks,
     snprintf(effs, sizeof effs, "%.4f", eff);
   printf("{\"workload\":\"%s\",\"ranks\":%d,\"workers\":%d,\"tasks\":%ld,"
          "\"seconds\":%.6f,\"tasks_per_s\":%.1f,\"p50_us\":%s,\"p99_us\":%s,"
-         "\"efficiency\":%s%s}\n",
+         "\"efficiency\":%s,\"isolation\":\"%s\"%s}\n",
          workload, ranks, workers, tasks, seconds,
-         seconds > 0 ? (double)tasks / seconds : 0.0, p50s, p99s, effs, extra);
+         seconds > 0 ? (double)tasks / seconds : 0.0, p50s, p99s, effs,
+         g_isolation, extra);
   fflush(stdout);
 }
 
@@ -345,6 +398,360 @@ static void run_rss(mpx_executor *ex, int ranks, long n, long chunksize) {
   report_x("rss", ranks, mpx_executor_workers(ex), n, dt, -1, -1, -1, extra);
 }
 
+/* ------------------------------------------------------------- faults */
+
+enum { FATE_OK, FATE_SEGV, FATE_ABORT, FATE_EXIT, FATE_HANG, NFATES };
+static const char *const fate_names[NFATES] = {"ok", "segv", "abort", "exit",
+                                               "hang"};
+#define FAULT_HANG_S 0.2
+
+/* The fate of task i of the storm, as scripts/bench_peers.py's fault_fate
+ * (the same double arithmetic, so the same storm). */
+static int fault_fate(uint64_t i, double rate) {
+  double h = (double)((i * 2654435761u) & 0xffffffffu) / 4294967296.0;
+  if (h >= rate)
+    return FATE_OK;
+  if (h < rate / 3)
+    return FATE_SEGV;
+  if (h < 2 * rate / 3)
+    return FATE_ABORT;
+  if (h < 5 * rate / 6)
+    return FATE_EXIT;
+  return FATE_HANG;
+}
+
+typedef struct fault_arg {
+  uint64_t i;
+  double rate;
+} fault_arg;
+
+static void sleep_s(double s) {
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+/* Task i of the storm: returns i*i unless its fate kills it. */
+static int fault(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  fault_arg a;
+  if (len != sizeof a)
+    return mpx_task_fail(ctx, "fault needs %zu bytes, got %zu", sizeof a, len);
+  memcpy(&a, arg, sizeof a);
+  switch (fault_fate(a.i, a.rate)) {
+  case FATE_SEGV:
+    raise(SIGSEGV);
+    return mpx_task_fail(ctx, "task %llu: SIGSEGV did not kill it",
+                         (unsigned long long)a.i);
+  case FATE_ABORT:
+    abort();
+  case FATE_EXIT:
+    exit(0);
+  case FATE_HANG:
+    sleep_s(FAULT_HANG_S);
+    break;
+  default:
+    break;
+  }
+  uint64_t v = a.i * a.i;
+  return mpx_task_return(ctx, &v, sizeof v);
+}
+
+/* A task that segfaults (the crash-cost phase). */
+static int segv(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  (void)arg;
+  (void)len;
+  raise(SIGSEGV);
+  return mpx_task_fail(ctx, "SIGSEGV did not kill the task");
+}
+
+/* Appends s to buf (of size cap, holding *at bytes) as a JSON string. */
+static void json_str(char *buf, size_t cap, size_t *at, const char *s) {
+  size_t n = *at;
+  if (n + 2 >= cap)
+    return;
+  buf[n++] = '"';
+  for (; s && *s && n + 8 < cap; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      buf[n++] = '\\';
+      buf[n++] = (char)c;
+    } else if (c < 0x20) {
+      n += (size_t)snprintf(buf + n, cap - n, "\\u%04x", c);
+    } else {
+      buf[n++] = (char)c;
+    }
+  }
+  buf[n++] = '"';
+  buf[n] = '\0';
+  *at = n;
+}
+
+static double median(double *v, size_t n) {
+  if (n == 0)
+    return -1;
+  qsort(v, n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Runs one task to its end (at most 10 s); returns its outcome and the
+ * rank that ran it in *worker. A tiny task's result is checked: a wrong
+ * value is MPX_EPROTO. */
+static int run_one(mpx_executor *ex, const char *task, uint64_t x,
+                   int *worker) {
+  mpx_future *f;
+  int rc = mpx_submit(ex, task, &x, sizeof x, &f);
+  if (rc)
+    return rc;
+  const void *p;
+  size_t len;
+  rc = mpx_future_result(f, 10.0, &p, &len);
+  if (rc == 0) {
+    uint64_t v = 0;
+    if (len == sizeof v)
+      memcpy(&v, p, sizeof v);
+    if (len != sizeof v || v != x * x)
+      rc = MPX_EPROTO;
+  }
+  *worker = mpx_future_worker(f);
+  if (rc == MPX_ETIMEDOUT)
+    mpx_future_cancel(f);
+  mpx_future_destroy(&f);
+  return rc;
+}
+
+/* The crash-cost phase (see the top of the file). Writes its JSON fields
+ * to extra (starting with a comma). */
+static void crash_cost(mpx_executor *ex, long k, char *extra, size_t cap) {
+  long pairs = k / 2;
+  double *crash = malloc((size_t)pairs * sizeof *crash);
+  double *tiny = malloc((size_t)pairs * sizeof *tiny);
+  double *same = malloc((size_t)pairs * sizeof *same);
+  double *clean = malloc((size_t)pairs * sizeof *clean);
+  size_t nc = 0, nt = 0, ns = 0, nk = 0;
+  long not_crashed = 0;
+  const char *failed = NULL;
+  int failed_rc = 0;
+  /* First K/2 (tiny, tiny) pairs on the healthy pool, no crash among them:
+   * the baseline that includes what a crash leaves behind afterwards. */
+  for (long p = 0; p < pairs && !failed; p++) {
+    int w1, w2, rc;
+    double t = now();
+    if ((rc = run_one(ex, "square", (uint64_t)p, &w1)) != 0 ||
+        (rc = run_one(ex, "square", (uint64_t)p + 1, &w2)) != 0) {
+      failed = "tiny", failed_rc = rc;
+      break;
+    }
+    clean[nk++] = (now() - t) * 1e3;
+  }
+  for (long p = 0; p < pairs && !failed; p++) {
+    int w1, w2;
+    double t = now();
+    int rc = run_one(ex, "segv", 0, &w1);
+    if (rc != MPX_ECRASHED)
+      not_crashed++;
+    if (rc == MPX_ETIMEDOUT) {
+      failed = "segv", failed_rc = rc;
+      break;
+    }
+    if ((rc = run_one(ex, "square", (uint64_t)p, &w2)) != 0) {
+      failed = "tiny after a crash", failed_rc = rc;
+      break;
+    }
+    crash[nc++] = (now() - t) * 1e3;
+    if (w1 == w2)
+      same[ns++] = crash[nc - 1];
+    t = now();
+    if ((rc = run_one(ex, "square", (uint64_t)p, &w1)) != 0 ||
+        (rc = run_one(ex, "square", (uint64_t)p + 1, &w2)) != 0) {
+      failed = "tiny", failed_rc = rc;
+      break;
+    }
+    tiny[nt++] = (now() - t) * 1e3;
+  }
+  if (failed) {
+    snprintf(extra, cap,
+             ",\"crash_cost_ms\":null,\"crash_cost_error\":\"%s task: %s\"",
+             failed, mpx_err_name(failed_rc));
+  } else {
+    double mc = median(crash, nc), mt = median(tiny, nt);
+    double ms = median(same, ns), mk = median(clean, nk);
+    char sames[32] = "null";
+    if (ns)
+      snprintf(sames, sizeof sames, "%.3f", ms - mt);
+    /* spread: the quartiles of the crash pairs */
+    snprintf(extra, cap,
+             ",\"crash_cost_ms\":%.3f,\"crash_cost_same_rank_ms\":%s,"
+             "\"crash_pair_ms\":%.3f,\"crash_pair_p25_ms\":%.3f,"
+             "\"crash_pair_p75_ms\":%.3f,\"tiny_pair_ms\":%.3f,"
+             "\"tiny_pair_p25_ms\":%.3f,\"tiny_pair_p75_ms\":%.3f,"
+             "\"crash_pairs\":%zu,\"crash_pairs_same_rank\":%zu,"
+             "\"crash_cost_not_crashed\":%ld,\"clean_tiny_pair_ms\":%.3f,"
+             "\"clean_tiny_pair_p25_ms\":%.3f,"
+             "\"clean_tiny_pair_p75_ms\":%.3f,"
+             "\"crash_cost_vs_clean_ms\":%.3f",
+             mc - mt, sames, mc, crash[nc / 4], crash[(3 * nc) / 4], mt,
+             tiny[nt / 4], tiny[(3 * nt) / 4], nc, ns, not_crashed, mk,
+             clean[nk / 4], clean[(3 * nk) / 4], mc - mk);
+  }
+  free(crash);
+  free(tiny);
+  free(same);
+  free(clean);
+}
+
+static void run_faults(mpx_executor *ex, int ranks, long n, double rate,
+                       double task_timeout, int retries, double deadline,
+                       long cost_k) {
+  mpx_future **fs = malloc((size_t)n * sizeof *fs);
+  long fates[NFATES] = {0};
+  for (long i = 0; i < n; i++)
+    fates[fault_fate((uint64_t)i, rate)]++;
+  /* a hang is a time-limit failure only under a shorter limit */
+  int hang_times_out = task_timeout > 0 && task_timeout < FAULT_HANG_S;
+  warm_up(ex);
+  double t0 = now();
+  long submitted = 0;
+  int submit_rc = 0;
+  for (long i = 0; i < n; i++) {
+    fault_arg a = {(uint64_t)i, rate};
+    if ((submit_rc = mpx_submit(ex, "fault", &a, sizeof a, &fs[i])) != 0)
+      break;
+    mpx_future_set_data(fs[i], (void *)(uintptr_t)i);
+    submitted++;
+  }
+  long completed = 0, crashed = 0, by_signal = 0, by_exit = 0, timed_out = 0,
+       wrong = 0, unexpected = 0, got = 0;
+  double last = -1;
+  char first_err[512] = "", first_unexp[512] = "";
+  double left = t0 + deadline - now();
+  mpx_as_completed *it;
+  int rc =
+      mpx_as_completed_create(fs, (size_t)submitted, left > 0 ? left : 0, &it);
+  if (rc)
+    die("as_completed", rc);
+  mpx_future *f;
+  while ((rc = mpx_as_completed_next(it, &f)) == 0) {
+    uint64_t i = (uint64_t)(uintptr_t)mpx_future_data(f);
+    const void *p;
+    size_t len;
+    int st = mpx_future_result(f, 0, &p, &len);
+    int fate = fault_fate(i, rate), expect;
+    got++;
+    last = now() - t0;
+    if (st == 0) {
+      uint64_t v = 0;
+      if (len == sizeof v)
+        memcpy(&v, p, sizeof v);
+      if (len == sizeof v && v == i * i)
+        completed++;
+      else
+        wrong++, st = MPX_EPROTO;
+    } else if (st == MPX_ECRASHED) {
+      crashed++, by_signal++;
+    } else if (st == MPX_EEXIT) {
+      crashed++, by_exit++;
+    } else if (st == MPX_ETIMELIMIT) {
+      timed_out++;
+    } else {
+      wrong++;
+    }
+    if (st != 0 && !first_err[0])
+      snprintf(first_err, sizeof first_err, "task %llu: %s: %s",
+               (unsigned long long)i, mpx_err_name(st),
+               mpx_future_error(f) ? mpx_future_error(f) : "wrong result");
+    expect = fate == FATE_SEGV || fate == FATE_ABORT ? MPX_ECRASHED
+             : fate == FATE_EXIT                     ? MPX_EEXIT
+             : fate == FATE_HANG && hang_times_out   ? MPX_ETIMELIMIT
+                                                     : 0;
+    if (st != expect) {
+      if (!first_unexp[0])
+        snprintf(first_unexp, sizeof first_unexp, "task %llu (%s) ended %s: %s",
+                 (unsigned long long)i, fate_names[fate],
+                 st ? mpx_err_name(st) : "with its result",
+                 mpx_future_error(f) ? mpx_future_error(f) : "");
+      unexpected++;
+    }
+  }
+  double seconds = now() - t0;
+  mpx_as_completed_destroy(&it);
+  if (rc != MPX_EOF && rc != MPX_ETIMEDOUT)
+    die("as_completed_next", rc);
+  long lost = submitted - got;
+  /* futures submit refused count as errors, as the peers count a submit
+   * that raises */
+  if (submitted < n)
+    wrong += n - submitted;
+
+  /* Is the same pool still usable? One fresh x*x task, 10 s. */
+  double t1 = now();
+  int w;
+  int probe_rc = run_one(ex, "square", 12345, &w);
+  int alive = probe_rc == 0;
+  double probe_s = now() - t1;
+
+  char cost[768] = ",\"crash_cost_ms\":null";
+  if (alive && cost_k >= 2)
+    crash_cost(ex, cost_k, cost, sizeof cost);
+
+  char note[1024];
+  if (lost)
+    snprintf(note, sizeof note,
+             "%ld results never arrived by the %g s deadline (last outcome "
+             "at %.2f s)",
+             lost, deadline, last);
+  else
+    snprintf(note, sizeof note,
+             "every task came back: %ld killed by a signal, %ld by exit(), "
+             "%ld stopped at the time limit",
+             by_signal, by_exit, timed_out);
+  if (submitted < n) {
+    size_t k = strlen(note);
+    snprintf(note + k, sizeof note - k, "; submit failed (%s) for the last %ld",
+             mpx_err_name(submit_rc), n - submitted);
+  }
+  if (!alive) {
+    size_t k = strlen(note);
+    snprintf(note + k, sizeof note - k, "; the probe got %s",
+             mpx_err_name(probe_rc));
+  }
+  char strs[2400];
+  size_t at = 0;
+  at += (size_t)snprintf(strs, sizeof strs, ",\"note\":");
+  json_str(strs, sizeof strs, &at, note);
+  at += (size_t)snprintf(strs + at, sizeof strs - at, ",\"first_error\":");
+  json_str(strs, sizeof strs, &at, first_err);
+  at += (size_t)snprintf(strs + at, sizeof strs - at, ",\"first_unexpected\":");
+  json_str(strs, sizeof strs, &at, first_unexp);
+  char rates[40];
+  snprintf(rates, sizeof rates, "%.15g", rate);
+  if (strtod(rates, NULL) != rate)
+    snprintf(rates, sizeof rates, "%.17g", rate);
+  char lasts[32] = "null";
+  if (last >= 0)
+    snprintf(lasts, sizeof lasts, "%.6f", last);
+  printf("{\"impl\":\"mpx\",\"workload\":\"faults\",\"variant\":\"\","
+         "\"ranks\":%d,\"workers\":%d,\"isolation\":\"%s\",\"tasks\":%ld,"
+         "\"completed\":%ld,\"crashed\":%ld,\"timed_out\":%ld,\"lost\":%ld,"
+         "\"wrong\":%ld,\"seconds\":%.6f,\"tasks_per_s\":null,"
+         "\"pool_alive\":%s,\"probe_s\":%.6f,\"crash_rate\":%s,"
+         "\"task_timeout\":%g,\"retries\":%d,\"deadline_s\":%g,"
+         "\"last_outcome_s\":%s,\"crashed_signal\":%ld,\"crashed_exit\":%ld,"
+         "\"unexpected\":%ld,\"fates\":{\"ok\":%ld,\"segv\":%ld,\"abort\":%ld,"
+         "\"exit\":%ld,\"hang\":%ld}%s%s}\n",
+         ranks, mpx_executor_workers(ex), g_isolation, n, completed, crashed,
+         timed_out, lost, wrong, seconds, alive ? "true" : "false", probe_s,
+         rates, task_timeout, retries, deadline, lasts, by_signal, by_exit,
+         unexpected, fates[FATE_OK], fates[FATE_SEGV], fates[FATE_ABORT],
+         fates[FATE_EXIT], fates[FATE_HANG], cost, strs);
+  fflush(stdout);
+  /* tasks still out (lost) would keep a waiting shutdown waiting */
+  if (lost || !alive)
+    mpx_executor_terminate(ex);
+  for (long i = 0; i < submitted; i++)
+    mpx_future_destroy(&fs[i]);
+  free(fs);
+}
+
 /* ------------------------------------------------------- w4 and h5write */
 
 static void remove_job_files(const char *path) {
@@ -470,7 +877,12 @@ static void usage(void) {
           "                 [--sync 0|1] [--mode job|map] [--keep]\n"
           "                 [--task w4_rows|zero_rows]\n"
           "       mpx-bench map [--tasks N] [--chunksize C]\n"
-          "       mpx-bench rss [--tasks N] [--chunksize C]\n");
+          "       mpx-bench rss [--tasks N] [--chunksize C]\n"
+          "       mpx-bench faults --isolation process [--tasks N]\n"
+          "                 [--crash-rate P] [--task-timeout S] [--retries R]\n"
+          "                 [--deadline S] [--crash-cost K]\n"
+          "  every workload: [--isolation none|process] [--processes N]\n"
+          "                 [--task-timeout S] [--retries R]\n");
   exit(2);
 }
 
@@ -483,6 +895,9 @@ int main(int argc, char **argv) {
   int map_mode = 0, keep = 0;
   const char *out = NULL, *task = W4_TASK;
   double seconds = 2.0;
+  const char *isolation = NULL; /* NULL: the default (MPX_ISOLATION) */
+  long processes = -1, retries = -1, cost_k = 200;
+  double task_timeout = -1, crash_rate = 0.03, deadline = 120.0;
   for (int i = 2; i < argc; i++) {
     if (strcmp(argv[i], "--tasks") == 0 && i + 1 < argc)
       tasks = atol(argv[++i]);
@@ -512,6 +927,22 @@ int main(int argc, char **argv) {
         usage();
     } else if (strcmp(argv[i], "--keep") == 0)
       keep = 1;
+    else if (strcmp(argv[i], "--isolation") == 0 && i + 1 < argc) {
+      isolation = argv[++i];
+      if (strcmp(isolation, "none") && strcmp(isolation, "process"))
+        usage();
+    } else if (strcmp(argv[i], "--processes") == 0 && i + 1 < argc)
+      processes = atol(argv[++i]);
+    else if (strcmp(argv[i], "--task-timeout") == 0 && i + 1 < argc)
+      task_timeout = atof(argv[++i]);
+    else if (strcmp(argv[i], "--retries") == 0 && i + 1 < argc)
+      retries = atol(argv[++i]);
+    else if (strcmp(argv[i], "--crash-rate") == 0 && i + 1 < argc)
+      crash_rate = strtod(argv[++i], NULL);
+    else if (strcmp(argv[i], "--deadline") == 0 && i + 1 < argc)
+      deadline = atof(argv[++i]);
+    else if (strcmp(argv[i], "--crash-cost") == 0 && i + 1 < argc)
+      cost_k = atol(argv[++i]);
     else
       usage();
   }
@@ -525,11 +956,14 @@ int main(int argc, char **argv) {
   if (!parts)
     parts = is_h5 ? 64 : 8;
   if (tasks < 1 || us < 0 || seconds < 0 || chunksize < 1 || rows < 0 ||
-      parts < 1 || (sync != 0 && sync != 1))
+      parts < 1 || (sync != 0 && sync != 1) || !(crash_rate >= 0) ||
+      crash_rate > 1 || !(deadline > 0) || cost_k < 0 ||
+      (processes < 0 && processes != -1) || (retries < 0 && retries != -1) ||
+      (task_timeout < 0 && task_timeout != -1))
     usage();
   if (strcmp(wl, "tiny") && strcmp(wl, "latency") && strcmp(wl, "spin") &&
       strcmp(wl, "noop") && strcmp(wl, "idle") && !is_w4 && !is_h5 &&
-      strcmp(wl, "map") && strcmp(wl, "rss"))
+      strcmp(wl, "map") && strcmp(wl, "rss") && strcmp(wl, "faults"))
     usage();
   if ((is_w4 || is_h5) && !map_mode && !out) {
     fprintf(stderr, "mpx-bench: %s needs --out DIR\n", wl);
@@ -548,9 +982,30 @@ int main(int argc, char **argv) {
   mpx_register("spin", spin);
   w4_register();
   mpx_register("zero_rows", zero_rows);
+  mpx_register("fault", fault);
+  mpx_register("segv", segv);
+  mpx_executor_options o;
+  mpx_executor_options_init(&o);
+  if (isolation)
+    o.isolation = strcmp(isolation, "process") ? MPX_ISOLATION_NONE
+                                               : MPX_ISOLATION_PROCESS;
+  if (processes >= 0)
+    o.processes = (int)processes;
+  if (task_timeout >= 0)
+    o.task_timeout = task_timeout;
+  if (retries >= 0)
+    o.retries = (int)retries;
+  g_isolation = o.isolation == MPX_ISOLATION_PROCESS ? "process" : "none";
+  if (!strcmp(wl, "faults") && o.isolation != MPX_ISOLATION_PROCESS) {
+    if (rank == 0)
+      fprintf(stderr, "mpx-bench: faults needs --isolation process (without "
+                      "it the first crash ends the MPI job)\n");
+    mpx_finalize();
+    return 2;
+  }
   double cpu0 = cpu_seconds(), wall0 = now();
   mpx_executor *ex = NULL;
-  if ((rc = mpx_executor_create(MPI_COMM_WORLD, NULL, &ex)) != 0)
+  if ((rc = mpx_executor_create(MPI_COMM_WORLD, &o, &ex)) != 0)
     die("create", rc);
   double root_share = 0;
   if (ex) {
@@ -564,6 +1019,9 @@ int main(int argc, char **argv) {
       run_map(ex, ranks, tasks, chunksize);
     } else if (!strcmp(wl, "rss")) {
       run_rss(ex, ranks, tasks, chunksize);
+    } else if (!strcmp(wl, "faults")) {
+      run_faults(ex, ranks, tasks, crash_rate, o.task_timeout, o.retries,
+                 deadline, cost_k);
     } else if (is_w4 || is_h5) {
       run_w4(ex, ranks, wl, task, rows, parts, out ? out : ".", (int)sync,
              map_mode, keep);
@@ -594,9 +1052,10 @@ int main(int argc, char **argv) {
         ranks > 1 ? (sum_share - root_share) / (ranks - 1) : 0.0;
     printf("{\"workload\":\"idle\",\"ranks\":%d,\"workers\":%d,\"tasks\":0,"
            "\"seconds\":%.3f,\"tasks_per_s\":null,\"p50_us\":null,"
-           "\"p99_us\":null,\"efficiency\":null,\"root_cpu_share\":%.4f,"
-           "\"worker_cpu_share\":%.4f}\n",
-           ranks, ranks > 1 ? ranks - 1 : 1, seconds, root_share, worker_share);
+           "\"p99_us\":null,\"efficiency\":null,\"isolation\":\"%s\","
+           "\"root_cpu_share\":%.4f,\"worker_cpu_share\":%.4f}\n",
+           ranks, ranks > 1 ? ranks - 1 : 1, seconds, g_isolation, root_share,
+           worker_share);
   }
   if (rank == 0 && !strcmp(wl, "noop"))
     report("noop", ranks, ranks > 1 ? ranks - 1 : 1, 1, now() - t_start, -1, -1,

@@ -9,7 +9,11 @@ multiprocessing.Pool, all with 2 workers (MPI: mpirun -n 3 = 1 root +
       (only the table, from the raw results of an earlier run)
 
 Workloads: tiny (x*x tasks/s), latency (sequential submit->result p50/p99),
-spin (CPU-burning tasks, efficiency = N*U/(workers*wall)), idle (CPU the
+spin (CPU-burning tasks, efficiency = N*U/(workers*wall)) -- these three
+also as "mpx-iso", mpx-bench --isolation process (every task in a
+supervised task process), beside "mpx" (--isolation none), the table
+showing the share of mpx's performance isolation keeps (targets: tiny >=
+50%, spin efficiency >= 95%) --, idle (CPU the
 pool burns doing nothing), startup (whole no-op pool program timed from
 outside, with and without the --mca options for the MPI implementations),
 and for maps and HDF5 jobs:
@@ -61,7 +65,14 @@ and for maps and HDF5 jobs:
            os.abort(), < 5P/6 calls os._exit(0), < P "hangs" (sleeps 0.2 s:
            over mpx's --task-timeout 0.05; the peers have no task time
            limit, so for them it just runs long). mpx: mpx-bench faults
-           --isolation process --task-timeout 0.05; peers: every outcome
+           --isolation process --task-timeout 0.05 --deadline DEADLINE,
+           which also measures what a crash costs on the same pool
+           afterwards (crash_cost_ms, target <= 5 ms: one task in flight at
+           a time, 100 (segfault, tiny) pairs interleaved with 100 (tiny,
+           tiny) pairs, median crash pair - median tiny pair; and against
+           100 tiny pairs run before any crash, crash_cost_vs_clean_ms,
+           which also counts the slower calls a crash leaves behind; see
+           apps/mpx-bench.c); every implementation: every outcome
            collected against an overall deadline (BENCH_FAULT_DEADLINE),
            then one fresh task probes the same pool for 10 s. Reports
            completed (right result), crashed (an error came back, e.g.
@@ -133,7 +144,8 @@ Environment (all optional):
   BENCH_FAULT_DEADLINE  the peers' overall deadline in seconds (default
                       120, quick 30); each faults run is killed after
                       DEADLINE+45 s
-  BENCH_IMPLS         subset of "mpx mpi4py ppe mpool"
+  BENCH_IMPLS         subset of "mpx mpx-iso mpi4py ppe mpool" (mpx-iso:
+                      mpx-bench --isolation process, tiny/latency/spin only)
   BENCH_WORKLOADS     subset of "tiny latency spin idle startup w4 h5write
                       map rss faults" (default: all of them)
   BENCH_TIMEOUT       seconds before a run is killed (default 300)
@@ -160,7 +172,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = "/usr/bin/python3"      # Debian's, with python3-mpi4py/numpy/h5py
 PEERS = "scripts/bench_peers.py"
-ALL_IMPLS = ["mpx", "mpi4py", "ppe", "mpool"]
+ALL_IMPLS = ["mpx", "mpx-iso", "mpi4py", "ppe", "mpool"]
+MPX_IMPLS = ("mpx", "mpx-iso")     # both run apps/mpx-bench
+# mpx-iso: mpx-bench --isolation process (supervised task processes), run
+# beside mpx (--isolation none) for these workloads only
+ISO_WORKLOADS = ("tiny", "latency", "spin")
 ALL_WORKLOADS = ["tiny", "latency", "spin", "idle", "startup", "w4",
                  "h5write", "map", "rss", "faults"]
 FAULT_PROBE_S = 10      # the peers' pool-alive probe (bench_peers.py)
@@ -186,6 +202,9 @@ def die(msg, status=1):
 # ==========================================================================
 
 PEER_IMPLS = ["mpi4py", "ppe", "mpool"]
+ISO_TINY_TARGET = 0.50   # mpx-iso tiny tasks/s >= 50% of mpx's
+ISO_SPIN_TARGET = 0.95   # mpx-iso 1 ms spin efficiency >= 95%
+CRASH_COST_TARGET = 5.0  # ms a crash costs (mpx-bench faults crash_cost_ms)
 
 # (workload, variant, metric, label, better) -- better: "high", "low", None
 ROWS = [
@@ -276,9 +295,14 @@ def cell(recs, impl, workload, variant, metric):
 
 
 def main_table(recs, impls):
-    peers = [p for p in impls if p != "mpx"]
+    peers = [p for p in impls if p not in MPX_IMPLS]
     have_mpx = "mpx" in impls
+    have_iso = "mpx-iso" in impls
     head = ["workload", "metric"] + (["mpx"] if have_mpx else [])
+    if have_iso:
+        head.append("mpx-iso")
+        if have_mpx:
+            head.append("mpx-iso vs mpx")
     for p in peers:
         head.append(p)
         if have_mpx:
@@ -302,6 +326,17 @@ def main_table(recs, impls):
         row = [workload + (" (%s)" % variant if variant else ""), label]
         if have_mpx:
             row.append(fmt(metric, vals["mpx"]))
+        if have_iso:
+            row.append(fmt(metric, vals["mpx-iso"]) if workload in
+                       ISO_WORKLOADS else "—")
+            if have_mpx:
+                m, v = vals["mpx"], vals["mpx-iso"]
+                if better is None or not m or not v or \
+                        workload not in ISO_WORKLOADS:
+                    row.append("—")
+                else:       # the share of mpx's performance kept
+                    row.append("%.0f%%" % (100 * (v / m if better == "high"
+                                                  else m / v)))
         for p in peers:
             row.append(fmt(metric, vals[p]))
             if have_mpx:
@@ -560,6 +595,65 @@ def map_targets(recs, impls):
     return out
 
 
+def spread(rs, key, f="%.0f"):
+    """"min-max over n runs" of a measurement, or "" with fewer than 2."""
+    v = [float(r[key]) for r in rs if isinstance(r.get(key), (int, float))]
+    if len(v) < 2:
+        return ""
+    return " (runs: %s-%s, n=%d)" % (f % min(v), f % max(v), len(v))
+
+
+def iso_targets(recs, impls):
+    """The isolation targets: mpx-iso tiny >= 50% of mpx, spin efficiency
+    >= 95%, and a crash costing <= 5 ms (mpx-bench faults)."""
+    out = []
+    if "mpx" in impls and "mpx-iso" in impls:
+        m = good(recs, "mpx", "tiny", None) + good(recs, "mpx", "tiny", "")
+        i = good(recs, "mpx-iso", "tiny", None) + \
+            good(recs, "mpx-iso", "tiny", "")
+        mm, mi = med(m, "tasks_per_s"), med(i, "tasks_per_s")
+        if mm and mi:
+            out.append("tiny with isolation: {:,.0f} tasks/s{} = {:.0f}% of "
+                       "{:,.0f}{} without (target >= {:.0f}%): {}".format(
+                           mi, spread(i, "tasks_per_s"), 100 * mi / mm, mm,
+                           spread(m, "tasks_per_s"), 100 * ISO_TINY_TARGET,
+                           "met" if mi / mm >= ISO_TINY_TARGET else
+                           "NOT met"))
+    if "mpx-iso" in impls:
+        i = good(recs, "mpx-iso", "spin", None) + \
+            good(recs, "mpx-iso", "spin", "")
+        e = med(i, "efficiency")
+        if e is not None:
+            us = {r.get("us") for r in i} - {None}
+            out.append("spin with isolation: efficiency %.1f%%%s (target >= "
+                       "%.0f%%): %s" % (
+                           100 * e, spread([dict(efficiency=100 * r[
+                               "efficiency"]) for r in i
+                               if isinstance(r.get("efficiency"), float)],
+                               "efficiency", "%.1f%%"),
+                           100 * ISO_SPIN_TARGET,
+                           "met" if e >= ISO_SPIN_TARGET else "NOT met"))
+    if "mpx" in impls:
+        rs, _ = fault_runs(recs, "mpx")
+        c = med(rs, "crash_cost_ms")
+        if c is not None:
+            k = med(rs, "crash_cost_vs_clean_ms")
+            out.append(
+                "a crash costs %.2f ms%s (median crash+tiny pair %.2f ms - "
+                "median interleaved tiny+tiny pair %.2f ms; target <= %g ms): "
+                "%s; against tiny pairs run before any crash (%.3f ms) it is "
+                "%.2f ms%s: %s" % (
+                    c, spread(rs, "crash_cost_ms", "%.2f"),
+                    med(rs, "crash_pair_ms"), med(rs, "tiny_pair_ms"),
+                    CRASH_COST_TARGET,
+                    "met" if c <= CRASH_COST_TARGET else "NOT met",
+                    med(rs, "clean_tiny_pair_ms") or 0, k or 0,
+                    spread(rs, "crash_cost_vs_clean_ms", "%.2f"),
+                    "met" if k is not None and k <= CRASH_COST_TARGET
+                    else "NOT met"))
+    return out
+
+
 def failed_runs(recs, workload, fmt_one):
     """One line per impl/variant of a workload with failed runs."""
     keys = {(r.get("impl"), r.get("variant")) for r in recs
@@ -581,11 +675,15 @@ def make_table(recs, impls):
     if text.count("\n") > 1:          # more than the heading
         out += [text, "", "Cells are medians over the repeats; \"mpx vs X\" "
                 "> 1 means mpx is better (rates and efficiency: mpx/X; "
-                "times: X/mpx)."]
+                "times: X/mpx). mpx-iso is mpx with --isolation process "
+                "(tasks in supervised task processes; tiny, latency and spin "
+                "only), mpx runs --isolation none there; \"mpx-iso vs mpx\" "
+                "is the share of mpx's performance isolation keeps (rates "
+                "and efficiency: iso/mpx; times: mpx/iso)."]
     extra = w4_section(recs, impls)
     h5, h5t = h5_section(recs)
     extra += h5 + rss_section(recs, impls) + fault_section(recs, impls)
-    targets = map_targets(recs, impls) + h5t
+    targets = iso_targets(recs, impls) + map_targets(recs, impls) + h5t
     if targets:
         extra += ["", "### Targets", ""] + ["- " + t for t in targets]
     failures = sorted(set(failures)) + failed_runs(
@@ -720,7 +818,7 @@ def require(cfg):
     implementations and workloads need is missing; builds a missing
     mpx-bench unless BENCH_NO_BUILD=1."""
     missing = []
-    mpi = "mpx" in cfg.impls or "mpi4py" in cfg.impls
+    mpi = any(i in cfg.impls for i in ("mpx", "mpx-iso", "mpi4py"))
     files = any(w in cfg.workloads for w in ("w4", "h5write"))
     if not os.access(PY, os.X_OK):
         missing.append(("python3", PY))
@@ -742,7 +840,8 @@ def require(cfg):
                   "(bash scripts/setup.sh installs every package mpx needs)"
                   % (what, pkg), file=sys.stderr)
         sys.exit(1)
-    if "mpx" not in cfg.impls or os.access(cfg.mpxbench, os.X_OK):
+    if not any(i in cfg.impls for i in MPX_IMPLS) or \
+            os.access(cfg.mpxbench, os.X_OK):
         return
     if env("BENCH_NO_BUILD", "0") == "1":
         die("%s not found and BENCH_NO_BUILD=1 (build it with "
@@ -768,7 +867,7 @@ def require(cfg):
 # ------------------------------------------------------------------ commands
 
 def is_mpi(impl):
-    return impl in ("mpx", "mpi4py")
+    return impl in ("mpx", "mpx-iso", "mpi4py")
 
 
 def map_items(cfg, impl, chunk):
@@ -784,7 +883,7 @@ def map_items(cfg, impl, chunk):
 def plan(cfg, wl):
     """The (impl, variant) runs of a workload, in run order ("" = no
     variant)."""
-    impls = cfg.impls
+    impls = [i for i in cfg.impls if i != "mpx-iso" or wl in ISO_WORKLOADS]
     if wl == "w4":
         per = {"mpx": ["", "zeros"], "mpi4py": ["npy", "h5", "zeros"],
                "ppe": ["npy", "zeros"]}     # mpool: not in this comparison
@@ -803,7 +902,7 @@ def plan(cfg, wl):
         if "mpx" in impls:
             out += [("mpx", "n" + n) for n in cfg.rss_items]
         out += [(i, "n" + n) for n in cfg.rss_peer_items for i in impls
-                if i != "mpx"]
+                if i not in MPX_IMPLS]
         return out
     return [(i, "") for i in impls]
 
@@ -814,7 +913,7 @@ def build_cmd(cfg, impl, wl, variant=""):
     h5 for mpi4py; map: cC; rss: nN)."""
     args = []
     if wl == "tiny":
-        args = ["--tasks", cfg.tiny_mpx if impl == "mpx" else cfg.tiny]
+        args = ["--tasks", cfg.tiny_mpx if impl in MPX_IMPLS else cfg.tiny]
     elif wl == "latency":
         args = ["--tasks", cfg.lat]
     elif wl == "spin":
@@ -849,10 +948,13 @@ def build_cmd(cfg, impl, wl, variant=""):
         args = ["--tasks", cfg.fault_tasks, "--crash-rate", cfg.fault_rate]
         if impl == "mpx":
             args += ["--isolation", "process",
-                     "--task-timeout", FAULT_TASK_TIMEOUT]
+                     "--task-timeout", FAULT_TASK_TIMEOUT,
+                     "--deadline", cfg.fault_deadline]
         else:
             args += ["--deadline", cfg.fault_deadline,
                      "--progress", progress_of(cfg, impl)]
+    if impl in MPX_IMPLS and wl in ISO_WORKLOADS:
+        args += ["--isolation", "process" if impl == "mpx-iso" else "none"]
     tmo = cfg.fault_timeout if wl == "faults" else cfg.timeout
     mpi = tmo + cfg.mpibase + \
         ([] if variant == "default" else cfg.mca) + cfg.xenv
@@ -862,7 +964,7 @@ def build_cmd(cfg, impl, wl, variant=""):
                              "bs=16M", "count=%d" % cfg.dd_count,
                              "conv=fdatasync"]
         return cmd + (["oflag=direct"] if variant == "direct" else [])
-    if impl == "mpx":
+    if impl in MPX_IMPLS:
         return mpi + [cfg.mpxbench, wl] + args
     if impl == "mpi4py":
         return mpi + [PY, "-m", "mpi4py.futures", PEERS, "mpi4py", wl] + args
@@ -1042,7 +1144,7 @@ def header(cfg):
             " ".join(cfg.rss_items), " ".join(cfg.rss_peer_items) or "none"),
         "- faults: %s tasks at crash rate %s; peers' deadline %s s (+%d s "
         "pool probe), each run killed after %d s; mpx --isolation process "
-        "--task-timeout %s" % (
+        "--task-timeout %s --deadline DEADLINE" % (
             cfg.fault_tasks, cfg.fault_rate, cfg.fault_deadline,
             FAULT_PROBE_S, cfg.fault_limit, FAULT_TASK_TIMEOUT),
         "- files of w4/h5write/dd go to %s; BENCH_SYNC=%s: %s" % (
@@ -1058,6 +1160,8 @@ def header(cfg):
     for wl in cfg.workloads:
         if wl == "startup":
             for impl in cfg.impls:
+                if impl == "mpx-iso":
+                    continue
                 if is_mpi(impl):
                     lines.append(q(build_cmd(cfg, impl, "noop", "default")) +
                                  "    # startup, no --mca (timed from outside)")
@@ -1112,6 +1216,10 @@ def summary(rec, wl):
                      n("completed"), n("crashed"), n("timed_out"), n("lost"),
                      n("wrong"), n("tasks"), rec.get("seconds") or 0,
                      "yes" if rec.get("pool_alive") else "no"))
+        if rec.get("crash_cost_ms") is not None:
+            m.append("crash cost %.2f ms (vs tiny pairs before any crash "
+                     "%.2f ms)" % (rec["crash_cost_ms"],
+                                   rec.get("crash_cost_vs_clean_ms") or 0))
         if rec.get("died"):
             m.append("died: %s (counted from its progress file)" %
                      rec["died"])
@@ -1289,7 +1397,7 @@ def run_one(cfg, impl, wl, variant, rep):
             rec["error_detail"] = first_error_line(err_log)
     with open(cfg.results, "a") as f:
         f.write(json.dumps(rec) + "\n")
-    name = "%-6s %-8s%s rep %d" % (impl, wl, " " + variant if variant else "",
+    name = "%-7s %-8s%s rep %d" % (impl, wl, " " + variant if variant else "",
                                    rep)
     if err:
         print("  %-34s FAILED (%s)%s" % (name, err, first_error_line(err_log)),
@@ -1321,6 +1429,8 @@ def run(cfg):
         for rep in range(1, int(cfg.startup_runs) + 1):
             for variant in ("default", "mca"):
                 for impl in cfg.impls:
+                    if impl == "mpx-iso":
+                        continue
                     if is_mpi(impl):
                         run_one(cfg, impl, "startup", variant, rep)
                     elif variant == "default":
