@@ -871,6 +871,9 @@ static void manager_local_isolated(mpx_executor *ex) {
     }
     if (mgr_finished(ex))
       break;
+    /* Replace a task process that died, while nothing waits for it. */
+    if (mpx__sup_running(sup) == 0)
+      mpx__sup_prestart(sup);
     /* Block unless something arrived since the last look. */
     double wait = -1;
     pthread_mutex_lock(&ex->sync->mu);

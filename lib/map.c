@@ -70,8 +70,35 @@ void mpx__chunk_free(mpx__chunk *c) {
   if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
     return;
   mpx_future_destroy(&c->fut);
+  for (uint64_t j = 0; c->texts && j < c->count; j++)
+    free(c->texts[j]);
+  free(c->texts);
   free(c->oc);
   free(c);
+}
+
+/* Whether a failure is a task process's death (isolation), whose text the
+ * worker could not give the input's index. */
+static int process_death(int st) {
+  return st == MPX_ECRASHED || st == MPX_EEXIT || st == MPX_ETIMELIMIT ||
+         st == MPX_EMEMLIMIT;
+}
+
+/* Writes "input <index>: " before each such failure's text (the text
+ * stays as it was when there is no memory for it). */
+static void name_inputs(mpx__chunk *c) {
+  for (uint64_t j = 0; j < c->count; j++) {
+    if (!process_death(c->oc[j].status))
+      continue;
+    if (!c->texts && !(c->texts = calloc((size_t)c->count, sizeof *c->texts)))
+      return;
+    const char *t = c->oc[j].data;
+    int n = snprintf(NULL, 0, "input %llu: %s",
+                     (unsigned long long)(c->first + j), t);
+    if ((c->texts[j] = malloc((size_t)n + 1)) != NULL)
+      snprintf(c->texts[j], (size_t)n + 1, "input %llu: %s",
+               (unsigned long long)(c->first + j), t);
+  }
 }
 
 /* Reads the outcome of a done chunk's future into c->status / c->oc. */
@@ -90,7 +117,9 @@ static void chunk_parse(mpx__chunk *c) {
   if (c->status != 0) {
     free(c->oc);
     c->oc = NULL;
+    return;
   }
+  name_inputs(c);
 }
 
 void mpx__chunk_item(const mpx__chunk *c, uint64_t j, mpx_map_item *it) {
@@ -103,7 +132,8 @@ void mpx__chunk_item(const mpx__chunk *c, uint64_t j, mpx_map_item *it) {
       it->data = c->oc[j].data;
       it->len = c->oc[j].len;
     } else {
-      it->error = c->oc[j].data;
+      it->error =
+          c->texts && c->texts[j] ? c->texts[j] : (const char *)c->oc[j].data;
     }
     return;
   }

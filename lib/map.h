@@ -15,6 +15,8 @@ typedef struct mpx__chunk {
   mpx_future *fut;
   int status;       /* the future's outcome once done */
   mpx__outcome *oc; /* per input, once done and status 0 */
+  char **texts;     /* per input, the failure text naming the input, for
+                       a task process's death (malloc'd), or NULL */
   atomic_int refs;  /* the map's, plus the done-callback's (unordered) */
   struct mpx__map_rq *rq;
   struct mpx__chunk *next;      /* submission order */

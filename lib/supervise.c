@@ -336,6 +336,7 @@ typedef struct slot {
   int note_first; /* the death note came before any kill of ours */
   char init_msg[512];
   int init_failed;
+  int started; /* a process ran here before: replace it when it ends */
 } slot;
 
 struct mpx__sup {
@@ -598,6 +599,7 @@ static int spawn(mpx__sup *s, int i) {
   setpgid(pid, pid); /* as the child does: no race with a kill */
   fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
   sl->pid = pid;
+  sl->started = 1;
   sl->fd = sv[0];
 #ifdef SYS_pidfd_open
   sl->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -801,9 +803,17 @@ static void reap(mpx__sup *s, slot *sl) {
   for (;;) {
     memset(&si, 0, sizeof si);
     if (waitid(P_PID, (id_t)sl->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
-        si.si_pid != 0 || mpx__now() >= until)
+        si.si_pid != 0)
       break;
-    mpx__sleep_us(200);
+    double left = until - mpx__now();
+    if (left <= 0)
+      break;
+    if (sl->pidfd >= 0) { /* readable the moment it ends */
+      struct pollfd p = {sl->pidfd, POLLIN, 0};
+      poll(&p, 1, (int)(left * 1000) + 1);
+    } else {
+      mpx__sleep_us(100);
+    }
   }
   if (si.si_pid == 0 && sl->kill_why == KILL_NONE)
     sl->kill_why = KILL_EOF; /* alive, but its socket closed */
@@ -1172,6 +1182,16 @@ int mpx__sup_next(mpx__sup *s, double timeout, mpx__sup_outcome *oc) {
   free(pf);
   free(which);
   return rc;
+}
+
+void mpx__sup_prestart(mpx__sup *s) {
+  if (s->broken[0] || s->qhead)
+    return;
+  for (int i = 0; i < s->c.nprocs; i++) {
+    slot *sl = &s->slots[i];
+    if (sl->pid == 0 && sl->started && spawn(s, i) != 0)
+      return; /* tried again when a task needs it */
+  }
 }
 
 void mpx__sup_cancel(mpx__sup *s, int kill_running) {

@@ -86,6 +86,11 @@ size_t mpx__sup_pending(const mpx__sup *s);
 /* Items any process may still be working on or is yet to start. */
 size_t mpx__sup_running(const mpx__sup *s);
 
+/* Starts again, now, each process that ended since it last ran a task
+ * (a crash, a time limit, max_tasks_per_child), so that the next task
+ * does not wait for the fork. Call when idle. */
+void mpx__sup_prestart(mpx__sup *s);
+
 /* Gives back every item no process has started: each becomes an outcome
  * MPX_ECANCELED (a chunk of which some input started runs to its end).
  * With kill, the processes are killed too and what they were running, or

@@ -306,6 +306,12 @@ int mpx__worker_loop(MPI_Comm comm, int root, const mpx_executor_options *o,
     }
     if (r.hdr.kind == MPX_MSG_CALL)
       rc = w.sup ? run_call_isolated(&w, &r, o) : run_call(&w, &r, o);
+    if (rc == 0 && w.sup) {
+      /* The results are on their way: replace a task process that died
+       * now, before the next call item needs it. */
+      mpx__send_progress(&w.sends, 0);
+      mpx__sup_prestart(w.sup);
+    }
     /* Any other kind is not for a worker: dropped, as above. */
     mpx__recvd_free(&r);
     if (rc)

@@ -158,6 +158,16 @@ static int task_closer(mpx_task_ctx *ctx, const void *arg, size_t len) {
   return 0;
 }
 
+/* Ignores SIGTERM: a time limit must still stop it, with SIGKILL. */
+static int task_stubborn(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  (void)ctx;
+  (void)arg;
+  (void)len;
+  signal(SIGTERM, SIG_IGN);
+  sleep(30);
+  return 0;
+}
+
 static int task_selfkill(mpx_task_ctx *ctx, const void *arg, size_t len) {
   (void)ctx;
   (void)arg;
@@ -306,6 +316,14 @@ static void test_storm(void) {
       mpx_future_destroy(&g);
     }
     MT_ASSERT(serves);
+    /* A task that ignores SIGTERM is killed after the grace period. */
+    mpx_future *st;
+    double t1 = mt_now();
+    MT_ASSERT(mpx_submit(ex, "stubborn", NULL, 0, &st) == 0);
+    MT_ASSERT(mpx_future_result(st, 20, NULL, NULL) == MPX_ETIMELIMIT);
+    MT_ASSERT(strstr(err_of(st), "stopped with SIGKILL") != NULL);
+    MT_ASSERT(mt_now() - t1 < 10);
+    mpx_future_destroy(&st);
   }
   mt_pool_end(&ex, ok);
 }
@@ -506,8 +524,12 @@ static void test_chunk_and_limits(void) {
                  : fa == FT_HANG ? MPX_ETIMELIMIT
                                  : MPX_ECRASHED;
       seen++;
+      char head[64];
+      snprintf(head, sizeof head, "input %llu: task 'storm' ",
+               (unsigned long long)it.index);
       if (it.status != want ||
-          (want == 0 && *(const uint64_t *)it.data != it.index * it.index))
+          (want == 0 && *(const uint64_t *)it.data != it.index * it.index) ||
+          (want != 0 && strncmp(it.error, head, strlen(head)) != 0))
         wrong++;
     }
     mpx_map_destroy(&m);
@@ -750,6 +772,7 @@ int main(int argc, char **argv) {
       mpx_register("forker", task_forker) |
       mpx_register("closer", task_closer) |
       mpx_register("selfkill", task_selfkill) |
+      mpx_register("stubborn", task_stubborn) |
       mpx_register("badinit", task_badinit) |
       mpx_register("getstate", task_getstate);
   return mt_run(suites, 280);
