@@ -873,6 +873,11 @@ static int map_to_writer(job *j, mpx_producer fn, void *arg, uint64_t start,
       map_rc = r;
       break;
     }
+    for (uint64_t k = 0; j->jo.on_result && k < c->count; k++) {
+      mpx_map_item it;
+      mpx__chunk_item(c, k, &it);
+      j->jo.on_result(j->jo.on_result_arg, &it);
+    }
     if ((map_rc = push(j, c)) != 0)
       break; /* the writer's error (reported below) or no memory */
   }

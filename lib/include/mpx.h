@@ -764,12 +764,18 @@ typedef struct mpx_job_options {
                              stored in the record and the file; a resume
                              with another identity is refused with
                              MPX_EFILE (default NULL: none) */
-  int retry_failed;       /* with MPX_JOB_RESUME: compute again the inputs
-                             the output records as failed (a task failure,
-                             a crash, a limit). The output keeps input
-                             order, so the job is computed again from the
-                             commit that holds the first recorded failure
-                             on (default 0: failures stay recorded) */
+  /* Called on the thread running the job for each input this run
+   * computes, in input order, as its outcome arrives (before it is
+   * committed): for a log or live output beside the file. item is
+   * borrowed for the call. Default NULL. */
+  void (*on_result)(void *arg, const mpx_map_item *item);
+  void *on_result_arg;
+  int retry_failed; /* with MPX_JOB_RESUME: compute again the inputs
+                       the output records as failed (a task failure,
+                       a crash, a limit). The output keeps input
+                       order, so the job is computed again from the
+                       commit that holds the first recorded failure
+                       on (default 0: failures stay recorded) */
 } mpx_job_options;
 
 /* The longest job identity, in bytes. */

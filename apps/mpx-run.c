@@ -1,0 +1,1135 @@
+/*
+ * mpx-run -- a task farm for the shell on the mpx executor: runs shell
+ * commands on the worker ranks, each in a supervised task process, as GNU
+ * parallel runs them on one machine.
+ *
+ *   mpirun -n N mpx-run [options] TEMPLATE ::: ARG...
+ *   mpirun -n N mpx-run [options] -a FILE TEMPLATE
+ *   mpirun -n N mpx-run [options] [COMMANDS-FILE]     (one command a line;
+ *                                                      standard input
+ *                                                      without a file)
+ *
+ * The template takes GNU parallel's replacement strings ({} {.} {/} {//}
+ * {/.} {#} {%}), each value quoted for the shell; a template without one
+ * gets the argument appended. Each command runs under /bin/sh -c in the
+ * working directory, its standard input /dev/null, its standard output
+ * and error captured. The root prints each command's output in input
+ * order (as `parallel -k`), writes GNU parallel's joblog (--joblog), and
+ * with -o FILE.h5 one HDF5 file holding every command's seq, command,
+ * exit value, signal, start, run time, host, stdout and stderr, resumable
+ * with --resume after a kill (mpx_job_run).
+ *
+ * Exit status (GNU parallel's): 0 every command succeeded, 1-100 that many
+ * failed, 101 more than 100 failed, 255 any other error (bad usage, an
+ * unwritable log or output, a job error).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mpx.h"
+
+#define TASK "mpx-run.command"
+#define EXIT_ERROR 255
+
+static const char usage[] =
+    "usage: mpirun -n N mpx-run [options] TEMPLATE ::: ARG...\n"
+    "       mpirun -n N mpx-run [options] -a FILE TEMPLATE\n"
+    "       mpirun -n N mpx-run [options] [COMMANDS-FILE]   (one command a "
+    "line;\n"
+    "                                    standard input without a file)\n"
+    "Runs each command with /bin/sh -c on the worker ranks, each in a\n"
+    "supervised task process. The template takes GNU parallel's "
+    "replacement\n"
+    "strings {} {.} {/} {//} {/.} {#} {%}, quoted for the shell; without "
+    "one\n"
+    "the argument is appended.\n"
+    "  -a, --args FILE   arguments, one a line (- for standard input)\n"
+    "  -o, --out F.h5    one HDF5 file with every command's outcome and "
+    "output\n"
+    "  --joblog FILE     GNU parallel's joblog (Seq Host Starttime "
+    "JobRuntime\n"
+    "                    Send Receive Exitval Signal Command)\n"
+    "  --resume          skip the commands the joblog (or the -o output) "
+    "holds\n"
+    "  --resume-failed   ... and run again those of them that failed "
+    "(joblog)\n"
+    "  --overwrite       replace an existing -o output\n"
+    "  --timeout SEC     stop a command after SEC seconds (TERM, KILL 1 s "
+    "later)\n"
+    "  --retries N       run a failing command again, up to N more times\n"
+    "  --halt WHEN       never (default), now,fail=N, soon,fail=N, "
+    "now,fail=P%,\n"
+    "                    soon,fail=P%: stop after N (P%) failures; now "
+    "stops\n"
+    "                    running commands, soon lets them finish\n"
+    "  --env VAR         give commands the root's VAR (repeatable)\n"
+    "  --wd DIR          run commands in DIR (default: the current "
+    "directory)\n"
+    "  --bar             progress on standard error\n"
+    "  -q, --quiet       do not print the commands' output\n"
+    "  --job-id KEY      the -o output's identity (default: a digest of the\n"
+    "                    commands)\n"
+    "Exit status: 0 all succeeded, 1-100 that many failed, 101 more, 255 "
+    "error.\n";
+
+/* ---- options ------------------------------------------------------------ */
+
+typedef struct opts {
+  const char *args_file, *out, *joblog, *wd, *job_id;
+  int resume, resume_failed, overwrite, quiet, bar;
+  double timeout;
+  int retries;
+  int halt_now, halt_soon; /* --halt */
+  long halt_count;         /* failures that halt, or */
+  double halt_pct;         /* a share of the commands, or < 0 */
+  const char **env;
+  int nenv;
+  char **tmpl; /* the template's words, or NULL: commands as lines */
+  int ntmpl;
+  char **args; /* after ::: */
+  int nargs;
+  int have_args; /* ::: was given */
+  const char *commands_file;
+} opts;
+
+static int parse_halt(const char *v, opts *o) {
+  if (!strcmp(v, "never"))
+    return 0;
+  const char *p = strchr(v, ',');
+  if (!p)
+    return -1;
+  if (!strncmp(v, "now", (size_t)(p - v)) && p - v == 3)
+    o->halt_now = 1;
+  else if (!strncmp(v, "soon", (size_t)(p - v)) && p - v == 4)
+    o->halt_soon = 1;
+  else
+    return -1;
+  p++;
+  if (strncmp(p, "fail=", 5))
+    return -1;
+  p += 5;
+  char *end;
+  double x = strtod(p, &end);
+  if (end == p || !(x > 0))
+    return -1;
+  if (*end == '%' && end[1] == '\0') {
+    o->halt_pct = x;
+    if (x > 100)
+      return -1;
+  } else if (*end == '\0' && x == (long)x) {
+    o->halt_count = (long)x;
+  } else {
+    return -1;
+  }
+  return 0;
+}
+
+/* Parses argv; returns 0, 1 after --help, or 2 after saying why not. */
+static int parse(int argc, char **argv, opts *o) {
+  memset(o, 0, sizeof *o);
+  o->halt_pct = -1;
+  o->env = calloc((size_t)argc, sizeof *o->env);
+  if (!o->env)
+    return 2;
+  int i = 1;
+  for (; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    char *end = NULL;
+    if (!strcmp(a, "--")) {
+      i++;
+      break;
+    }
+    if (a[0] != '-' || !a[1])
+      break; /* the template, or a commands file */
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+      fputs(usage, stdout);
+      return 1;
+    } else if ((!strcmp(a, "-a") || !strcmp(a, "--args")) && v) {
+      o->args_file = argv[++i];
+    } else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && v) {
+      o->out = argv[++i];
+    } else if (!strcmp(a, "--joblog") && v) {
+      o->joblog = argv[++i];
+    } else if (!strcmp(a, "--wd") && v) {
+      o->wd = argv[++i];
+    } else if (!strcmp(a, "--job-id") && v) {
+      o->job_id = argv[++i];
+    } else if (!strcmp(a, "--env") && v) {
+      o->env[o->nenv++] = argv[++i];
+    } else if (!strcmp(a, "--resume")) {
+      o->resume = 1;
+    } else if (!strcmp(a, "--resume-failed")) {
+      o->resume = o->resume_failed = 1;
+    } else if (!strcmp(a, "--overwrite")) {
+      o->overwrite = 1;
+    } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+      o->quiet = 1;
+    } else if (!strcmp(a, "--bar") || !strcmp(a, "--progress")) {
+      o->bar = 1;
+    } else if (!strcmp(a, "--timeout") && v) {
+      o->timeout = strtod(argv[++i], &end);
+      if (!*end && !(o->timeout > 0))
+        end = (char *)"x";
+    } else if (!strcmp(a, "--retries") && v) {
+      long r = strtol(argv[++i], &end, 10);
+      if (!*end && (r < 0 || r > 1000))
+        end = (char *)"x";
+      o->retries = (int)r;
+    } else if (!strcmp(a, "--halt") && v) {
+      if (parse_halt(argv[++i], o) != 0) {
+        fprintf(stderr,
+                "mpx-run: --halt wants never, now,fail=N, soon,fail=N, "
+                "now,fail=P%% or soon,fail=P%%; got '%s'\n",
+                argv[i]);
+        return 2;
+      }
+    } else {
+      fprintf(stderr, "mpx-run: unknown option '%s'\n%s", a, usage);
+      return 2;
+    }
+    if (end && *end) {
+      fprintf(stderr, "mpx-run: '%s' wants a number >= 0, got '%s'\n", a,
+              argv[i]);
+      return 2;
+    }
+  }
+  /* The rest: TEMPLATE words [::: ARG...], or a commands file. */
+  int sep = -1;
+  for (int k = i; k < argc; k++)
+    if (!strcmp(argv[k], ":::")) {
+      sep = k;
+      break;
+    }
+  int tend = sep >= 0 ? sep : argc;
+  if (sep >= 0) {
+    o->have_args = 1;
+    o->args = argv + sep + 1;
+    o->nargs = argc - sep - 1;
+    for (int k = 0; k < o->nargs; k++)
+      if (!strcmp(o->args[k], ":::")) {
+        fprintf(stderr, "mpx-run: one ::: list only (no combinations of "
+                        "several)\n");
+        return 2;
+      }
+  }
+  if (sep < 0 && !o->args_file) {
+    /* No arguments: the words left name a commands file (or none). */
+    if (tend - i > 1) {
+      fprintf(stderr, "mpx-run: a template needs its arguments (::: ARG... "
+                      "or -a FILE); without them give one commands file\n");
+      return 2;
+    }
+    o->commands_file = tend > i ? argv[i] : NULL;
+  } else {
+    o->tmpl = argv + i;
+    o->ntmpl = tend - i;
+    if (o->ntmpl == 0) /* arguments without a template: run them as is */
+      o->tmpl = NULL;
+  }
+  if (o->have_args && o->args_file) {
+    fprintf(stderr, "mpx-run: give the arguments with ::: or -a, not both\n");
+    return 2;
+  }
+  if (o->resume && o->overwrite) {
+    fprintf(stderr, "mpx-run: --resume and --overwrite exclude each other\n");
+    return 2;
+  }
+  if (o->resume && !o->joblog && !o->out) {
+    fprintf(stderr, "mpx-run: --resume needs --joblog or -o (what to resume "
+                    "from)\n");
+    return 2;
+  }
+  if (o->resume_failed && o->out) {
+    fprintf(stderr, "mpx-run: --resume-failed works from the joblog; with -o "
+                    "the output keeps every command's exit value: use "
+                    "--resume\n");
+    return 2;
+  }
+  return 0;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+typedef struct strv {
+  char **v;
+  size_t n, cap;
+} strv;
+
+static int strv_add(strv *s, char *p) {
+  if (!p)
+    return -1;
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? 2 * s->cap : 256;
+    char **v = realloc(s->v, cap * sizeof *v);
+    if (!v) {
+      free(p);
+      return -1;
+    }
+    s->v = v;
+    s->cap = cap;
+  }
+  s->v[s->n++] = p;
+  return 0;
+}
+
+static void strv_free(strv *s) {
+  for (size_t i = 0; i < s->n; i++)
+    free(s->v[i]);
+  free(s->v);
+  memset(s, 0, sizeof *s);
+}
+
+/* Reads the lines of path ("-" or NULL: standard input) into s, without
+ * their newlines (and a CR before one). Returns 0 or -1 with errno. */
+static int read_lines(const char *path, strv *s) {
+  FILE *f = !path || !strcmp(path, "-") ? stdin : fopen(path, "r");
+  if (!f)
+    return -1;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  int rc = 0;
+  errno = 0;
+  while ((len = getline(&line, &cap, f)) >= 0) {
+    if (len > 0 && line[len - 1] == '\n')
+      line[--len] = '\0';
+    if (len > 0 && line[len - 1] == '\r')
+      line[--len] = '\0';
+    if (strv_add(s, strdup(line)) != 0) {
+      rc = -1;
+      break;
+    }
+  }
+  if (ferror(f))
+    rc = -1;
+  free(line);
+  if (f != stdin)
+    fclose(f);
+  return rc;
+}
+
+/* Appends to a growing string. */
+typedef struct sbuf {
+  char *p;
+  size_t n, cap;
+  int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n) {
+  if (b->oom)
+    return;
+  if (b->n + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->n + n + 1)
+      cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      b->oom = 1;
+      return;
+    }
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+  b->p[b->n] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s) {
+  sb_put(b, s, strlen(s));
+}
+
+/* s quoted for /bin/sh: as is when it is made of safe bytes only, else in
+ * single quotes (a ' becomes '\''). */
+static void sb_quoted(sbuf *b, const char *s, size_t n) {
+  int safe = n > 0;
+  for (size_t i = 0; i < n && safe; i++) {
+    unsigned char c = (unsigned char)s[i];
+    safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || strchr("_-./,:+@%^=", c);
+  }
+  if (safe) {
+    sb_put(b, s, n);
+    return;
+  }
+  sb_put(b, "'", 1);
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '\'')
+      sb_put(b, "'\\''", 4);
+    else
+      sb_put(b, s + i, 1);
+  }
+  sb_put(b, "'", 1);
+}
+
+/* GNU parallel's replacement strings, as its Perl computes them:
+ *   {/}   s:.*\/::        what follows the last slash
+ *   {.}   s:\.[^/.]*$::   without the last extension (".bashrc" gives "")
+ *   {/.}  {/}, then as {.}
+ *   {//}  File::Basename's dirname ("a" and "a/" give ".", "/a" "/")
+ * Each writes its value, quoted for the shell, to b. */
+static size_t after_slash(const char *a, size_t n) {
+  for (size_t i = n; i > 0; i--)
+    if (a[i - 1] == '/')
+      return i;
+  return 0;
+}
+
+static size_t drop_ext(const char *a, size_t from, size_t n) {
+  for (size_t i = n; i > from; i--) {
+    if (a[i - 1] == '/')
+      return n;
+    if (a[i - 1] == '.')
+      return i - 1;
+  }
+  return n;
+}
+
+static void put_dirname(sbuf *b, const char *a, size_t n) {
+  for (int round = 0; round < 2; round++) {
+    size_t cut = after_slash(a, n); /* fileparse: dir is a[0..cut) */
+    size_t base = n - cut;
+    const char *dir = cut ? a : "./";
+    size_t dlen = cut ? cut : 2;
+    while (dlen > 1 && dir[dlen - 1] == '/')
+      dlen--; /* Perl: s{(.)/+$}{$1} */
+    if (base > 0 || round == 1) {
+      sb_quoted(b, dir, dlen);
+      return;
+    }
+    a = dir; /* the path ended in a slash: once more on what is left */
+    n = dlen;
+  }
+}
+
+/* Expands one replacement string at *p (just after '{') into b; returns
+ * the length consumed after '{', or 0 when it is not one. */
+static size_t replace_one(sbuf *b, const char *p, const char *arg,
+                          uint64_t seq) {
+  size_t n = strlen(arg), base = after_slash(arg, n);
+  if (p[0] == '}') {
+    sb_quoted(b, arg, n);
+    return 1;
+  }
+  if (p[0] == '.' && p[1] == '}') {
+    sb_quoted(b, arg, drop_ext(arg, 0, n));
+    return 2;
+  }
+  if (p[0] == '/' && p[1] == '}') {
+    sb_quoted(b, arg + base, n - base);
+    return 2;
+  }
+  if (p[0] == '/' && p[1] == '/' && p[2] == '}') {
+    put_dirname(b, arg, n);
+    return 3;
+  }
+  if (p[0] == '/' && p[1] == '.' && p[2] == '}') {
+    sb_quoted(b, arg + base, drop_ext(arg, base, n) - base);
+    return 3;
+  }
+  if (p[0] == '#' && p[1] == '}') {
+    char num[32];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)seq);
+    sb_str(b, num);
+    return 2;
+  }
+  return 0;
+}
+
+/* Builds the command of argument arg (seq from 1) from the template's
+ * words: each word joined by a space, replacement strings expanded; a
+ * template without one gets the quoted argument appended. {%} (the job
+ * slot) is not known on the root: it is written as %MPXSLOT% and set by
+ * the worker. Returns a malloc'd string or NULL when out of memory. */
+static char *expand(char **tmpl, int ntmpl, const char *arg, uint64_t seq) {
+  sbuf b = {0};
+  int replaced = 0;
+  for (int w = 0; w < ntmpl; w++) {
+    if (w)
+      sb_put(&b, " ", 1);
+    for (const char *p = tmpl[w]; *p;) {
+      size_t n = 0;
+      if (*p == '{' && p[1] == '%' && p[2] == '}') {
+        sb_str(&b, "${MPX_RUN_SLOT}");
+        n = 3;
+        replaced = 1;
+      } else if (*p == '{' && (n = replace_one(&b, p + 1, arg, seq)) > 0) {
+        n += 1;
+        replaced = 1;
+      }
+      if (n) {
+        p += n;
+      } else {
+        sb_put(&b, p, 1);
+        p++;
+      }
+    }
+  }
+  if (!replaced) {
+    sb_put(&b, " ", 1);
+    sb_quoted(&b, arg, strlen(arg));
+  }
+  if (b.oom) {
+    free(b.p);
+    return NULL;
+  }
+  return b.p ? b.p : strdup("");
+}
+
+/* ---- the task: one command ---------------------------------------------- */
+
+/* The task's argument: u64 seq, f64 timeout, u32 retries, u32 nenv, then
+ * NUL-terminated strings: the working directory, nenv "VAR=value", the
+ * command. */
+typedef struct cmd_arg {
+  uint64_t seq;
+  double timeout;
+  uint32_t retries, nenv;
+} cmd_arg;
+
+static double now_epoch(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (double)tv.tv_sec + 1e-6 * (double)tv.tv_usec;
+}
+
+static double now_mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Reads what is ready on fd into b; returns 1 at EOF. */
+static int drain(int fd, sbuf *b) {
+  char buf[65536];
+  ssize_t n = read(fd, buf, sizeof buf);
+  if (n > 0) {
+    sb_put(b, buf, (size_t)n);
+    return 0;
+  }
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return 0;
+  return 1;
+}
+
+typedef struct run_out {
+  int exitval, sig;
+  double start, runtime;
+  sbuf out, err;
+} run_out;
+
+/* Runs cmd once under /bin/sh -c with a time limit (0: none): stdout and
+ * stderr captured, stdin /dev/null, its own process group (a time limit
+ * stops everything it started). Returns 0, or -1 when it could not start
+ * (errno). */
+static int run_once(const char *cmd, const char *wd, char **env, uint32_t nenv,
+                    double timeout, run_out *r) {
+  int po[2], pe[2];
+  if (pipe2(po, O_CLOEXEC) != 0)
+    return -1;
+  if (pipe2(pe, O_CLOEXEC) != 0) {
+    close(po[0]);
+    close(po[1]);
+    return -1;
+  }
+  r->start = now_epoch();
+  double t0 = now_mono();
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(po[0]);
+    close(po[1]);
+    close(pe[0]);
+    close(pe[1]);
+    errno = e;
+    return -1;
+  }
+  if (pid == 0) {
+    setpgid(0, 0);
+    int dn = open("/dev/null", O_RDONLY);
+    if (dn >= 0)
+      dup2(dn, 0);
+    dup2(po[1], 1);
+    dup2(pe[1], 2);
+    for (uint32_t k = 0; k < nenv; k++)
+      putenv(env[k]);
+    if (wd && *wd && chdir(wd) != 0) {
+      fprintf(stderr, "mpx-run: cannot enter '%s': %s\n", wd, strerror(errno));
+      _exit(127);
+    }
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  close(po[1]);
+  close(pe[1]);
+  int open_o = 1, open_e = 1, status = 0, reaped = 0, termed = 0;
+  double kill_at = 0;
+  while (open_o || open_e || !reaped) {
+    double wait_s = 0.1;
+    if (timeout > 0) {
+      double left = (termed ? kill_at : t0 + timeout) - now_mono();
+      if (left <= 0) {
+        kill(-pid, termed ? SIGKILL : SIGTERM);
+        if (!termed) {
+          termed = 1;
+          kill_at = now_mono() + 1.0;
+        } else {
+          kill_at = now_mono() + 3600;
+        }
+        continue;
+      }
+      if (left < wait_s)
+        wait_s = left;
+    }
+    struct pollfd pf[2];
+    int n = 0;
+    if (open_o)
+      pf[n++] = (struct pollfd){po[0], POLLIN, 0};
+    if (open_e)
+      pf[n++] = (struct pollfd){pe[0], POLLIN, 0};
+    if (n)
+      poll(pf, (nfds_t)n, (int)(wait_s * 1000) + 1);
+    else if (!reaped)
+      usleep(1000);
+    for (int k = 0; k < n; k++) {
+      if (!pf[k].revents)
+        continue;
+      if (pf[k].fd == po[0] && drain(po[0], &r->out))
+        open_o = 0;
+      else if (pf[k].fd == pe[0] && drain(pe[0], &r->err))
+        open_e = 0;
+    }
+    if (!reaped && waitpid(pid, &status, WNOHANG) == pid) {
+      reaped = 1;
+      /* Whatever it left running in its group goes with it only when it
+       * ran past its time; otherwise its output pipes decide. */
+    }
+  }
+  close(po[0]);
+  close(pe[0]);
+  r->runtime = now_mono() - t0;
+  r->exitval = WIFEXITED(status) ? WEXITSTATUS(status) : 0; /* as $? >> 8 */
+  r->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  if (termed && !r->sig)
+    r->sig = SIGTERM; /* stopped by --timeout, though it exited itself */
+  return 0;
+}
+
+/* Adds an output as a string array; bytes a C string cannot hold (NUL) are
+ * kept by %-escaping the text (%25 for %, %00 for NUL) and setting bit in
+ * *escaped. */
+static int put_output(mpx_task_ctx *ctx, const char *name, const sbuf *b,
+                      int bit, int8_t *escaped) {
+  const char *s = b->p ? b->p : "";
+  size_t n = b->n;
+  if (memchr(s, '\0', n) == NULL) {
+    const char *one[1] = {s};
+    return mpx_task_strings(ctx, name, one, 1);
+  }
+  sbuf e = {0};
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '\0')
+      sb_put(&e, "%00", 3);
+    else if (s[i] == '%')
+      sb_put(&e, "%25", 3);
+    else
+      sb_put(&e, s + i, 1);
+  }
+  if (e.oom)
+    return MPX_ENOMEM;
+  *escaped |= (int8_t)bit;
+  const char *one[1] = {e.p ? e.p : ""};
+  int rc = mpx_task_strings(ctx, name, one, 1);
+  free(e.p);
+  return rc;
+}
+
+static int command_task(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  cmd_arg h;
+  if (len < sizeof h)
+    return mpx_task_fail(ctx, "malformed command (%zu bytes)", len);
+  memcpy(&h, arg, sizeof h);
+  const char *p = (const char *)arg + sizeof h, *end = (const char *)arg + len;
+  const char *strs[2 + 4096];
+  uint32_t want = 2 + h.nenv;
+  if (h.nenv > 4096)
+    return mpx_task_fail(ctx, "malformed command (%u variables)", h.nenv);
+  for (uint32_t k = 0; k < want; k++) {
+    const char *z = memchr(p, '\0', (size_t)(end - p));
+    if (!z)
+      return mpx_task_fail(ctx, "malformed command");
+    strs[k] = p;
+    p = z + 1;
+  }
+  const char *wd = strs[0], *cmd = strs[want - 1];
+  char *env[4096 + 1];
+  for (uint32_t k = 0; k < h.nenv; k++)
+    env[k] = (char *)strs[1 + k];
+  char slot[48];
+  snprintf(slot, sizeof slot, "MPX_RUN_SLOT=%d", mpx_task_rank(ctx));
+  env[h.nenv] = slot;
+  run_out r;
+  int tries = 0;
+  for (;;) {
+    memset(&r, 0, sizeof r);
+    tries++;
+    if (run_once(cmd, wd, env, h.nenv + 1, h.timeout, &r) != 0)
+      return mpx_task_fail(ctx, "cannot start /bin/sh: %s", strerror(errno));
+    if ((r.exitval == 0 && r.sig == 0) || tries > (int)h.retries)
+      break;
+    free(r.out.p);
+    free(r.err.p);
+  }
+  if (r.out.oom || r.err.oom) {
+    free(r.out.p);
+    free(r.err.p);
+    return mpx_task_fail(ctx, "out of memory for the command's output");
+  }
+  char host[256] = "";
+  gethostname(host, sizeof host - 1);
+  int rc = 0;
+  int64_t *seq = mpx_task_array(ctx, "seq", MPX_INT64, 1, 1);
+  int32_t *ex = mpx_task_array(ctx, "exitval", MPX_INT32, 1, 1);
+  int32_t *sg = mpx_task_array(ctx, "signal", MPX_INT32, 1, 1);
+  int32_t *tr = mpx_task_array(ctx, "tries", MPX_INT32, 1, 1);
+  double *st = mpx_task_array(ctx, "starttime", MPX_FLOAT64, 1, 1);
+  double *rt = mpx_task_array(ctx, "runtime", MPX_FLOAT64, 1, 1);
+  int8_t *esc = mpx_task_array(ctx, "escaped", MPX_INT8, 1, 1);
+  if (!seq || !ex || !sg || !tr || !st || !rt || !esc) {
+    rc = mpx_task_fail(ctx, "cannot build the result: %s", mpx_last_error());
+  } else {
+    *seq = (int64_t)h.seq;
+    *ex = r.exitval;
+    *sg = r.sig;
+    *tr = tries;
+    *st = r.start;
+    *rt = r.runtime;
+    *esc = 0;
+    const char *hs[1] = {host}, *cs[1] = {cmd};
+    if ((rc = mpx_task_strings(ctx, "host", hs, 1)) == 0 &&
+        (rc = mpx_task_strings(ctx, "command", cs, 1)) == 0 &&
+        (rc = put_output(ctx, "stdout", &r.out, 1, esc)) == 0)
+      rc = put_output(ctx, "stderr", &r.err, 2, esc);
+    if (rc)
+      rc = mpx_task_fail(ctx, "cannot build the result: %s", mpx_last_error());
+  }
+  free(r.out.p);
+  free(r.err.p);
+  return rc;
+}
+
+/* ---- the root -------------------------------------------------------------
+ */
+
+typedef struct run {
+  opts *o;
+  strv cmds;      /* every command, seq = index + 1 */
+  uint64_t *todo; /* indices to run (a joblog resume skips some) */
+  uint64_t ntodo;
+  char *cwd;
+  unsigned char *buf; /* the producer's argument under construction */
+  size_t buflen, bufcap;
+  FILE *joblog;
+  uint64_t failed, done;
+  int halted, halt_rc;
+  mpx_executor *ex;
+  mpx_map *map; /* the map of a run without -o (for --halt) */
+  double t0;
+} run;
+
+/* A producer over the commands to run: input i is command todo[i] with
+ * its settings (cmd_arg and strings). */
+static int produce(void *a, uint64_t i, const void **data, size_t *len) {
+  run *r = a;
+  if (i >= r->ntodo)
+    return 0;
+  uint64_t k = r->todo[i];
+  const char *wd = r->o->wd ? r->o->wd : r->cwd;
+  cmd_arg h = {k + 1, r->o->timeout, (uint32_t)r->o->retries,
+               (uint32_t)r->o->nenv};
+  sbuf b = {0};
+  sb_put(&b, (const char *)&h, sizeof h);
+  sb_put(&b, wd, strlen(wd) + 1);
+  for (int e = 0; e < r->o->nenv; e++) {
+    const char *v = getenv(r->o->env[e]);
+    sb_str(&b, r->o->env[e]);
+    sb_put(&b, "=", 1);
+    sb_put(&b, v ? v : "", strlen(v ? v : "") + 1);
+  }
+  sb_put(&b, r->cmds.v[k], strlen(r->cmds.v[k]) + 1);
+  if (b.oom) {
+    free(b.p);
+    return MPX_ENOMEM;
+  }
+  free(r->buf);
+  r->buf = (unsigned char *)b.p;
+  *data = b.p;
+  *len = b.n;
+  return 1;
+}
+
+/* Writes s to f with tabs and newlines as GNU parallel's joblog keeps a
+ * command on one line. */
+static void joblog_line(run *r, uint64_t seq, const char *host, double start,
+                        double runtime, uint64_t recv, int exitval, int sig,
+                        const char *cmd) {
+  if (!r->joblog)
+    return;
+  fprintf(r->joblog, "%llu\t%s\t%.3f\t%10.3f\t0\t%llu\t%d\t%d\t",
+          (unsigned long long)seq, host, start, runtime,
+          (unsigned long long)recv, exitval, sig);
+  for (const char *p = cmd; *p; p++)
+    fputc(*p == '\n' || *p == '\t' ? ' ' : *p, r->joblog);
+  fputc('\n', r->joblog);
+  fflush(r->joblog);
+}
+
+/* Prints an escaped output back as bytes. */
+static void print_output(FILE *f, const char *s, int escaped) {
+  if (!escaped) {
+    fputs(s, f);
+    return;
+  }
+  for (; *s; s++) {
+    if (s[0] == '%' && s[1] == '0' && s[2] == '0') {
+      fputc('\0', f);
+      s += 2;
+    } else if (s[0] == '%' && s[1] == '2' && s[2] == '5') {
+      fputc('%', f);
+      s += 2;
+    } else {
+      fputc(*s, f);
+    }
+  }
+}
+
+/* One command's outcome, in input order: print, log, count, halt. */
+static void on_result(void *a, const mpx_map_item *it) {
+  run *r = a;
+  uint64_t k = r->todo[it->index];
+  const char *cmd = r->cmds.v[k];
+  r->done++;
+  if (it->status != 0) {
+    /* The command's task process died or the command could not start:
+     * counted as failed, logged with exit value -1. */
+    r->failed++;
+    fprintf(stderr, "mpx-run: command %llu (%s): %s\n",
+            (unsigned long long)(k + 1), cmd, it->error ? it->error : "?");
+    joblog_line(r, k + 1, "?", now_epoch(), 0, 0, -1, 0, cmd);
+  } else {
+    mpx_array arr[16];
+    size_t n = 0;
+    const char *out = "", *err = "", *host = "?";
+    int exitval = -1, sig = 0, esc = 0;
+    double start = 0, runtime = 0;
+    if (mpx_arrays_parse(it->data, it->len, arr, 16, &n) == 0) {
+      for (size_t i = 0; i < n; i++) {
+        const mpx_array *x = &arr[i];
+        if (!strcmp(x->name, "stdout"))
+          out = x->data;
+        else if (!strcmp(x->name, "stderr"))
+          err = x->data;
+        else if (!strcmp(x->name, "host"))
+          host = x->data;
+        else if (!strcmp(x->name, "exitval"))
+          exitval = *(const int32_t *)x->data;
+        else if (!strcmp(x->name, "signal"))
+          sig = *(const int32_t *)x->data;
+        else if (!strcmp(x->name, "escaped"))
+          esc = *(const int8_t *)x->data;
+        else if (!strcmp(x->name, "starttime"))
+          start = *(const double *)x->data;
+        else if (!strcmp(x->name, "runtime"))
+          runtime = *(const double *)x->data;
+      }
+    }
+    if (!r->o->quiet) {
+      print_output(stdout, out, esc & 1);
+      fflush(stdout);
+      print_output(stderr, err, esc & 2);
+    }
+    if (exitval != 0 || sig != 0)
+      r->failed++;
+    joblog_line(r, k + 1, host, start, runtime, strlen(out), exitval, sig, cmd);
+  }
+  /* --halt: enough failures stop the run. */
+  opts *o = r->o;
+  if (!r->halted && (o->halt_now || o->halt_soon) &&
+      ((o->halt_count > 0 && (long)r->failed >= o->halt_count) ||
+       (o->halt_pct > 0 && r->failed * 100.0 >= o->halt_pct * r->ntodo))) {
+    r->halted = 1;
+    fprintf(stderr,
+            "mpx-run: halting after %llu failed command%s (--halt "
+            "%s)\n",
+            (unsigned long long)r->failed, r->failed == 1 ? "" : "s",
+            o->halt_now ? "now" : "soon");
+    if (r->map)
+      mpx_map_cancel(r->map);
+    else
+      mpx_job_interrupt(SIGTERM);
+    if (o->halt_now)
+      mpx_executor_terminate(r->ex); /* running commands are killed */
+  }
+}
+
+/* Reads a joblog's finished (and failed) sequence numbers into done[]
+ * (1: finished, 2: failed) for n commands. Returns 0, or -1 (errno) when
+ * it cannot be read; a missing joblog is empty. */
+static int read_joblog(const char *path, unsigned char *done, uint64_t n) {
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return errno == ENOENT ? 0 : -1;
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) >= 0) {
+    unsigned long long seq;
+    char host[256];
+    double st, rt;
+    unsigned long long snd, rcv;
+    int ev, sg;
+    if (sscanf(line, "%llu\t%255s\t%lf\t%lf\t%llu\t%llu\t%d\t%d", &seq, host,
+               &st, &rt, &snd, &rcv, &ev, &sg) != 8)
+      continue; /* the header, or a torn line */
+    if (seq >= 1 && seq <= n)
+      done[seq - 1] = ev == 0 && sg == 0 ? 1 : 2;
+  }
+  free(line);
+  fclose(f);
+  return 0;
+}
+
+/* A digest of the commands (FNV-1a 64), the -o output's identity. */
+static void identity(const run *r, char *buf, size_t cap) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < r->cmds.n; i++)
+    for (const unsigned char *p = (const unsigned char *)r->cmds.v[i];; p++) {
+      h = (h ^ *p) * 1099511628211ull;
+      if (!*p)
+        break;
+    }
+  snprintf(buf, cap, "mpx-run commands=%zu digest=%016llx", r->cmds.n,
+           (unsigned long long)h);
+}
+
+/* Builds the command list. Returns 0 or 255 (said why). */
+static int build_commands(run *r) {
+  opts *o = r->o;
+  if (!o->tmpl && !o->have_args && !o->args_file) {
+    if (read_lines(o->commands_file, &r->cmds) != 0) {
+      fprintf(stderr, "mpx-run: cannot read the commands from %s: %s\n",
+              o->commands_file ? o->commands_file : "standard input",
+              strerror(errno));
+      return EXIT_ERROR;
+    }
+    return 0;
+  }
+  strv args = {0};
+  if (o->args_file) {
+    if (read_lines(o->args_file, &args) != 0) {
+      fprintf(stderr, "mpx-run: cannot read the arguments from '%s': %s\n",
+              o->args_file, strerror(errno));
+      strv_free(&args);
+      return EXIT_ERROR;
+    }
+  } else {
+    for (int i = 0; i < o->nargs; i++)
+      if (strv_add(&args, strdup(o->args[i])) != 0) {
+        strv_free(&args);
+        return EXIT_ERROR;
+      }
+  }
+  for (size_t i = 0; i < args.n; i++) {
+    char *c = o->tmpl ? expand(o->tmpl, o->ntmpl, args.v[i], i + 1)
+                      : strdup(args.v[i]);
+    if (strv_add(&r->cmds, c) != 0) {
+      fprintf(stderr, "mpx-run: out of memory building the commands\n");
+      strv_free(&args);
+      return EXIT_ERROR;
+    }
+  }
+  strv_free(&args);
+  return 0;
+}
+
+/* Opens the joblog: a fresh one (header), or, resuming, the one there
+ * (appending). Returns 0 or 255. */
+static int open_joblog(run *r) {
+  if (!r->o->joblog)
+    return 0;
+  struct stat sb;
+  int exists = stat(r->o->joblog, &sb) == 0;
+  r->joblog = fopen(r->o->joblog, r->o->resume ? "a" : "w");
+  if (!r->joblog) {
+    fprintf(stderr, "mpx-run: cannot write the joblog '%s': %s\n", r->o->joblog,
+            strerror(errno));
+    return EXIT_ERROR;
+  }
+  if (!r->o->resume || !exists || sb.st_size == 0)
+    fputs("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\t"
+          "Command\n",
+          r->joblog);
+  fflush(r->joblog);
+  return 0;
+}
+
+static int exit_status(const run *r) {
+  return r->failed > 100 ? 101 : (int)r->failed;
+}
+
+/* Runs the commands on the root. Returns the exit status. */
+static int run_root(mpx_executor *ex, opts *o) {
+  run r = {0};
+  r.o = o;
+  r.ex = ex;
+  r.cwd = getcwd(NULL, 0);
+  int status = build_commands(&r);
+  if (status == 0 && r.cmds.n == 0) {
+    fprintf(stderr, "mpx-run: no commands to run (an empty %s)\n",
+            o->tmpl ? "argument list" : "command list");
+    status = EXIT_ERROR;
+  }
+  if (status == 0 && o->wd) {
+    struct stat sb;
+    if (stat(o->wd, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+      fprintf(stderr, "mpx-run: --wd '%s' is not a directory\n", o->wd);
+      status = EXIT_ERROR;
+    }
+  }
+  if (status == 0 && !(r.todo = calloc(r.cmds.n, sizeof *r.todo)))
+    status = EXIT_ERROR;
+  if (status == 0) {
+    unsigned char *done = calloc(r.cmds.n, 1);
+    if (!done) {
+      status = EXIT_ERROR;
+    } else if (o->resume && !o->out && o->joblog &&
+               read_joblog(o->joblog, done, r.cmds.n) != 0) {
+      fprintf(stderr, "mpx-run: cannot read the joblog '%s': %s\n", o->joblog,
+              strerror(errno));
+      status = EXIT_ERROR;
+    }
+    for (uint64_t k = 0; status == 0 && k < r.cmds.n; k++)
+      if (!done[k] || (done[k] == 2 && o->resume_failed))
+        r.todo[r.ntodo++] = k;
+    free(done);
+  }
+  if (status == 0)
+    status = open_joblog(&r);
+  if (status != 0)
+    goto out;
+  r.t0 = now_mono();
+  if (r.ntodo == 0) {
+    fprintf(stderr, "mpx-run: the joblog holds every command; nothing to "
+                    "do\n");
+    goto out;
+  }
+  if (o->out) {
+    mpx_map_options mo;
+    mpx_map_options_init(&mo);
+    mpx_job_options jo;
+    mpx_job_options_init(&jo);
+    jo.mode = o->resume      ? MPX_JOB_RESUME
+              : o->overwrite ? MPX_JOB_OVERWRITE
+                             : MPX_JOB_CREATE;
+    jo.progress = o->bar;
+    jo.label = "mpx-run";
+    char id[128];
+    identity(&r, id, sizeof id);
+    jo.identity = o->job_id ? o->job_id : id;
+    jo.on_result = on_result;
+    jo.on_result_arg = &r;
+    mpx_job_report rep;
+    int rc =
+        mpx_job_run(ex, TASK, produce, &r, r.ntodo, &mo, o->out, &jo, &rep);
+    for (const char *n = rep.notes; *n;) {
+      size_t len = strcspn(n, "\n");
+      fprintf(stderr, "mpx-run: %.*s\n", (int)len, n);
+      n += len + (n[len] == '\n');
+    }
+    if (rc == MPX_EINTR && r.halted) {
+      status = exit_status(&r);
+    } else if (rc) {
+      fprintf(stderr, "mpx-run: %s: %s\n", mpx_err_name(rc), mpx_last_error());
+      status = EXIT_ERROR;
+    } else {
+      status = exit_status(&r);
+    }
+  } else {
+    mpx_map_options mo;
+    mpx_map_options_init(&mo);
+    int rc =
+        mpx_map_create_producer(ex, TASK, produce, &r, r.ntodo, &mo, &r.map);
+    mpx_map_item it;
+    while (rc == 0 && (rc = mpx_map_next(r.map, MPX_FOREVER, &it)) == 0) {
+      if (it.status == MPX_ECANCELED && r.halted)
+        continue; /* not run: --halt stopped the run */
+      on_result(&r, &it);
+    }
+    mpx_map_destroy(&r.map);
+    if (rc != MPX_EOF && !(r.halted && rc == MPX_ESHUTDOWN)) {
+      fprintf(stderr, "mpx-run: %s: %s\n", mpx_err_name(rc), mpx_last_error());
+      status = EXIT_ERROR;
+    } else {
+      status = exit_status(&r);
+    }
+  }
+out:
+  if (r.joblog && fclose(r.joblog) != 0 && status == 0) {
+    fprintf(stderr, "mpx-run: cannot write the joblog '%s': %s\n", o->joblog,
+            strerror(errno));
+    status = EXIT_ERROR;
+  }
+  free(r.todo);
+  free(r.buf);
+  free(r.cwd);
+  strv_free(&r.cmds);
+  return status;
+}
+
+int main(int argc, char **argv) {
+  opts o;
+  int prc = parse(argc, argv, &o);
+  if (prc) {
+    free(o.env);
+    return prc == 1 ? 0 : EXIT_ERROR;
+  }
+  if (mpx_init(&argc, &argv) != 0) {
+    fprintf(stderr, "mpx-run: %s\n", mpx_last_error());
+    return EXIT_ERROR;
+  }
+  mpx_register(TASK, command_task);
+  mpx_executor_options eo;
+  mpx_executor_options_init(&eo);
+  eo.isolation = MPX_ISOLATION_PROCESS; /* a command that takes its task
+                                           process down fails alone */
+  eo.max_batch = 1; /* commands are long: one each, to whoever is free */
+  eo.prefetch = 1;
+  mpx_executor *ex = NULL;
+  int status = 0;
+  if (mpx_executor_create(MPI_COMM_WORLD, &eo, &ex) != 0) {
+    fprintf(stderr, "mpx-run: %s\n", mpx_last_error());
+    status = EXIT_ERROR;
+  } else if (ex) {
+    status = run_root(ex, &o);
+    mpx_executor_shutdown(ex, 1, 1);
+    mpx_executor_destroy(&ex);
+  }
+  free(o.env);
+  mpx_finalize();
+  return status;
+}
