@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package mpx needs to build, test and benchmark,
 # including a single-node SLURM (munge, slurmctld, slurmd, slurm-client)
-# for the slurm tests; nothing is started (tests/slurm/slurm-up.sh does it).
+# for the slurm tests (nothing is started: tests/slurm/slurm-up.sh does it)
+# and GNU parallel, which the mpx-run tests compare against.
 # Idempotent: packages already present are not fetched again, and apt is
 # only updated when something is missing.
 set -euo pipefail
@@ -14,6 +15,7 @@ PKGS=(
   libfftw3-dev espeak-ng zlib1g-dev
   python3 python3-mpi4py python3-numpy python3-h5py
   munge slurmctld slurmd slurm-client
+  parallel
 )
 
 missing=()
