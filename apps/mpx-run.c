@@ -21,7 +21,9 @@
  *
  * Exit status (GNU parallel's): 0 every command succeeded, 1-100 that many
  * failed, 101 more than 100 failed, 255 any other error (bad usage, an
- * unwritable log or output, a job error).
+ * unwritable log or output, a job error). After --halt: fail=1 the failed
+ * command's exit status (128 + signal), fail=P% the percentage that
+ * failed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -531,10 +533,46 @@ typedef struct run_out {
   sbuf out, err;
 } run_out;
 
+/* Starts the guard of the command whose process group is pgid: a process
+ * in that group that waits until the task process ends (its pipe *wfd
+ * reads EOF) and then kills the group. The command has a group of its
+ * own (so that --timeout stops all it started), out of reach of the kill
+ * that takes the task process's group down when --halt now terminates
+ * the run or the rank dies: without the guard it would run on. The
+ * caller kills the guard once the command is reaped. Returns its pid, or
+ * -1 (then the command runs unguarded). */
+static pid_t start_guard(pid_t pgid, int *wfd) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0)
+    return -1;
+  pid_t g = fork();
+  if (g == 0) {
+    setpgid(0, pgid);
+    signal(SIGTERM, SIG_IGN); /* --timeout's TERM is for the command */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    dup2(p[0], 0);
+    close_range(1, ~0U, 0); /* not the command's pipes, nor the socket */
+    char c;
+    while (read(0, &c, 1) < 0 && errno == EINTR)
+      ;
+    kill(0, SIGKILL);
+    _exit(0);
+  }
+  close(p[0]);
+  if (g < 0) {
+    close(p[1]);
+    return -1;
+  }
+  setpgid(g, pgid); /* as the guard does: no race with the task's death */
+  *wfd = p[1];
+  return g;
+}
+
 /* Runs cmd once under /bin/sh -c with a time limit (0: none): stdout and
  * stderr captured, stdin /dev/null, its own process group (a time limit
- * stops everything it started). Returns 0, or -1 when it could not start
- * (errno). */
+ * stops everything it started) with a guard (start_guard). Returns 0, or
+ * -1 when it could not start (errno). */
 static int run_once(const char *cmd, const char *wd, char **env, uint32_t nenv,
                     double timeout, run_out *r) {
   int po[2], pe[2];
@@ -578,6 +616,8 @@ static int run_once(const char *cmd, const char *wd, char **env, uint32_t nenv,
   setpgid(pid, pid);
   close(po[1]);
   close(pe[1]);
+  int guard_fd = -1;
+  pid_t guard = start_guard(pid, &guard_fd);
   int open_o = 1, open_e = 1, status = 0, reaped = 0, termed = 0;
   double kill_at = 0;
   while (open_o || open_e || !reaped) {
@@ -623,11 +663,18 @@ static int run_once(const char *cmd, const char *wd, char **env, uint32_t nenv,
   }
   close(po[0]);
   close(pe[0]);
+  if (guard > 0) { /* killed before its pipe closes: it must not act */
+    kill(guard, SIGKILL);
+    waitpid(guard, NULL, 0);
+    close(guard_fd);
+  }
   r->runtime = now_mono() - t0;
   r->exitval = WIFEXITED(status) ? WEXITSTATUS(status) : 0; /* as $? >> 8 */
   r->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   if (termed && !r->sig)
     r->sig = SIGTERM; /* stopped by --timeout, though it exited itself */
+  if (termed && r->exitval == 0)
+    r->exitval = -1; /* as GNU parallel records a job it timed out */
   return 0;
 }
 
@@ -800,6 +847,17 @@ static void joblog_line(run *r, uint64_t seq, const char *host, double start,
   fflush(r->joblog);
 }
 
+/* The length in bytes of an output as the command wrote it (escaped:
+ * each %00 and %25 stands for one byte). */
+static size_t output_len(const char *s, int escaped) {
+  size_t n = 0;
+  for (; *s; s++, n++)
+    if (escaped && s[0] == '%' &&
+        ((s[1] == '0' && s[2] == '0') || (s[1] == '2' && s[2] == '5')))
+      s += 2;
+  return n;
+}
+
 /* Prints an escaped output back as bytes. */
 static void print_output(FILE *f, const char *s, int escaped) {
   if (!escaped) {
@@ -819,11 +877,17 @@ static void print_output(FILE *f, const char *s, int escaped) {
   }
 }
 
+/* GNU parallel's exit status: the failed commands, 101 for more than 100. */
+static int exit_status(const run *r) {
+  return r->failed > 100 ? 101 : (int)r->failed;
+}
+
 /* One command's outcome, in input order: print, log, count, halt. */
 static void on_result(void *a, const mpx_map_item *it) {
   run *r = a;
   uint64_t k = r->todo[it->index];
   const char *cmd = r->cmds.v[k];
+  int status = 0; /* the command's, as the shell's $? (255: not run) */
   r->done++;
   if (it->status != 0) {
     /* The command's task process died or the command could not start:
@@ -832,6 +896,7 @@ static void on_result(void *a, const mpx_map_item *it) {
     fprintf(stderr, "mpx-run: command %llu (%s): %s\n",
             (unsigned long long)(k + 1), cmd, it->error ? it->error : "?");
     joblog_line(r, k + 1, "?", now_epoch(), 0, 0, -1, 0, cmd);
+    status = 255;
   } else {
     mpx_array arr[16];
     size_t n = 0;
@@ -866,14 +931,28 @@ static void on_result(void *a, const mpx_map_item *it) {
     }
     if (exitval != 0 || sig != 0)
       r->failed++;
-    joblog_line(r, k + 1, host, start, runtime, strlen(out), exitval, sig, cmd);
+    status = exitval ? exitval & 255 : sig ? 128 + sig : 0;
+    joblog_line(r, k + 1, host, start, runtime, output_len(out, esc & 1),
+                exitval, sig, cmd);
   }
   /* --halt: enough failures stop the run. */
   opts *o = r->o;
   if (!r->halted && (o->halt_now || o->halt_soon) &&
       ((o->halt_count > 0 && (long)r->failed >= o->halt_count) ||
        (o->halt_pct > 0 && r->failed * 100.0 >= o->halt_pct * r->ntodo))) {
+    /* GNU parallel's exit status after a halt: fail=1 the failed
+     * command's (128 + signal when a signal stopped it), fail=N the
+     * failures (101 for more than 100), fail=P% their percentage of the
+     * commands, rounded up (but the failed command's when P% of the
+     * commands is exactly 1, as GNU parallel has it). */
     r->halted = 1;
+    if (o->halt_count == 1 ||
+        (o->halt_pct > 0 && o->halt_pct * (double)r->ntodo / 100 == 1))
+      r->halt_rc = status;
+    else if (o->halt_pct > 0)
+      r->halt_rc = (int)((r->failed * 100 + r->ntodo - 1) / r->ntodo);
+    else
+      r->halt_rc = exit_status(r);
     fprintf(stderr,
             "mpx-run: halting after %llu failed command%s (--halt "
             "%s)\n",
@@ -988,10 +1067,6 @@ static int open_joblog(run *r) {
   return 0;
 }
 
-static int exit_status(const run *r) {
-  return r->failed > 100 ? 101 : (int)r->failed;
-}
-
 /* Runs the commands on the root. Returns the exit status. */
 static int run_root(mpx_executor *ex, opts *o) {
   run r = {0};
@@ -1062,12 +1137,12 @@ static int run_root(mpx_executor *ex, opts *o) {
       n += len + (n[len] == '\n');
     }
     if (rc == MPX_EINTR && r.halted) {
-      status = exit_status(&r);
+      status = r.halted ? r.halt_rc : exit_status(&r);
     } else if (rc) {
       fprintf(stderr, "mpx-run: %s: %s\n", mpx_err_name(rc), mpx_last_error());
       status = EXIT_ERROR;
     } else {
-      status = exit_status(&r);
+      status = r.halted ? r.halt_rc : exit_status(&r);
     }
   } else {
     mpx_map_options mo;
@@ -1085,7 +1160,7 @@ static int run_root(mpx_executor *ex, opts *o) {
       fprintf(stderr, "mpx-run: %s: %s\n", mpx_err_name(rc), mpx_last_error());
       status = EXIT_ERROR;
     } else {
-      status = exit_status(&r);
+      status = r.halted ? r.halt_rc : exit_status(&r);
     }
   }
 out:
@@ -1101,9 +1176,43 @@ out:
   return status;
 }
 
+/* The rank the launcher gave this process (0 without one). */
+static int launcher_rank(void) {
+  static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK",
+                                     "PMI_RANK"};
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (v)
+      return atoi(v);
+  }
+  return 0;
+}
+
+/* Parses argv on every rank (before MPI starts), but only rank 0 says
+ * what is wrong, or prints --help: once, not once per rank. */
+static int parse_quietly(int argc, char **argv, opts *o) {
+  int keep[2] = {-1, -1}, dn = -1;
+  if (launcher_rank() != 0 && (dn = open("/dev/null", O_WRONLY)) >= 0)
+    for (int fd = 1; fd <= 2; fd++) {
+      fflush(fd == 1 ? stdout : stderr);
+      keep[fd - 1] = dup(fd);
+      dup2(dn, fd);
+    }
+  int rc = parse(argc, argv, o);
+  for (int fd = 1; fd <= 2; fd++)
+    if (keep[fd - 1] >= 0) {
+      fflush(fd == 1 ? stdout : stderr);
+      dup2(keep[fd - 1], fd);
+      close(keep[fd - 1]);
+    }
+  if (dn >= 0)
+    close(dn);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   opts o;
-  int prc = parse(argc, argv, &o);
+  int prc = parse_quietly(argc, argv, &o);
   if (prc) {
     free(o.env);
     return prc == 1 ? 0 : EXIT_ERROR;

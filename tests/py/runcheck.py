@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""runcheck.py -- checks the -o output of mpx-run with h5py, as a user would.
+
+  runcheck.py check CMDS F.h5 T0 T1 [EXPECT]
+      F holds one row per line of the commands file CMDS, in order: seq
+      1..n, the command, and exitval, signal, stdout and stderr as
+      /bin/sh -c gives them when this script runs the command itself (in
+      the current directory); outputs holding a NUL are stored %-escaped
+      (%00, %25) with bit 1 (stdout) or 2 (stderr) of `escaped` set, and
+      decode to the same bytes; host is this host, starttime within
+      [T0, T1] (epoch seconds), runtime >= 0, tries 1, /mpx/item_status 0.
+      EXPECT (optional) also pins values: "SEQ:EXITVAL:SIGNAL,...".
+  runcheck.py same A.h5 B.h5
+      A and B hold the same seq, command, exitval, signal, stdout, stderr
+      and escaped columns (the rest, times and hosts, may differ).
+Exit 0 when all holds, else 1 with the first difference.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import h5py
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from h5same import outcome  # noqa: E402
+
+NUL = b"\0"
+COLUMNS = ["seq", "command", "exitval", "signal", "stdout", "stderr", "escaped"]
+
+
+def unescape(b):
+    out, i = bytearray(), 0
+    while i < len(b):
+        if b[i:i + 3] == b"%00":
+            out.append(0)
+            i += 3
+        elif b[i:i + 3] == b"%25":
+            out.append(0x25)
+            i += 3
+        else:
+            out.append(b[i])
+            i += 1
+    return bytes(out)
+
+
+def raw(v):
+    return v if isinstance(v, bytes) else str(v).encode()
+
+
+def run(cmd):
+    """exitval, signal, stdout, stderr of /bin/sh -c cmd."""
+    p = subprocess.run(["/bin/sh", "-c", cmd], stdin=subprocess.DEVNULL,
+                       capture_output=True,
+                       preexec_fn=lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL))
+    rc = p.returncode
+    return (rc, 0, p.stdout, p.stderr) if rc >= 0 else (0, -rc, p.stdout, p.stderr)
+
+
+def check(cmds, path, t0, t1, expect):
+    with open(cmds, "rb") as f:
+        lines = f.read().decode().split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    n = len(lines)
+    host = socket.gethostname()
+    with h5py.File(path, "r") as f:
+        col = {c: f[c][()] for c in COLUMNS + ["host", "starttime", "runtime", "tries"]}
+        for c, v in col.items():
+            if len(v) != n:
+                return f"{c}: {len(v)} rows, want {n}"
+        if (f["mpx/item_status"][()] != 0).any():
+            return "an item recorded as failed"
+        for i, cmd in enumerate(lines):
+            seq = i + 1
+            if col["seq"][i] != seq:
+                return f"row {i}: seq {col['seq'][i]}"
+            if raw(col["command"][i]).decode() != cmd:
+                return f"seq {seq}: command {col['command'][i]!r}, want {cmd!r}"
+            ev, sg, out, err = run(cmd)
+            esc = int(col["escaped"][i])
+            got_out, got_err = raw(col["stdout"][i]), raw(col["stderr"][i])
+            nul = (NUL in out, NUL in err)
+            if (bool(esc & 1), bool(esc & 2)) != nul:
+                return f"seq {seq}: escaped {esc}, outputs with a NUL: {nul}"
+            if esc & 1:
+                got_out = unescape(got_out)
+            if esc & 2:
+                got_err = unescape(got_err)
+            if (col["exitval"][i], col["signal"][i]) != (ev, sg):
+                return (f"seq {seq} ({cmd}): exitval {col['exitval'][i]} signal "
+                        f"{col['signal'][i]}, want {ev} {sg}")
+            if got_out != out:
+                return f"seq {seq} ({cmd}): stdout {got_out!r}, want {out!r}"
+            if got_err != err:
+                return f"seq {seq} ({cmd}): stderr {got_err!r}, want {err!r}"
+            if raw(col["host"][i]).decode() != host:
+                return f"seq {seq}: host {col['host'][i]!r}, want {host!r}"
+            if not t0 - 0.01 <= col["starttime"][i] <= t1 + 0.01:
+                return f"seq {seq}: starttime {col['starttime'][i]:.3f} outside [{t0:.3f}, {t1:.3f}]"
+            if not 0 <= col["runtime"][i] <= t1 - t0 + 0.01:
+                return f"seq {seq}: runtime {col['runtime'][i]}"
+            if col["tries"][i] != 1:
+                return f"seq {seq}: tries {col['tries'][i]}"
+        for item in filter(None, expect.split(",")):
+            seq, ev, sg = (int(x) for x in item.split(":"))
+            if (col["exitval"][seq - 1], col["signal"][seq - 1]) != (ev, sg):
+                return f"seq {seq}: exitval/signal not {ev}/{sg}"
+    return None
+
+
+def same(a, b):
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        for c in COLUMNS:
+            x, y = fa[c][()], fb[c][()]
+            if len(x) != len(y):
+                return f"{c}: {len(x)} rows vs {len(y)}"
+            for i, (u, v) in enumerate(zip(x, y)):
+                if u != v:
+                    return f"{c}: row {i}: {u!r} vs {v!r}"
+    return None
+
+
+def main():
+    a = sys.argv[1:]
+    if len(a) in (5, 6) and a[0] == "check":
+        err = check(a[1], a[2], float(a[3]), float(a[4]), a[5] if len(a) == 6 else "")
+    elif len(a) == 3 and a[0] == "same":
+        err = same(a[1], a[2])
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return outcome("runcheck", err)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
