@@ -337,8 +337,11 @@ static int resume_output(job *j, mpx__rec_info *in) {
   if (rc)
     return rc;
   rc = mpx__h5_open(j->path, &j->jo, in->schema, 0, &h);
-  if (rc == MPX_EIO) {
-    /* HDF5 cannot read it at all: keep it aside and start over. */
+  if (rc == MPX_EIO || (rc == MPX_ECORRUPT && in->ncommits == 0)) {
+    /* HDF5 cannot read it at all, or the record claims nothing and the
+     * file is not whole (a kill during the first commit can leave even
+     * /mpx unwritten): nothing in it was committed, so keep it aside and
+     * start over. */
     char why[512];
     snprintf(why, sizeof why, "%s", mpx_last_error());
     if ((rc = move_aside(j, why, in->ncommits)) != 0 ||
@@ -498,6 +501,17 @@ static int recordable(int status) {
   return status == 0 || status == MPX_ETASK || status == MPX_ENOTASK ||
          status == MPX_ECRASHED || status == MPX_EEXIT ||
          status == MPX_ETIMELIMIT || status == MPX_EMEMLIMIT;
+}
+
+/* Whether every input of a done chunk ran (its outcome is recordable). */
+static int chunk_ran(const mpx__chunk *c) {
+  for (uint64_t k = 0; k < c->count; k++) {
+    mpx_map_item it;
+    mpx__chunk_item(c, k, &it);
+    if (!recordable(it.status))
+      return 0;
+  }
+  return 1;
 }
 
 /* Stages every input of a chunk; returns 0 or the error that stops the
@@ -742,6 +756,8 @@ static int check_args(mpx_executor *ex, const char *name, mpx_producer fn,
                      (int)jo->mode, jo->compression, jo->commit_interval);
   if (mo->chunksize == 0)
     return mpx__fail(MPX_EINVAL, "mpx_job_run: chunksize must be >= 1");
+  if (!(jo->grace >= 0) || jo->grace > 1e7)
+    return mpx__fail(MPX_EINVAL, "mpx_job_run: grace must be >= 0 seconds");
   if (jo->retry_failed && jo->mode != MPX_JOB_RESUME)
     return mpx__fail(MPX_EINVAL, "mpx_job_run: retry_failed needs mode "
                                  "MPX_JOB_RESUME (it computes again the "
@@ -848,9 +864,21 @@ static int map_to_writer(job *j, mpx_producer fn, void *arg, uint64_t start,
   mpx_map_options mo = j->mo;
   mo.first = start;
   int map_rc = mpx_map_create_producer(j->ex, j->task, fn, arg, j->n, &mo, &m);
+  double give_up = -1; /* after an interrupt: when running tasks are lost */
   while (map_rc == 0) {
-    if (interrupt_sig) {
-      map_rc = MPX_EINTR; /* reported by job_status, with what was committed */
+    if (interrupt_sig && give_up < 0) {
+      /* Stop dispatching; what runs may finish within the grace period
+       * and be committed. MPX_EINTR is reported by job_status, with what
+       * was committed. */
+      if (!(j->jo.grace > 0)) {
+        map_rc = MPX_EINTR;
+        break;
+      }
+      give_up = mpx__now() + j->jo.grace;
+      mpx_map_cancel(m);
+    }
+    if (give_up >= 0 && mpx__now() >= give_up) {
+      map_rc = MPX_EINTR;
       break;
     }
     mpx__chunk *c;
@@ -867,10 +895,20 @@ static int map_to_writer(job *j, mpx_producer fn, void *arg, uint64_t start,
     }
     if (r == MPX_ETIMEDOUT)
       continue;
-    if (r == MPX_EOF)
+    if (r == MPX_EOF) {
+      if (give_up >= 0)
+        map_rc = MPX_EINTR;
       break;
+    }
     if (r != 0) {
-      map_rc = r;
+      map_rc = give_up >= 0 ? MPX_EINTR : r;
+      break;
+    }
+    if (give_up >= 0 && !chunk_ran(c)) {
+      /* Cancelled by the interrupt: nothing after it can be written in
+       * input order. */
+      mpx__chunk_free(c);
+      map_rc = MPX_EINTR;
       break;
     }
     for (uint64_t k = 0; j->jo.on_result && k < c->count; k++) {

@@ -770,6 +770,13 @@ typedef struct mpx_job_options {
    * borrowed for the call. Default NULL. */
   void (*on_result)(void *arg, const mpx_map_item *item);
   void *on_result_arg;
+  double grace;     /* after mpx_job_interrupt(): seconds the tasks
+                       already running may take to finish and be
+                       committed, while nothing new is dispatched
+                       (a SLURM time-limit warning); 0 (default)
+                       stops at once. Tasks still running after it
+                       are not recorded: a resume runs them (the
+                       caller may then mpx_executor_terminate()). */
   int retry_failed; /* with MPX_JOB_RESUME: compute again the inputs
                        the output records as failed (a task failure,
                        a crash, a limit). The output keeps input

@@ -300,6 +300,38 @@ static void test_empty_record_nothing_committed(void) {
   CU_ASSERT_EQUAL(same_as_ref(out), 0);
 }
 
+/* A kill during the first commit can leave the file without even /mpx
+ * (HDF5's metadata was being written) beside a record that claims no
+ * commit: nothing in it was committed, so it is moved aside and the job
+ * starts over (it was refused as "not the output of an mpx job"). */
+static void test_no_mpx_nothing_committed(void) {
+  CU_ASSERT_FATAL(have_ref);
+  char out[512], rec[520], aside[600], cmd[1400], bad[33], kept[33];
+  report r;
+  at(out, sizeof out, "nm.h5");
+  snprintf(rec, sizeof rec, "%s.mpxrec", out);
+  snprintf(aside, sizeof aside, "%s.unreadable", out);
+  run_job("MPX_TEST_KILL=opened:1", out, "", "nm-kill.log", &r);
+  CU_ASSERT(jt_wait_gone(out));
+  CU_ASSERT_NOT_EQUAL(r.status, 0);
+  CU_ASSERT_EQUAL(jt_recorded_items(rec), 0);
+  snprintf(cmd, sizeof cmd,
+           "/usr/bin/python3 -c \"import h5py; "
+           "h5py.File('%s', 'w').create_dataset('x', data=[1, 2, 3])\"",
+           out);
+  CU_ASSERT_EQUAL_FATAL(sh(cmd), 0);
+  jt_md5(out, bad);
+  run_job("", out, "--resume", "nm.log", &r);
+  CU_ASSERT_EQUAL(r.status, 0);
+  CU_ASSERT_STRING_EQUAL(r.rc, "0");
+  CU_ASSERT_EQUAL(r.recorded, 0);
+  CU_ASSERT_EQUAL(r.computed, PARTS);
+  CU_ASSERT(jt_has_word(r.text, aside));
+  jt_md5(aside, kept);
+  CU_ASSERT_STRING_EQUAL(kept, bad); /* kept as it was */
+  CU_ASSERT_EQUAL(same_as_ref(out), 0);
+}
+
 /* Spec 4: the output is gone, its record has commits: start over. */
 static void test_output_missing(void) {
   CU_ASSERT_FATAL(have_ref && have_killed);
@@ -472,6 +504,8 @@ int main(int argc, char **argv) {
               test_torn_record);
   CU_add_test(s, "empty record, nothing committed or no output: afresh",
               test_empty_record_nothing_committed);
+  CU_add_test(s, "no /mpx beside a record of no commit: moved aside",
+              test_no_mpx_nothing_committed);
   CU_add_test(s, "output missing beside record: starts over",
               test_output_missing);
   CU_add_test(s, "output unreadable beside record: moved aside, twice",
