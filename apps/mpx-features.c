@@ -87,6 +87,9 @@ static const char usage[] =
     "  --memory-limit N bytes a part's process may add (K, M, G suffixes)\n"
     "  --retries N      run a part that crashed or hit a limit again, up to\n"
     "                   N times, on another worker where there is one\n"
+    "  --grace SEC      on SIGINT, SIGTERM or SIGUSR1: dispatch nothing more\n"
+    "                   and let running parts finish and be committed for\n"
+    "                   up to SEC seconds (default 0: stop at once)\n"
     "  --retry-failed   with --resume (implied): compute again the parts the\n"
     "                   output records as failed\n"
     "Every input path must exist (else exit 2, before anything starts); a\n"
@@ -520,6 +523,12 @@ static int parse(int argc, char **argv, args *a) {
         fprintf(stderr, "mpx-features: --retries wants N >= 0\n");
         return 2;
       }
+    } else if (!strcmp(o, "--grace") && v) {
+      a->jo.grace = strtod(argv[++i], &end);
+      if (!(a->jo.grace >= 0) && !*end) {
+        fprintf(stderr, "mpx-features: --grace wants seconds >= 0\n");
+        return 2;
+      }
     } else if (!strcmp(o, "--retry-failed")) {
       a->jo.retry_failed = 1;
       a->jo.mode = MPX_JOB_RESUME;
@@ -657,7 +666,11 @@ int main(int argc, char **argv) {
     status = 1;
   } else if (ex) {
     status = run_root(ex, &a);
-    mpx_executor_shutdown(ex, 1, 1);
+    if (status == EXIT_INTERRUPTED)
+      mpx_executor_terminate(ex); /* parts still running are not waited
+                                     for (with isolation they are killed) */
+    else
+      mpx_executor_shutdown(ex, 1, 1);
     mpx_executor_destroy(&ex);
   }
   free(a.inputs);

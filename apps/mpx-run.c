@@ -45,6 +45,28 @@
 
 #define TASK "mpx-run.command"
 #define EXIT_ERROR 255
+#define EXIT_STOPPED 102 /* a signal or --task-time stopped the run */
+
+/* The signal that asked the run to stop (SIGALRM for --task-time), on
+ * every rank: workers survive the signal their launcher forwards. */
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop_signal(int sig) {
+  if (!stop_sig)
+    stop_sig = sig;
+  mpx_job_interrupt(sig);
+}
+
+static void install_stop_handlers(void) {
+  static const int sigs[] = {SIGUSR1, SIGTERM, SIGINT};
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    sigaction(sigs[i], &sa, NULL);
+}
 
 static const char usage[] =
     "usage: mpirun -n N mpx-run [options] TEMPLATE ::: ARG...\n"
@@ -77,6 +99,15 @@ static const char usage[] =
     "                    soon,fail=P%: stop after N (P%) failures; now "
     "stops\n"
     "                    running commands, soon lets them finish\n"
+    "  --grace SEC       on SIGUSR1, SIGTERM or SIGINT: dispatch nothing "
+    "more,\n"
+    "                    let running commands finish for SEC seconds "
+    "(default\n"
+    "                    60), stop the rest, commit, exit 102\n"
+    "  --task-time SEC   under SLURM: start no command later than SEC "
+    "seconds\n"
+    "                    before the job's end time (then stop as on a "
+    "signal)\n"
     "  --env VAR         give commands the root's VAR (repeatable)\n"
     "  --wd DIR          run commands in DIR (default: the current "
     "directory)\n"
@@ -84,8 +115,10 @@ static const char usage[] =
     "  -q, --quiet       do not print the commands' output\n"
     "  --job-id KEY      the -o output's identity (default: a digest of the\n"
     "                    commands)\n"
-    "Exit status: 0 all succeeded, 1-100 that many failed, 101 more, 255 "
-    "error.\n";
+    "Exit status: 0 all succeeded, 1-100 that many failed, 101 more, 102 "
+    "stopped\n"
+    "by a signal or --task-time (what finished is recorded: run again with\n"
+    "--resume), 255 error.\n";
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -93,6 +126,8 @@ typedef struct opts {
   const char *args_file, *out, *joblog, *wd, *job_id;
   int resume, resume_failed, overwrite, quiet, bar;
   double timeout;
+  double grace;     /* after a stop signal: seconds running commands get */
+  double task_time; /* --task-time: longest a command may need, or 0 */
   int retries;
   int halt_now, halt_soon; /* --halt */
   long halt_count;         /* failures that halt, or */
@@ -143,6 +178,7 @@ static int parse_halt(const char *v, opts *o) {
 static int parse(int argc, char **argv, opts *o) {
   memset(o, 0, sizeof *o);
   o->halt_pct = -1;
+  o->grace = 60;
   o->env = calloc((size_t)argc, sizeof *o->env);
   if (!o->env)
     return 2;
@@ -184,6 +220,14 @@ static int parse(int argc, char **argv, opts *o) {
     } else if (!strcmp(a, "--timeout") && v) {
       o->timeout = strtod(argv[++i], &end);
       if (!*end && !(o->timeout > 0))
+        end = (char *)"x";
+    } else if (!strcmp(a, "--grace") && v) {
+      o->grace = strtod(argv[++i], &end);
+      if (!*end && !(o->grace >= 0))
+        end = (char *)"x";
+    } else if (!strcmp(a, "--task-time") && v) {
+      o->task_time = strtod(argv[++i], &end);
+      if (!*end && !(o->task_time > 0))
         end = (char *)"x";
     } else if (!strcmp(a, "--retries") && v) {
       long r = strtol(argv[++i], &end, 10);
@@ -610,6 +654,8 @@ static int run_once(const char *cmd, const char *wd, char **env, uint32_t nenv,
     }
     signal(SIGPIPE, SIG_DFL);
     signal(SIGINT, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL); /* task processes ignore them */
+    signal(SIGUSR2, SIG_DFL);
     execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
     _exit(127);
   }
@@ -798,6 +844,7 @@ typedef struct run {
   mpx_executor *ex;
   mpx_map *map; /* the map of a run without -o (for --halt) */
   double t0;
+  double end_time; /* the SLURM job's end (epoch), for --task-time, or 0 */
 } run;
 
 /* A producer over the commands to run: input i is command todo[i] with
@@ -806,6 +853,15 @@ static int produce(void *a, uint64_t i, const void **data, size_t *len) {
   run *r = a;
   if (i >= r->ntodo)
     return 0;
+  if (r->end_time > 0 && now_epoch() + r->o->task_time > r->end_time) {
+    /* This command might not finish before the allocation ends: start
+     * nothing more, as on a SLURM warning signal. */
+    if (!stop_sig) {
+      stop_sig = SIGALRM;
+      mpx_job_interrupt(SIGALRM);
+    }
+    return MPX_EINTR;
+  }
   uint64_t k = r->todo[i];
   const char *wd = r->o->wd ? r->o->wd : r->cwd;
   cmd_arg h = {k + 1, r->o->timeout, (uint32_t)r->o->retries,
@@ -1006,6 +1062,41 @@ static void identity(const run *r, char *buf, size_t cap) {
            (unsigned long long)h);
 }
 
+/* The end time of the SLURM job this runs in (epoch seconds), from
+ * squeue, or 0 with errno-free message in why. */
+static double slurm_end_time(char *why, size_t cap) {
+  const char *id = getenv("SLURM_JOB_ID");
+  if (!id || !*id || strspn(id, "0123456789_") != strlen(id)) {
+    snprintf(why, cap, "SLURM_JOB_ID is not set: not inside a SLURM job");
+    return 0;
+  }
+  char cmd[128], line[128] = "";
+  snprintf(cmd, sizeof cmd, "squeue -h -j %s -o %%e 2>&1", id);
+  FILE *p = popen(cmd, "r");
+  if (!p || !fgets(line, sizeof line, p)) {
+    snprintf(why, cap, "'%s' printed nothing", cmd);
+    if (p)
+      pclose(p);
+    return 0;
+  }
+  pclose(p);
+  line[strcspn(line, "\n")] = '\0';
+  struct tm tm;
+  memset(&tm, 0, sizeof tm);
+  const char *rest = strptime(line, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!rest || *rest) {
+    snprintf(why, cap, "'%s' printed '%s', not an end time", cmd, line);
+    return 0;
+  }
+  tm.tm_isdst = -1;
+  time_t t = mktime(&tm); /* squeue prints local time */
+  if (t == (time_t)-1) {
+    snprintf(why, cap, "cannot read the end time '%s'", line);
+    return 0;
+  }
+  return (double)t;
+}
+
 /* Builds the command list. Returns 0 or 255 (said why). */
 static int build_commands(run *r) {
   opts *o = r->o;
@@ -1103,6 +1194,14 @@ static int run_root(mpx_executor *ex, opts *o) {
         r.todo[r.ntodo++] = k;
     free(done);
   }
+  if (status == 0 && o->task_time > 0) {
+    char why[256];
+    if ((r.end_time = slurm_end_time(why, sizeof why)) <= 0) {
+      fprintf(stderr, "mpx-run: --task-time needs the job's end time: %s\n",
+              why);
+      status = EXIT_ERROR;
+    }
+  }
   if (status == 0)
     status = open_joblog(&r);
   if (status != 0)
@@ -1128,6 +1227,7 @@ static int run_root(mpx_executor *ex, opts *o) {
     jo.identity = o->job_id ? o->job_id : id;
     jo.on_result = on_result;
     jo.on_result_arg = &r;
+    jo.grace = o->grace;
     mpx_job_report rep;
     int rc =
         mpx_job_run(ex, TASK, produce, &r, r.ntodo, &mo, o->out, &jo, &rep);
@@ -1138,6 +1238,9 @@ static int run_root(mpx_executor *ex, opts *o) {
     }
     if (rc == MPX_EINTR && r.halted) {
       status = r.halted ? r.halt_rc : exit_status(&r);
+    } else if (rc == MPX_EINTR && stop_sig) {
+      fprintf(stderr, "mpx-run: %s\n", mpx_last_error());
+      status = EXIT_STOPPED;
     } else if (rc) {
       fprintf(stderr, "mpx-run: %s: %s\n", mpx_err_name(rc), mpx_last_error());
       status = EXIT_ERROR;
@@ -1150,13 +1253,34 @@ static int run_root(mpx_executor *ex, opts *o) {
     int rc =
         mpx_map_create_producer(ex, TASK, produce, &r, r.ntodo, &mo, &r.map);
     mpx_map_item it;
-    while (rc == 0 && (rc = mpx_map_next(r.map, MPX_FOREVER, &it)) == 0) {
-      if (it.status == MPX_ECANCELED && r.halted)
-        continue; /* not run: --halt stopped the run */
+    double give_up = -1; /* after a stop: when running commands are lost */
+    while (rc == 0) {
+      if (stop_sig && give_up < 0) {
+        give_up = now_mono() + o->grace;
+        mpx_map_cancel(r.map); /* nothing more is dispatched */
+      }
+      if (give_up >= 0 && now_mono() >= give_up)
+        break;
+      rc = mpx_map_next(r.map, 0.2, &it);
+      if (rc == MPX_ETIMEDOUT) {
+        rc = 0;
+        continue;
+      }
+      if (rc != 0)
+        break;
+      if (it.status == MPX_ECANCELED && (r.halted || stop_sig))
+        continue; /* not run: --halt or a stop ended the run first */
       on_result(&r, &it);
     }
     mpx_map_destroy(&r.map);
-    if (rc != MPX_EOF && !(r.halted && rc == MPX_ESHUTDOWN)) {
+    if (stop_sig && !r.halted) {
+      fprintf(stderr,
+              "mpx-run: stopped by signal %d: %llu of %llu commands "
+              "finished and logged; run again with --resume to finish\n",
+              (int)stop_sig, (unsigned long long)r.done,
+              (unsigned long long)r.ntodo);
+      status = EXIT_STOPPED;
+    } else if (rc != MPX_EOF && !(r.halted && rc == MPX_ESHUTDOWN)) {
       fprintf(stderr, "mpx-run: %s: %s\n", mpx_err_name(rc), mpx_last_error());
       status = EXIT_ERROR;
     } else {
@@ -1221,6 +1345,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "mpx-run: %s\n", mpx_last_error());
     return EXIT_ERROR;
   }
+  install_stop_handlers();
   mpx_register(TASK, command_task);
   mpx_executor_options eo;
   mpx_executor_options_init(&eo);
@@ -1235,7 +1360,10 @@ int main(int argc, char **argv) {
     status = EXIT_ERROR;
   } else if (ex) {
     status = run_root(ex, &o);
-    mpx_executor_shutdown(ex, 1, 1);
+    if (status == EXIT_STOPPED)
+      mpx_executor_terminate(ex); /* past the grace: running ones stop */
+    else
+      mpx_executor_shutdown(ex, 1, 1);
     mpx_executor_destroy(&ex);
   }
   free(o.env);

@@ -164,11 +164,16 @@ static void c_setup(const mpx__sup_config *c, pid_t parent) {
   /* The program's own handlers (mpx_job_interrupt's, say) must not keep a
    * time-limited task alive; a terminal's ^C is the supervisor's to
    * handle, not the task's. */
-  static const int dfl[] = {SIGPIPE, SIGCHLD, SIGTERM, SIGHUP,
-                            SIGUSR1, SIGUSR2, SIGALRM, SIGQUIT};
+  static const int dfl[] = {SIGPIPE, SIGCHLD, SIGTERM,
+                            SIGHUP,  SIGALRM, SIGQUIT};
   for (size_t i = 0; i < sizeof dfl / sizeof dfl[0]; i++)
     signal(dfl[i], SIG_DFL);
+  /* ^C, and a batch system's warning (SLURM's --signal reaches every
+   * process of a step), are for the rank, which stops the job and then
+   * the task processes; a task that wants them installs its handler. */
   signal(SIGINT, SIG_IGN);
+  signal(SIGUSR1, SIG_IGN);
+  signal(SIGUSR2, SIG_IGN);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
