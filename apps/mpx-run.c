@@ -83,6 +83,9 @@ static const char usage[] =
     "  -a, --args FILE   arguments, one a line (- for standard input)\n"
     "  -o, --out F.h5    one HDF5 file with every command's outcome and "
     "output\n"
+    "  --results DIR     each command's seq, stdout and stderr in files "
+    "under\n"
+    "                    DIR/1/<argument>/, as GNU parallel's --results\n"
     "  --joblog FILE     GNU parallel's joblog (Seq Host Starttime "
     "JobRuntime\n"
     "                    Send Receive Exitval Signal Command)\n"
@@ -123,7 +126,7 @@ static const char usage[] =
 /* ---- options ------------------------------------------------------------ */
 
 typedef struct opts {
-  const char *args_file, *out, *joblog, *wd, *job_id;
+  const char *args_file, *out, *joblog, *wd, *job_id, *results;
   int resume, resume_failed, overwrite, quiet, bar;
   double timeout;
   double grace;     /* after a stop signal: seconds running commands get */
@@ -199,6 +202,8 @@ static int parse(int argc, char **argv, opts *o) {
       o->args_file = argv[++i];
     } else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && v) {
       o->out = argv[++i];
+    } else if (!strcmp(a, "--results") && v) {
+      o->results = argv[++i];
     } else if (!strcmp(a, "--joblog") && v) {
       o->joblog = argv[++i];
     } else if (!strcmp(a, "--wd") && v) {
@@ -832,8 +837,11 @@ static int command_task(mpx_task_ctx *ctx, const void *arg, size_t len) {
 
 typedef struct run {
   opts *o;
-  strv cmds;      /* every command, seq = index + 1 */
-  uint64_t *todo; /* indices to run (a joblog resume skips some) */
+  strv cmds;       /* every command, seq = index + 1 */
+  strv args;       /* their arguments (empty: the commands are the lines) */
+  int results_err; /* a --results file could not be written */
+  double last_bar; /* when the progress line was last printed */
+  uint64_t *todo;  /* indices to run (a joblog resume skips some) */
   uint64_t ntodo;
   char *cwd;
   unsigned char *buf; /* the producer's argument under construction */
@@ -938,6 +946,139 @@ static int exit_status(const run *r) {
   return r->failed > 100 ? 101 : (int)r->failed;
 }
 
+/* Writes len bytes to path (replacing it). Returns 0 or -1 (errno). */
+static int write_file(const char *path, const void *data, size_t len) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return -1;
+  const char *p = data;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      int e = errno;
+      close(fd);
+      errno = e ? e : EIO;
+      return -1;
+    }
+    p += n;
+    len -= (size_t)n;
+  }
+  return close(fd);
+}
+
+/* mkdir -p of path. Returns 0 or -1 (errno). */
+static int make_dirs(char *path) {
+  for (char *p = path + 1;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      int rc = mkdir(path, 0755);
+      int e = errno;
+      *p = c;
+      if (rc != 0 && e != EEXIST)
+        return -1;
+      if (!c)
+        return 0;
+    }
+  }
+}
+
+/* An output as the bytes the command wrote (escaped NULs restored). */
+static void unescape_output(sbuf *b, const char *s, int escaped) {
+  if (!escaped) {
+    sb_str(b, s);
+    return;
+  }
+  for (; *s; s++) {
+    if (s[0] == '%' && s[1] == '0' && s[2] == '0') {
+      sb_put(b, "", 1);
+      s += 2;
+    } else if (s[0] == '%' && s[1] == '2' && s[2] == '5') {
+      sb_put(b, "%", 1);
+      s += 2;
+    } else {
+      sb_put(b, s, 1);
+    }
+  }
+}
+
+/* --results DIR: DIR/1/<argument>/{seq,stdout,stderr}, the argument with
+ * '\\' doubled, '/' written as '\\_', a tab as '\\t' and a newline as
+ * '\\n', as GNU parallel names them. */
+static void write_results(run *r, uint64_t k, const char *out, int esc_out,
+                          const char *err, int esc_err) {
+  const char *arg = r->args.n ? r->args.v[k] : r->cmds.v[k];
+  sbuf path = {0}, data = {0};
+  sb_str(&path, r->o->results);
+  sb_str(&path, "/1/");
+  for (const char *c = arg; *c; c++) {
+    if (*c == '\\')
+      sb_str(&path, "\\\\");
+    else if (*c == '/')
+      sb_str(&path, "\\_");
+    else if (*c == '\t')
+      sb_str(&path, "\\t");
+    else if (*c == '\n')
+      sb_str(&path, "\\n");
+    else
+      sb_put(&path, c, 1);
+  }
+  char seq[32];
+  snprintf(seq, sizeof seq, "%llu", (unsigned long long)(k + 1));
+  size_t base = path.n;
+  int rc = path.oom ? -1 : make_dirs(path.p);
+  const char *what = "seq";
+  if (rc == 0) {
+    sb_str(&path, "/seq");
+    rc = path.oom ? -1 : write_file(path.p, seq, strlen(seq));
+  }
+  for (int f = 0; rc == 0 && f < 2; f++) {
+    what = f ? "stderr" : "stdout";
+    path.n = base;
+    sb_str(&path, f ? "/stderr" : "/stdout");
+    data.n = 0;
+    unescape_output(&data, f ? err : out, f ? esc_err : esc_out);
+    rc = path.oom || data.oom
+             ? -1
+             : write_file(path.p, data.p ? data.p : "", data.n);
+  }
+  if (rc != 0) {
+    if (!r->results_err)
+      fprintf(stderr,
+              "mpx-run: cannot write %s of command %s under '%s': "
+              "%s\n",
+              what, seq, r->o->results, strerror(errno ? errno : ENOMEM));
+    r->results_err = 1;
+  }
+  free(path.p);
+  free(data.p);
+}
+
+/* --bar without -o: a progress line, as a job prints its own. */
+static void show_progress(run *r, int final) {
+  if (!r->o->bar || r->o->out)
+    return;
+  double now = now_mono();
+  int tty = isatty(2);
+  if (!final && now - r->last_bar < (tty ? 0.2 : 10))
+    return;
+  r->last_bar = now;
+  double el = now - r->t0, rate = el > 0 ? r->done / el : 0;
+  double eta = rate > 0 ? (r->ntodo - r->done) / rate : 0;
+  fprintf(stderr,
+          "%smpx-run: %llu/%llu commands (%.1f%%), %.1f/s, %llu failed, "
+          "%.1fs elapsed, ",
+          tty ? "\r" : "", (unsigned long long)r->done,
+          (unsigned long long)r->ntodo, 100.0 * r->done / r->ntodo, rate,
+          (unsigned long long)r->failed, el);
+  if (final)
+    fprintf(stderr, "done\n");
+  else
+    fprintf(stderr, "eta %.0fs%s", eta, tty ? " " : "\n");
+}
+
 /* One command's outcome, in input order: print, log, count, halt. */
 static void on_result(void *a, const mpx_map_item *it) {
   run *r = a;
@@ -985,12 +1126,15 @@ static void on_result(void *a, const mpx_map_item *it) {
       fflush(stdout);
       print_output(stderr, err, esc & 2);
     }
+    if (r->o->results)
+      write_results(r, k, out, esc & 1, err, esc & 2);
     if (exitval != 0 || sig != 0)
       r->failed++;
     status = exitval ? exitval & 255 : sig ? 128 + sig : 0;
     joblog_line(r, k + 1, host, start, runtime, output_len(out, esc & 1),
                 exitval, sig, cmd);
   }
+  show_progress(r, 0);
   /* --halt: enough failures stop the run. */
   opts *o = r->o;
   if (!r->halted && (o->halt_now || o->halt_soon) &&
@@ -1133,7 +1277,7 @@ static int build_commands(run *r) {
       return EXIT_ERROR;
     }
   }
-  strv_free(&args);
+  r->args = args; /* --results names each command's directory after it */
   return 0;
 }
 
@@ -1202,6 +1346,20 @@ static int run_root(mpx_executor *ex, opts *o) {
       status = EXIT_ERROR;
     }
   }
+  if (status == 0 && o->results) {
+    size_t l = strlen(o->results) + 4;
+    char *d = malloc(l);
+    if (d)
+      snprintf(d, l, "%s/1", o->results);
+    if (!d || make_dirs(d) != 0) {
+      fprintf(stderr,
+              "mpx-run: cannot create the --results directory "
+              "'%s/1': %s\n",
+              o->results, strerror(d ? errno : ENOMEM));
+      status = EXIT_ERROR;
+    }
+    free(d);
+  }
   if (status == 0)
     status = open_joblog(&r);
   if (status != 0)
@@ -1264,6 +1422,7 @@ static int run_root(mpx_executor *ex, opts *o) {
       rc = mpx_map_next(r.map, 0.2, &it);
       if (rc == MPX_ETIMEDOUT) {
         rc = 0;
+        show_progress(&r, 0);
         continue;
       }
       if (rc != 0)
@@ -1273,6 +1432,7 @@ static int run_root(mpx_executor *ex, opts *o) {
       on_result(&r, &it);
     }
     mpx_map_destroy(&r.map);
+    show_progress(&r, 1);
     if (stop_sig && !r.halted) {
       fprintf(stderr,
               "mpx-run: stopped by signal %d: %llu of %llu commands "
@@ -1288,6 +1448,8 @@ static int run_root(mpx_executor *ex, opts *o) {
     }
   }
 out:
+  if (r.results_err && status != EXIT_STOPPED)
+    status = EXIT_ERROR; /* said once, when it happened */
   if (r.joblog && fclose(r.joblog) != 0 && status == 0) {
     fprintf(stderr, "mpx-run: cannot write the joblog '%s': %s\n", o->joblog,
             strerror(errno));
@@ -1297,6 +1459,7 @@ out:
   free(r.buf);
   free(r.cwd);
   strv_free(&r.cmds);
+  strv_free(&r.args);
   return status;
 }
 

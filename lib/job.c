@@ -684,11 +684,14 @@ static void show(progress *p, const job *j, uint64_t done, uint64_t failed,
     if (final)
       fputc('\n', stderr);
   } else {
+    char tail[48] = "done";
+    if (!final)
+      snprintf(tail, sizeof tail, "eta %.0fs", eta);
     fprintf(stderr,
             "%s: %llu/%llu inputs (%.1f%%), %.1f/s, %llu failed, %.1fs "
-            "elapsed%s\n",
+            "elapsed, %s\n",
             p->label, (unsigned long long)done, (unsigned long long)j->n, pct,
-            rate, (unsigned long long)failed, el, final ? ", done" : "");
+            rate, (unsigned long long)failed, el, tail);
   }
   fflush(stderr);
 }

@@ -885,6 +885,37 @@ static void test_bad_input(void) {
 /* ---- 9. --env and --wd ----------------------------------------------------
  */
 
+/* --results DIR: the same tree of DIR/1/<argument>/{seq,stdout,stderr}
+ * as parallel's for the tricky arguments (all but the 5000-byte one,
+ * which no file system takes as a name), contents byte for byte. */
+static void test_results(void) {
+  CU_ASSERT_FATAL(have_parallel);
+  str in = {0}, p = {0}, m = {0};
+  for (int i = 0; i < NARGS - 1; i++) {
+    addn(&in, " ", 1);
+    addq(&in, args[i]);
+  }
+  addf(&p, PARALLEL " --results %s echo :::%s >/dev/null 2>&1", at("results-p"),
+       in.p);
+  add_mpx(&m, 3);
+  addf(&m, " -q --results %s echo :::%s", at("results-m"), in.p);
+  sfree(&in);
+  CU_ASSERT_EQUAL(run(&p), 0);
+  CU_ASSERT_EQUAL(run(&m), 0);
+  str d = {0};
+  addf(&d, "diff -r %s %s", at("results-p"), at("results-m"));
+  int rc = run(&d);
+  CU_ASSERT_EQUAL(rc, 0);
+  if (rc != 0)
+    fprintf(stderr, "\n  --results trees differ: %s\n",
+            rc_slurp(at("last.log")));
+  /* An unwritable results directory: refused before anything runs. */
+  str b = {0};
+  add_mpx(&b, 2);
+  addf(&b, " --results /proc/mpx-run-no/such echo ::: a");
+  CU_ASSERT_EQUAL(run(&b), 255);
+}
+
 static void test_env_wd(void) {
   char wd[512];
   snprintf(wd, sizeof wd, "%s", at("work dir"));
@@ -948,6 +979,7 @@ int main(int argc, char **argv) {
   CU_add_test(s, "7. --halt now/soon vs parallel", test_halt);
   CU_add_test(s, "8. bad input", test_bad_input);
   CU_add_test(s, "9. --env and --wd", test_env_wd);
+  CU_add_test(s, "10. --results vs parallel --results", test_results);
   double t0 = rc_now();
   int rc = rc_cunit_run(dir);
   printf("test_mpxrun: %.1f s\n", rc_now() - t0);
