@@ -30,6 +30,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,10 @@ static const char usage[] =
     "  --resume-failed   ... and run again those of them that failed "
     "(joblog)\n"
     "  --overwrite       replace an existing -o output\n"
+    "  --commit SEC      commit -o at most every SEC seconds (default 0: "
+    "every\n"
+    "                    result at once, so a kill loses as little as "
+    "can be)\n"
     "  --timeout SEC     stop a command after SEC seconds (TERM, KILL 1 s "
     "later)\n"
     "  --retries N       run a failing command again, up to N more times\n"
@@ -129,6 +134,7 @@ typedef struct opts {
   const char *args_file, *out, *joblog, *wd, *job_id, *results;
   int resume, resume_failed, overwrite, quiet, bar;
   double timeout;
+  double commit;    /* seconds between commits of -o (default 0: each result) */
   double grace;     /* after a stop signal: seconds running commands get */
   double task_time; /* --task-time: longest a command may need, or 0 */
   int retries;
@@ -225,6 +231,10 @@ static int parse(int argc, char **argv, opts *o) {
     } else if (!strcmp(a, "--timeout") && v) {
       o->timeout = strtod(argv[++i], &end);
       if (!*end && !(o->timeout > 0))
+        end = (char *)"x";
+    } else if (!strcmp(a, "--commit") && v) {
+      o->commit = strtod(argv[++i], &end);
+      if (!*end && !(o->commit >= 0))
         end = (char *)"x";
     } else if (!strcmp(a, "--grace") && v) {
       o->grace = strtod(argv[++i], &end);
@@ -582,46 +592,82 @@ typedef struct run_out {
   sbuf out, err;
 } run_out;
 
-/* Starts the guard of the command whose process group is pgid: a process
- * in that group that waits until the task process ends (its pipe *wfd
- * reads EOF) and then kills the group. The command has a group of its
+/* The guard of this task process's commands, forked once per task
+ * process: in a process group of its own, it reads the process group of
+ * the command running now (0 when none) from a pipe, and when the task
+ * process dies (EOF) it kills that group. A command has a group of its
  * own (so that --timeout stops all it started), out of reach of the kill
  * that takes the task process's group down when --halt now terminates
- * the run or the rank dies: without the guard it would run on. The
- * caller kills the guard once the command is reaped. Returns its pid, or
- * -1 (then the command runs unguarded). */
-static pid_t start_guard(pid_t pgid, int *wfd) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) != 0)
-    return -1;
-  pid_t g = fork();
-  if (g == 0) {
-    setpgid(0, pgid);
-    signal(SIGTERM, SIG_IGN); /* --timeout's TERM is for the command */
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    dup2(p[0], 0);
-    close_range(1, ~0U, 0); /* not the command's pipes, nor the socket */
-    char c;
-    while (read(0, &c, 1) < 0 && errno == EINTR)
-      ;
-    kill(0, SIGKILL);
-    _exit(0);
+ * the run or the rank dies: without the guard it would run on. */
+static int guard_fd = -1;
+
+static void guard_tell(pid_t pgid) {
+  if (guard_fd < 0) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+      return; /* then the command runs unguarded */
+    pid_t g = fork();
+    if (g == 0) {
+      setpgid(0, 0);
+      static const int ign[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
+      for (size_t i = 0; i < sizeof ign / sizeof ign[0]; i++)
+        signal(ign[i], SIG_IGN);
+      dup2(p[0], 0);
+      close_range(1, ~0U, 0); /* no command's pipe, nor mpx's socket */
+      int32_t cur = 0, v;
+      for (;;) {
+        ssize_t n = read(0, &v, sizeof v);
+        if (n == (ssize_t)sizeof v)
+          cur = v;
+        else if (!(n < 0 && errno == EINTR))
+          break;
+      }
+      if (cur > 0)
+        kill(-cur, SIGKILL);
+      _exit(0);
+    }
+    close(p[0]);
+    if (g < 0) {
+      close(p[1]);
+      return;
+    }
+    guard_fd = p[1];
   }
-  close(p[0]);
-  if (g < 0) {
-    close(p[1]);
-    return -1;
+  int32_t v = (int32_t)pgid;
+  ssize_t w = write(guard_fd, &v, sizeof v);
+  (void)w; /* a guard that is gone cannot help */
+}
+
+/* The environment of a command: this process's, with env[0..nenv)
+ * ("VAR=value") set. Returns a malloc'd array (the strings borrowed). */
+static char **command_env(char **env, uint32_t nenv) {
+  extern char **environ;
+  size_t n = 0;
+  while (environ[n])
+    n++;
+  char **e = malloc((n + nenv + 1) * sizeof *e);
+  if (!e)
+    return NULL;
+  memcpy(e, environ, n * sizeof *e);
+  for (uint32_t k = 0; k < nenv; k++) {
+    size_t name = strcspn(env[k], "=");
+    size_t i = 0;
+    while (i < n && !(strncmp(e[i], env[k], name) == 0 && e[i][name] == '='))
+      i++;
+    e[i] = env[k];
+    if (i == n)
+      n++;
   }
-  setpgid(g, pgid); /* as the guard does: no race with the task's death */
-  *wfd = p[1];
-  return g;
+  e[n] = NULL;
+  return e;
 }
 
 /* Runs cmd once under /bin/sh -c with a time limit (0: none): stdout and
- * stderr captured, stdin /dev/null, its own process group (a time limit
- * stops everything it started) with a guard (start_guard). Returns 0, or
- * -1 when it could not start (errno). */
+ * stderr captured, stdin /dev/null, in a process group of its own (a time
+ * limit stops everything it started) that the guard (guard_tell) knows.
+ * Spawned with posix_spawn (vfork): a fork of a task process, a copy of
+ * an MPI rank, costs far more. Returns 0, or -1 when it could not start
+ * (errno). */
 static int run_once(const char *cmd, const char *wd, char **env, uint32_t nenv,
                     double timeout, run_out *r) {
   int po[2], pe[2];
@@ -632,43 +678,55 @@ static int run_once(const char *cmd, const char *wd, char **env, uint32_t nenv,
     close(po[1]);
     return -1;
   }
+  char **envp = command_env(env, nenv);
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+  if (wd && *wd)
+    posix_spawn_file_actions_addchdir_np(&fa, wd);
+  posix_spawnattr_init(&at);
+  sigset_t dfl, none;
+  sigemptyset(&none);
+  sigemptyset(&dfl);
+  static const int sigs[] = {SIGPIPE, SIGINT,  SIGTERM, SIGHUP,
+                             SIGUSR1, SIGUSR2, SIGQUIT, SIGALRM};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    sigaddset(&dfl, sigs[i]); /* task processes ignore some of them */
+  posix_spawnattr_setsigdefault(&at, &dfl);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setpgroup(&at, 0);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+                                    POSIX_SPAWN_SETSIGMASK);
+  char *argv[] = {"sh", "-c", (char *)cmd, NULL};
   r->start = now_epoch();
   double t0 = now_mono();
-  pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    close(po[0]);
-    close(po[1]);
-    close(pe[0]);
-    close(pe[1]);
-    errno = e;
-    return -1;
-  }
-  if (pid == 0) {
-    setpgid(0, 0);
-    int dn = open("/dev/null", O_RDONLY);
-    if (dn >= 0)
-      dup2(dn, 0);
-    dup2(po[1], 1);
-    dup2(pe[1], 2);
-    for (uint32_t k = 0; k < nenv; k++)
-      putenv(env[k]);
-    if (wd && *wd && chdir(wd) != 0) {
-      fprintf(stderr, "mpx-run: cannot enter '%s': %s\n", wd, strerror(errno));
-      _exit(127);
-    }
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGUSR1, SIG_DFL); /* task processes ignore them */
-    signal(SIGUSR2, SIG_DFL);
-    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-    _exit(127);
-  }
-  setpgid(pid, pid);
+  pid_t pid = -1;
+  int src = envp ? posix_spawn(&pid, "/bin/sh", &fa, &at, argv, envp) : ENOMEM;
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  free(envp);
   close(po[1]);
   close(pe[1]);
-  int guard_fd = -1;
-  pid_t guard = start_guard(pid, &guard_fd);
+  if (src != 0) {
+    close(po[0]);
+    close(pe[0]);
+    if (wd && *wd && access(wd, X_OK) != 0) {
+      /* As a shell that cannot enter its directory: status 127. */
+      char m[600];
+      snprintf(m, sizeof m, "mpx-run: cannot enter '%s': %s\n", wd,
+               strerror(errno));
+      sb_str(&r->err, m);
+      r->exitval = 127;
+      r->runtime = now_mono() - t0;
+      return 0;
+    }
+    errno = src;
+    return -1;
+  }
+  guard_tell(pid);
   int open_o = 1, open_e = 1, status = 0, reaped = 0, termed = 0;
   double kill_at = 0;
   while (open_o || open_e || !reaped) {
@@ -688,16 +746,24 @@ static int run_once(const char *cmd, const char *wd, char **env, uint32_t nenv,
       if (left < wait_s)
         wait_s = left;
     }
+    if (!open_o && !open_e) {
+      /* Its output is closed: it is ending (or left children that closed
+       * theirs). Without a time limit wait for it; with one, look often. */
+      if (timeout <= 0 && waitpid(pid, &status, 0) == pid)
+        reaped = 1;
+      else if (waitpid(pid, &status, WNOHANG) == pid)
+        reaped = 1;
+      else
+        usleep(200);
+      continue;
+    }
     struct pollfd pf[2];
     int n = 0;
     if (open_o)
       pf[n++] = (struct pollfd){po[0], POLLIN, 0};
     if (open_e)
       pf[n++] = (struct pollfd){pe[0], POLLIN, 0};
-    if (n)
-      poll(pf, (nfds_t)n, (int)(wait_s * 1000) + 1);
-    else if (!reaped)
-      usleep(1000);
+    poll(pf, (nfds_t)n, (int)(wait_s * 1000) + 1);
     for (int k = 0; k < n; k++) {
       if (!pf[k].revents)
         continue;
@@ -706,19 +772,12 @@ static int run_once(const char *cmd, const char *wd, char **env, uint32_t nenv,
       else if (pf[k].fd == pe[0] && drain(pe[0], &r->err))
         open_e = 0;
     }
-    if (!reaped && waitpid(pid, &status, WNOHANG) == pid) {
+    if (!reaped && waitpid(pid, &status, WNOHANG) == pid)
       reaped = 1;
-      /* Whatever it left running in its group goes with it only when it
-       * ran past its time; otherwise its output pipes decide. */
-    }
   }
   close(po[0]);
   close(pe[0]);
-  if (guard > 0) { /* killed before its pipe closes: it must not act */
-    kill(guard, SIGKILL);
-    waitpid(guard, NULL, 0);
-    close(guard_fd);
-  }
+  guard_tell(0);
   r->runtime = now_mono() - t0;
   r->exitval = WIFEXITED(status) ? WEXITSTATUS(status) : 0; /* as $? >> 8 */
   r->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
@@ -1386,6 +1445,9 @@ static int run_root(mpx_executor *ex, opts *o) {
     jo.on_result = on_result;
     jo.on_result_arg = &r;
     jo.grace = o->grace;
+    /* A command's result is committed (and synced) as soon as it arrives:
+     * after a kill, what finished runs again only if it was in flight. */
+    jo.commit_interval = o->commit;
     mpx_job_report rep;
     int rc =
         mpx_job_run(ex, TASK, produce, &r, r.ntodo, &mo, o->out, &jo, &rep);
