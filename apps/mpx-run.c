@@ -1564,7 +1564,9 @@ int main(int argc, char **argv) {
   int prc = parse_quietly(argc, argv, &o);
   if (prc) {
     free(o.env);
-    return prc == 1 ? 0 : EXIT_ERROR;
+    /* Only rank 0 says why and fails: a rank that failed first would
+     * make mpirun kill rank 0 before it printed its message. */
+    return prc == 1 || launcher_rank() != 0 ? 0 : EXIT_ERROR;
   }
   if (mpx_init(&argc, &argv) != 0) {
     fprintf(stderr, "mpx-run: %s\n", mpx_last_error());

@@ -916,6 +916,66 @@ static void test_results(void) {
   CU_ASSERT_EQUAL(run(&b), 255);
 }
 
+/* SIGUSR1 mid-run (a SLURM time-limit warning): nothing more is
+ * dispatched, the running commands finish within --grace and are
+ * committed, exit 102; --resume then finishes, no command ran twice and
+ * the output equals an uninterrupted run's (kref.h5 of case 5). */
+static void test_stop_signal(void) {
+  char wd[512], out[600], side[700];
+  snprintf(wd, sizeof wd, "%s", at("stop"));
+  mkdir(wd, 0755);
+  snprintf(out, sizeof out, "%s/k.h5", wd);
+  snprintf(side, sizeof side, "%s/side.txt", wd);
+  str m = {0};
+  addf(&m, "cd %s && exec ", wd);
+  add_mpx(&m, 3);
+  addf(&m, " -q --grace 20 -o %s ../k.txt", out);
+  pid_t pid = rc_start(m.p, at("stop.log"));
+  sfree(&m);
+  int runs[KCMDS + 1], st = 0, ended = 0;
+  double until = rc_now() + 30;
+  for (;;) {
+    if ((ended = rc_poll(pid, &st)) != 0 || rc_now() > until)
+      break;
+    count_runs(side, runs);
+    int n = 0;
+    for (int k = 1; k <= KCMDS; k++)
+      n += runs[k];
+    if (n >= 8)
+      break;
+    usleep(2000);
+  }
+  CU_ASSERT_FATAL(!ended);
+  kill(-pid, SIGUSR1); /* mpirun's process group: mpirun and the ranks */
+  st = rc_finish(pid);
+  CU_ASSERT_EQUAL(st, 102);
+  if (st != 102)
+    fprintf(stderr, "\n  stop: exit %d: %s\n", st, rc_slurp(at("stop.log")));
+  int first[KCMDS + 1], n1 = 0;
+  count_runs(side, first);
+  for (int k = 1; k <= KCMDS; k++)
+    n1 += first[k];
+  CU_ASSERT(n1 < KCMDS); /* it stopped before the end */
+  addf(&m, "cd %s && ", wd);
+  add_mpx(&m, 3);
+  addf(&m, " -q --resume -o %s ../k.txt", out);
+  CU_ASSERT_EQUAL(run(&m), 0);
+  count_runs(side, runs);
+  int twice = 0, never = 0;
+  for (int k = 1; k <= KCMDS; k++) {
+    twice += runs[k] > 1;
+    never += runs[k] == 0;
+  }
+  printf("\n  stopped after %d of %d commands; after --resume: %d never "
+         "ran, %d ran twice",
+         n1, KCMDS, never, twice);
+  CU_ASSERT_EQUAL(never, 0);
+  CU_ASSERT_EQUAL(twice, 0); /* the grace let every running one finish */
+  char args[1400];
+  snprintf(args, sizeof args, "same %s %s", at("kref.h5"), out);
+  CU_ASSERT_EQUAL(py(args), 0);
+}
+
 static void test_env_wd(void) {
   char wd[512];
   snprintf(wd, sizeof wd, "%s", at("work dir"));
@@ -980,6 +1040,7 @@ int main(int argc, char **argv) {
   CU_add_test(s, "8. bad input", test_bad_input);
   CU_add_test(s, "9. --env and --wd", test_env_wd);
   CU_add_test(s, "10. --results vs parallel --results", test_results);
+  CU_add_test(s, "11. SIGUSR1 mid-run: grace, 102, --resume", test_stop_signal);
   double t0 = rc_now();
   int rc = rc_cunit_run(dir);
   printf("test_mpxrun: %.1f s\n", rc_now() - t0);
