@@ -981,25 +981,6 @@ static size_t output_len(const char *s, int escaped) {
   return n;
 }
 
-/* Prints an escaped output back as bytes. */
-static void print_output(FILE *f, const char *s, int escaped) {
-  if (!escaped) {
-    fputs(s, f);
-    return;
-  }
-  for (; *s; s++) {
-    if (s[0] == '%' && s[1] == '0' && s[2] == '0') {
-      fputc('\0', f);
-      s += 2;
-    } else if (s[0] == '%' && s[1] == '2' && s[2] == '5') {
-      fputc('%', f);
-      s += 2;
-    } else {
-      fputc(*s, f);
-    }
-  }
-}
-
 /* GNU parallel's exit status: the failed commands, 101 for more than 100. */
 static int exit_status(const run *r) {
   return r->failed > 100 ? 101 : (int)r->failed;
@@ -1061,6 +1042,19 @@ static void unescape_output(sbuf *b, const char *s, int escaped) {
       sb_put(b, s, 1);
     }
   }
+}
+
+/* Prints an output as the bytes the command wrote. */
+static void print_output(FILE *f, const char *s, int escaped) {
+  if (!escaped) {
+    fputs(s, f);
+    return;
+  }
+  sbuf b = {0};
+  unescape_output(&b, s, escaped);
+  if (b.p)
+    fwrite(b.p, 1, b.n, f);
+  free(b.p);
 }
 
 /* --results DIR: DIR/1/<argument>/{seq,stdout,stderr}, the argument with

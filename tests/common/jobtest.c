@@ -5,6 +5,7 @@
 #include "jobtest.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,4 +141,23 @@ int jt_has_word(const char *s, const char *w) {
     if ((p == s || !word_char(p[-1]) || !word_char(w[0])) && !word_char(p[n]))
       return 1;
   return 0;
+}
+
+int jt_finish_within(pid_t pid, const char *out, double timeout) {
+  double until = rc_now() + timeout;
+  int status;
+  while (!rc_poll(pid, &status)) {
+    if (rc_now() > until) {
+      fprintf(stderr, "run on %s still going after %.0f s: killed\n", out,
+              timeout);
+      kill(-pid, SIGKILL);
+      if (!jt_signal_job(out, "KILL"))
+        fprintf(stderr, "pkill -KILL found nothing for %s\n", out);
+      rc_finish(pid);
+      jt_wait_gone(out);
+      return -1;
+    }
+    usleep(5000);
+  }
+  return status;
 }

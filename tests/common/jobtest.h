@@ -8,6 +8,7 @@
 #define MPX_JOBTEST_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* The W4 job the tests run: ITEMS rows in PARTS inputs. */
 enum { JT_ITEMS = 4000, JT_PARTS = 40 };
@@ -61,6 +62,11 @@ int jt_wait_gone(const char *out);
 /* Sends sig (a name such as "KILL") to every process of the run writing
  * out; returns 0 when pkill found none. */
 int jt_signal_job(const char *out, const char *sig);
+
+/* Waits for the run started as pid (writing out) at most timeout seconds;
+ * returns its exit status, or -1 after killing it (its process group and
+ * whatever of the job is left) when it took longer. */
+int jt_finish_within(pid_t pid, const char *out, double timeout);
 
 /* The md5 of a file as 32 hex digits in sum ("" when it cannot be read). */
 void jt_md5(const char *path, char sum[33]);

@@ -84,29 +84,9 @@ static void job_cmd(char *buf, size_t cap, const char *out,
   jt_job_cmd(buf, cap, once_dir ? &w4once : &w4, DELAY_US, env, out, extra);
 }
 
-/* Waits for the run started as pid (writing out) at most timeout seconds;
- * returns its exit status, or -1 after killing it when it took longer. */
-static int finish_within(pid_t pid, const char *out, double timeout) {
-  double until = rc_now() + timeout;
-  int status;
-  while (!rc_poll(pid, &status)) {
-    if (rc_now() > until) {
-      fprintf(stderr, "run on %s still going after %.0f s: killed\n", out,
-              timeout);
-      kill(-pid, SIGKILL);
-      jt_signal_job(out, "KILL");
-      rc_finish(pid);
-      jt_wait_gone(out);
-      return -1;
-    }
-    usleep(5000);
-  }
-  return status;
-}
-
 /* Runs a job to its end (at most RUN_TIMEOUT); returns its status. */
 static int run_job(const char *cmd, const char *log, const char *out) {
-  return finish_within(rc_start(cmd, log), out, RUN_TIMEOUT);
+  return jt_finish_within(rc_start(cmd, log), out, RUN_TIMEOUT);
 }
 
 /* What a run reported: "job: rc=X items=... recorded=R computed=C

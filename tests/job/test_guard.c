@@ -72,29 +72,9 @@ static void signal_job(const char *out, const char *sig) {
     fprintf(stderr, "pkill -%s found nothing for %s\n", sig, out);
 }
 
-/* Waits for the run started as pid (writing out) at most timeout seconds;
- * returns its exit status, or -1 after killing it when it took longer. */
-static int finish_within(pid_t pid, const char *out, double timeout) {
-  double until = rc_now() + timeout;
-  int status;
-  while (!rc_poll(pid, &status)) {
-    if (rc_now() > until) {
-      fprintf(stderr, "run on %s still going after %.0f s: killed\n", out,
-              timeout);
-      kill(-pid, SIGKILL);
-      signal_job(out, "KILL");
-      rc_finish(pid);
-      jt_wait_gone(out);
-      return -1;
-    }
-    usleep(5000);
-  }
-  return status;
-}
-
 /* Runs a job to its end (at most RUN_TIMEOUT); returns its status. */
 static int run_job(const char *cmd, const char *log, const char *out) {
-  return finish_within(rc_start(cmd, log), out, RUN_TIMEOUT);
+  return jt_finish_within(rc_start(cmd, log), out, RUN_TIMEOUT);
 }
 
 /* Whether the log of a run contains s (and says so when not). */
@@ -255,7 +235,7 @@ static int wait_commit(const char *out, pid_t pid, int *status) {
       return 1;
   }
   fprintf(stderr, "no commit of %s in 20 s\n", out);
-  finish_within(pid, out, 0);
+  jt_finish_within(pid, out, 0);
   *status = -1;
   return 0;
 }
@@ -316,7 +296,7 @@ static void test_lock(void) {
   CU_ASSERT(named);
   /* the first goes on undisturbed */
   if (first_running)
-    st1 = finish_within(first, out, RUN_TIMEOUT);
+    st1 = jt_finish_within(first, out, RUN_TIMEOUT);
   CU_ASSERT_EQUAL(st1, 0);
   char rc[32] = "";
   long recorded = -1, computed = -1;
@@ -340,7 +320,7 @@ static void test_lock_race(void) {
   p[1] = rc_start(cmd, log[1]);
   int st[2];
   for (int i = 0; i < 2; i++)
-    st[i] = finish_within(p[i], out, RUN_TIMEOUT);
+    st[i] = jt_finish_within(p[i], out, RUN_TIMEOUT);
   CU_ASSERT(jt_wait_gone(out));
   int wins = (st[0] == 0) + (st[1] == 0);
   CU_ASSERT_EQUAL(wins, 1);
@@ -372,7 +352,7 @@ static void test_dir_removed(void) {
     usleep(200000);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", sub);
     CU_ASSERT_EQUAL(system(cmd), 0);
-    st = finish_within(pid, out, RUN_TIMEOUT);
+    st = jt_finish_within(pid, out, RUN_TIMEOUT);
   }
   CU_ASSERT(jt_wait_gone(out));
   CU_ASSERT_EQUAL(st, 1);
@@ -404,7 +384,7 @@ static void test_commit_interval(void) {
     usleep(10000);
   }
   if (!done)
-    st = finish_within(pid, out, 0);
+    st = jt_finish_within(pid, out, 0);
   double end = rc_now() - t0;
   CU_ASSERT_EQUAL(st, 0);
   /* committed while the slow part still ran, well before the end */
@@ -444,7 +424,7 @@ static int signalled_run(const char *out, const char *sig, int signo, int all,
         signal_job(out, sig);
       else
         kill(pid, signo); /* pid is mpirun's (exec) */
-      st = finish_within(pid, out, 30);
+      st = jt_finish_within(pid, out, 30);
       *took = rc_now() - t0;
     }
   }
