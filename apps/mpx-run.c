@@ -588,6 +588,7 @@ static int drain(int fd, sbuf *b) {
 
 typedef struct run_out {
   int exitval, sig;
+  int timed_out; /* --timeout stopped it */
   double start, runtime;
   sbuf out, err;
 } run_out;
@@ -691,8 +692,11 @@ static int run_once(const char *cmd, const char *wd, char **env, uint32_t nenv,
   sigset_t dfl, none;
   sigemptyset(&none);
   sigemptyset(&dfl);
-  static const int sigs[] = {SIGPIPE, SIGINT,  SIGTERM, SIGHUP,
-                             SIGUSR1, SIGUSR2, SIGQUIT, SIGALRM};
+  /* SIGUSR1 and SIGUSR2 stay ignored, as in the task process: srun passes
+   * a SLURM warning to every process of the step, and the warning is for
+   * mpx-run, not for the commands. */
+  static const int sigs[] = {SIGPIPE, SIGINT,  SIGTERM,
+                             SIGHUP,  SIGQUIT, SIGALRM};
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
     sigaddset(&dfl, sigs[i]); /* task processes ignore some of them */
   posix_spawnattr_setsigdefault(&at, &dfl);
@@ -781,6 +785,7 @@ static int run_once(const char *cmd, const char *wd, char **env, uint32_t nenv,
   r->runtime = now_mono() - t0;
   r->exitval = WIFEXITED(status) ? WEXITSTATUS(status) : 0; /* as $? >> 8 */
   r->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  r->timed_out = termed;
   if (termed && !r->sig)
     r->sig = SIGTERM; /* stopped by --timeout, though it exited itself */
   if (termed && r->exitval == 0)
@@ -817,7 +822,27 @@ static int put_output(mpx_task_ctx *ctx, const char *name, const sbuf *b,
   return rc;
 }
 
+/* A stop signal this task process received from outside (SIGTERM or
+ * SIGHUP to every process of the job): told apart from a command that
+ * signals itself. */
+static volatile sig_atomic_t outside_sig;
+
+static void on_outside_signal(int sig) {
+  outside_sig = sig;
+}
+
 static int command_task(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  static int watching;
+  if (!watching) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_outside_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    watching = 1;
+  }
   cmd_arg h;
   if (len < sizeof h)
     return mpx_task_fail(ctx, "malformed command (%zu bytes)", len);
@@ -848,6 +873,17 @@ static int command_task(mpx_task_ctx *ctx, const void *arg, size_t len) {
     tries++;
     if (run_once(cmd, wd, env, h.nenv + 1, h.timeout, &r) != 0)
       return mpx_task_fail(ctx, "cannot start /bin/sh: %s", strerror(errno));
+    if (!r.timed_out && outside_sig && r.sig == outside_sig) {
+      /* Stopped from outside: scancel signals every process of the job,
+       * this one included. It goes the same way, so that the command is
+       * not recorded as done (nor tried again) and a resume runs it
+       * again. (A command that signals itself is recorded as GNU
+       * parallel records it: this process got no signal then.) */
+      free(r.out.p);
+      free(r.err.p);
+      signal(r.sig, SIG_DFL);
+      raise(r.sig);
+    }
     if ((r.exitval == 0 && r.sig == 0) || tries > (int)h.retries)
       break;
     free(r.out.p);
@@ -1138,6 +1174,13 @@ static void on_result(void *a, const mpx_map_item *it) {
   uint64_t k = r->todo[it->index];
   const char *cmd = r->cmds.v[k];
   int status = 0; /* the command's, as the shell's $? (255: not run) */
+  if (it->status == MPX_EINTR) {
+    /* Stopped from outside before it finished: neither logged nor
+     * counted; a resume runs it again. */
+    fprintf(stderr, "mpx-run: command %llu stopped from outside: %s\n",
+            (unsigned long long)(k + 1), it->error ? it->error : "?");
+    return;
+  }
   r->done++;
   if (it->status != 0) {
     /* The command's task process died or the command could not start:

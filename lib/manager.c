@@ -496,7 +496,7 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
       if (st != MPX_ETASK && st != MPX_ENOTASK && st != MPX_ENOMEM &&
           st != MPX_ECANCELED && st != MPX_ECRASHED && st != MPX_EEXIT &&
           st != MPX_ETIMELIMIT && st != MPX_EMEMLIMIT && st != MPX_EBROKEN &&
-          st != MPX_ESYS)
+          st != MPX_ESYS && st != MPX_EINTR)
         st = MPX_EPROTO;
       if (st != MPX_ECANCELED)
         err = strndup(it.data, (size_t)it.len);

@@ -741,6 +741,17 @@ static int death_cause(const mpx__sup *s, const slot *sl, const job *j, int ws,
     code = MPX_EEXIT;
     snprintf(cause, sizeof cause, "called exit(%d), which ends its process",
              sl->note_code);
+  } else if (WIFSIGNALED(ws) && !sl->noted &&
+             (WTERMSIG(ws) == SIGTERM || WTERMSIG(ws) == SIGINT ||
+              WTERMSIG(ws) == SIGHUP)) {
+    /* Stopped from outside (scancel signals every process of a job, a
+     * shutdown, a user): not the task's failure, so not recorded; the
+     * job stops and a resume runs the task again. */
+    code = MPX_EINTR;
+    snprintf(cause, sizeof cause,
+             "was stopped by %s from outside mpx (a batch system ending the "
+             "job?); it is not recorded: a resume runs it again",
+             signame(WTERMSIG(ws)));
   } else if (WIFSIGNALED(ws) || (sl->noted && sl->note_sig > 0)) {
     /* The note's signal when it came first: the death itself may have
      * been our SIGTERM at a time limit while it was dying slowly. */

@@ -130,12 +130,12 @@ static void on_signal(int sig) {
 /* ---- jobs ---------------------------------------------------------- */
 
 typedef struct {
-  pid_t pid;      /* sbatch --parsable --wait */
-  long id;        /* SLURM job id */
-  char name[80];  /* for files: jobs/NAME.sbatch.log */
-  char log[700];  /* sbatch's stdout and stderr */
-  char out[700];  /* the job's --output file */
-  char tmpl[40];  /* mpx-run or mpx-features */
+  pid_t pid;     /* sbatch --parsable --wait */
+  long id;       /* SLURM job id */
+  char name[80]; /* for files: jobs/NAME.sbatch.log */
+  char log[700]; /* sbatch's stdout and stderr */
+  char out[700]; /* the job's --output file */
+  char tmpl[40]; /* mpx-run or mpx-features */
 } job_t;
 
 static void tail_file(const char *path, int n) {
@@ -180,9 +180,10 @@ static int submit(job_t *j, const char *name, const char *tmpl,
   snprintf(j->name, sizeof j->name, "%s", name);
   snprintf(j->tmpl, sizeof j->tmpl, "%s", tmpl);
   snprintf(j->log, sizeof j->log, "%s/%s.sbatch.log", jobs, name);
-  snprintf(cmd, sizeof cmd,
-           "cd '%s' && exec env %s sbatch --parsable --wait %s '%s/slurm/%s.sbatch'",
-           jobs, vars, args, src, tmpl);
+  snprintf(
+      cmd, sizeof cmd,
+      "cd '%s' && exec env %s sbatch --parsable --wait %s '%s/slurm/%s.sbatch'",
+      jobs, vars, args, src, tmpl);
   say("%s: %s", name, strstr(cmd, "env "));
   j->pid = rc_start(cmd, j->log);
   for (double end = rc_now() + 30; rc_now() < end; usleep(100000)) {
@@ -195,8 +196,8 @@ static int submit(job_t *j, const char *name, const char *tmpl,
     }
     int st;
     if (rc_poll(j->pid, &st)) {
-      fprintf(stderr, "%s: sbatch exited %d without a job id:\n%s\n", name,
-              st, rc_slurp(j->log));
+      fprintf(stderr, "%s: sbatch exited %d without a job id:\n%s\n", name, st,
+              rc_slurp(j->log));
       j->pid = 0;
       return -1;
     }
@@ -297,6 +298,25 @@ static int finish(job_t *j, double limit) {
 }
 
 /* Lines in path (0 when missing). */
+/* The inputs the completion record of out says are committed (its last
+ * "commit items=N" line), 0 without one, -1 when it cannot be read. */
+static long committed_items(const char *out) {
+  char path[800];
+  snprintf(path, sizeof path, "%s.mpxrec", out);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  char line[4096];
+  long items = 0;
+  while (fgets(line, sizeof line, f)) {
+    long n;
+    if (sscanf(line, "commit items=%ld", &n) == 1)
+      items = n;
+  }
+  fclose(f);
+  return items;
+}
+
 static int lines_in(const char *path) {
   FILE *f = fopen(path, "r");
   if (!f)
@@ -360,8 +380,8 @@ static void write_cmds(const char *name, int n, const char *sleep_s,
   if (!f)
     return;
   for (int k = 1; k <= n; k++)
-    fprintf(f, "echo %d >> \"$SIDE\"; sleep %s; echo %s %d\n", k, sleep_s,
-            word, k);
+    fprintf(f, "echo %d >> \"$SIDE\"; sleep %s; echo %s %d\n", k, sleep_s, word,
+            k);
   fclose(f);
 }
 
@@ -369,7 +389,8 @@ static const char rows_py[] =
     "import sys, h5py\n"
     "path, n, word = sys.argv[1], int(sys.argv[2]), sys.argv[3]\n"
     "with h5py.File(path, 'r') as f:\n"
-    "    c = {k: f[k][()] for k in ('seq', 'exitval', 'signal', 'stdout', 'tries')}\n"
+    "    c = {k: f[k][()] for k in ('seq', 'exitval', 'signal', 'stdout', "
+    "'tries')}\n"
     "    st = f['mpx/item_status'][()]\n"
     "for k, v in c.items():\n"
     "    assert len(v) == n, f'{k}: {len(v)} rows, want {n}'\n"
@@ -389,8 +410,10 @@ static const char rows_py[] =
  * (see KNOWN_KILLS). */
 static const char stopcmp_py[] =
     "import sys, h5py\n"
-    "sig, maxk, a, b = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]\n"
-    "C = ['seq', 'command', 'exitval', 'signal', 'stdout', 'stderr', 'escaped']\n"
+    "sig, maxk, a, b = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], "
+    "sys.argv[4]\n"
+    "C = ['seq', 'command', 'exitval', 'signal', 'stdout', 'stderr', "
+    "'escaped']\n"
     "with h5py.File(a, 'r') as fa, h5py.File(b, 'r') as fb:\n"
     "    x = {c: fa[c][()] for c in C}\n"
     "    y = {c: fb[c][()] for c in C}\n"
@@ -413,14 +436,17 @@ static const char stopcmp_py[] =
     "if rows:\n"
     "    sys.exit(f'{a}: rows {sorted(rows)} not in {b}')\n"
     "if killed:\n"
-    "    print(f'KNOWN mpx-run ISSUE: command(s) {killed} running at the stop '\n"
+    "    print(f'KNOWN mpx-run ISSUE: command(s) {killed} running at the stop "
+    "'\n"
     "          f'were killed by signal {sig} and recorded as done')\n"
     "if lost:\n"
-    "    print(f'KNOWN mpx-run ISSUE: command(s) {lost} have no row: their task '\n"
+    "    print(f'KNOWN mpx-run ISSUE: command(s) {lost} have no row: their "
+    "task '\n"
     "          f'process was killed by signal {sig} (a failed item, not run '\n"
     "          f'again by the resume, which still exits 0)')\n"
     "if len(killed) + len(lost) > maxk:\n"
-    "    sys.exit(f'{len(killed) + len(lost)} command(s) lost to signal {sig}, '\n"
+    "    sys.exit(f'{len(killed) + len(lost)} command(s) lost to signal {sig}, "
+    "'\n"
     "             f'at most {maxk} allowed')\n";
 
 /* Pads every WAV of a directory to 48 MB with a sparse silent tail (the
@@ -429,7 +455,8 @@ static const char pad_py[] =
     "import glob, struct, sys, wave\n"
     "SIZE = 48 << 20\n"
     "for p in sorted(glob.glob(sys.argv[1] + '/*.wav')):\n"
-    "    w = wave.open(p); q = w.getparams(); d = w.readframes(w.getnframes()); w.close()\n"
+    "    w = wave.open(p); q = w.getparams(); d = "
+    "w.readframes(w.getnframes()); w.close()\n"
     "    assert q.sampwidth == 2 and q.nchannels == 1, p\n"
     "    n = SIZE // 2\n"
     "    with open(p, 'wb') as f:\n"
@@ -508,12 +535,13 @@ static int suite_cleanup(void) {
   snprintf(want, sizeof want, "SLURM_CONF=%s/slurm.conf", dir);
   snprintf(cmdlog, sizeof cmdlog, "/dev/null");
   char cmd[1400];
-  snprintf(cmd, sizeof cmd,
-           "for d in /proc/[0-9]*; do { tr '\\0' '\\n' <$d/environ; } 2>/dev/null "
-           "| grep -qxF '%s' && case $(cat $d/comm) in slurm*|mpirun|orted|"
-           "mpx-*|srun|sbatch|sleep) echo \"left: ${d#/proc/} $(cat $d/comm)\";; "
-           "esac; done | grep . >&2 && exit 1; exit 0",
-           want);
+  snprintf(
+      cmd, sizeof cmd,
+      "for d in /proc/[0-9]*; do { tr '\\0' '\\n' <$d/environ; } 2>/dev/null "
+      "| grep -qxF '%s' && case $(cat $d/comm) in slurm*|mpirun|orted|"
+      "mpx-*|srun|sbatch|sleep) echo \"left: ${d#/proc/} $(cat $d/comm)\";; "
+      "esac; done | grep . >&2 && exit 1; exit 0",
+      want);
   if (system(cmd) != 0) {
     fprintf(stderr, "processes of the test's SLURM still run\n");
     down_failed = 1;
@@ -536,15 +564,15 @@ static int launched_by(const job_t *j, const char *L) {
 }
 
 /* KNOWN_KILLS: how many commands running at a stop may be recorded as
- * killed by SLURM's own signal (mpx-run resets SIGUSR1/SIGUSR2 to the
- * default for the commands it starts, so the step-wide SIGUSR1 that srun
- * passes on kills them; a plain scancel sends SIGTERM to every process of
- * the job). Such rows are recorded as done, not run again on resume: an
- * mpx-run issue reported, not a template one. 2 = the workers; with
- * MPX_SLURM_STRICT=1 in the environment none is allowed. */
+ * killed by SLURM's own signal. None: mpx-run keeps SIGUSR1 ignored in
+ * the commands (srun passes the warning to every process of the step),
+ * and a command a plain scancel's SIGTERM kills is not recorded (its task
+ * process got the signal too) and runs again on resume. Both were bugs
+ * this test found; MPX_SLURM_TOLERANT=1 allows 2 per stop (the workers),
+ * to look at a regression without failing. */
 static int known_kills(int stops) {
-  const char *s = getenv("MPX_SLURM_STRICT");
-  return s && *s && strcmp(s, "0") ? 0 : 2 * stops;
+  const char *s = getenv("MPX_SLURM_TOLERANT");
+  return s && *s && strcmp(s, "0") ? 2 * stops : 0;
 }
 
 /* out's rows equal ref's (runcheck.py same), or with sig (the signal SLURM
@@ -552,9 +580,9 @@ static int known_kills(int stops) {
  * that are recorded as killed by sig or missing (stops: how many times the
  * job was stopped). */
 static int same_output(const char *out, const char *ref, int sig, int stops) {
-  int rc = sig ? sh(PY " stopcmp.py %d %d %s %s", sig, known_kills(stops), out,
-                    ref)
-               : sh(PY " '%s/tests/py/runcheck.py' same %s %s", src, out, ref);
+  int rc =
+      sig ? sh(PY " stopcmp.py %d %d %s %s", sig, known_kills(stops), out, ref)
+          : sh(PY " '%s/tests/py/runcheck.py' same %s %s", src, out, ref);
   if (rc != 0 || strstr(logged(), "KNOWN"))
     fprintf(stderr, "%s: %s", out, logged());
   return rc == 0;
@@ -726,6 +754,7 @@ static void case_scancel(const char *L) {
   CU_ASSERT(!file_has(j.out, "every command succeeded"));
   snprintf(first_out, sizeof first_out, "%s", j.out);
   int before = lines_in(side);
+  long committed = committed_items(out);
   if (CU_get_number_of_failures() != f0)
     diagnostics(&j);
 
@@ -743,9 +772,14 @@ static void case_scancel(const char *L) {
    * (2 workers) may have started again. */
   CU_ASSERT(side_ok(side, 16, 0));
   int total = lines_in(side);
-  say("%s: %d starts before the scancel, %d in all (16 commands)", name,
-      before, total);
-  CU_ASSERT(total >= 16 && total <= 18);
+  say("%s: %d starts before the scancel, %ld of them committed, %d in all "
+      "(16 commands)",
+      name, before, committed, total);
+  /* Only the commands that had started and were not committed (stopped by
+   * the scancel's SIGTERM, or started in the moment before the stop took
+   * hold) may run again; a committed one never does. */
+  CU_ASSERT(committed >= 0);
+  CU_ASSERT(total >= 16 && total <= 16 + before - committed);
   (void)first_out;
   if (CU_get_number_of_failures() != f0)
     diagnostics(&j);
@@ -757,10 +791,10 @@ static void case_features(void) {
   char vars[4096], ref[700], out[700], data[700];
   job_t j;
   snprintf(data, sizeof data, "%s/wavs", jobs);
-  CU_ASSERT_EQUAL_FATAL(
-      sh("bash '%s/scripts/make_dataset.sh' %s 24 && " PY " pad.py %s", src,
-         data, data),
-      0);
+  CU_ASSERT_EQUAL_FATAL(sh("bash '%s/scripts/make_dataset.sh' %s 24 && " PY
+                           " pad.py %s",
+                           src, data, data),
+                        0);
   snprintf(ref, sizeof ref, "%s/features-ref.h5", jobs);
   snprintf(out, sizeof out, "%s/features-usr1.h5", jobs);
   snprintf(vars, sizeof vars, "DATA=%s OUT=%s GRACE=30", data, ref);
@@ -797,14 +831,30 @@ static void case_features(void) {
   }
 }
 
-static void t_mpirun_normal(void) { case_normal("mpirun"); }
-static void t_mpirun_usr1(void) { case_usr1("mpirun"); }
-static void t_mpirun_timelimit(void) { case_timelimit("mpirun"); }
-static void t_mpirun_scancel(void) { case_scancel("mpirun"); }
-static void t_srun_normal(void) { case_normal("srun"); }
-static void t_srun_usr1(void) { case_usr1("srun"); }
-static void t_srun_timelimit(void) { case_timelimit("srun"); }
-static void t_srun_scancel(void) { case_scancel("srun"); }
+static void t_mpirun_normal(void) {
+  case_normal("mpirun");
+}
+static void t_mpirun_usr1(void) {
+  case_usr1("mpirun");
+}
+static void t_mpirun_timelimit(void) {
+  case_timelimit("mpirun");
+}
+static void t_mpirun_scancel(void) {
+  case_scancel("mpirun");
+}
+static void t_srun_normal(void) {
+  case_normal("srun");
+}
+static void t_srun_usr1(void) {
+  case_usr1("srun");
+}
+static void t_srun_timelimit(void) {
+  case_timelimit("srun");
+}
+static void t_srun_scancel(void) {
+  case_scancel("srun");
+}
 
 int main(int argc, char **argv) {
   if (argc != 4) {
@@ -826,11 +876,12 @@ int main(int argc, char **argv) {
   char cmd[2000];
   /* A run killed outright (a ctest time-out sends SIGKILL) cannot stop
    * its SLURM: stop what earlier runs in WORK left, then remove it. */
-  snprintf(cmd, sizeof cmd,
-           "mkdir -p '%s' && for d in '%s'/run.*; do [ -d \"$d\" ] || continue; "
-           "echo \"slurm_templates: stopping whatever $d left\"; "
-           "bash '%s' \"$d\"; rm -rf \"$d\"; done",
-           work, work, downsh);
+  snprintf(
+      cmd, sizeof cmd,
+      "mkdir -p '%s' && for d in '%s'/run.*; do [ -d \"$d\" ] || continue; "
+      "echo \"slurm_templates: stopping whatever $d left\"; "
+      "bash '%s' \"$d\"; rm -rf \"$d\"; done",
+      work, work, downsh);
   if (system(cmd) != 0)
     fprintf(stderr, "slurm_templates: cleaning %s failed\n", work);
   char tmpl[600];
@@ -847,8 +898,8 @@ int main(int argc, char **argv) {
   sigaction(SIGHUP, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  CU_pSuite s = CU_add_suite("sbatch templates on a private SLURM",
-                             suite_init, suite_cleanup);
+  CU_pSuite s = CU_add_suite("sbatch templates on a private SLURM", suite_init,
+                             suite_cleanup);
   CU_add_test(s, "mpx-run.sbatch, mpirun: a normal run", t_mpirun_normal);
   CU_add_test(s, "mpx-run.sbatch, mpirun: USR1, requeue, done", t_mpirun_usr1);
   CU_add_test(s, "mpx-run.sbatch, srun: a normal run", t_srun_normal);
