@@ -1310,11 +1310,16 @@ static double slurm_end_time(char *why, size_t cap) {
     snprintf(why, cap, "SLURM_JOB_ID is not set: not inside a SLURM job");
     return 0;
   }
-  char cmd[128], line[128] = "";
-  snprintf(cmd, sizeof cmd, "squeue -h -j %s -o %%e 2>&1", id);
+  char line[128] = "";
+  /* MPX_RUN_SQUEUE: a stand-in for the tests (mpirun puts its own
+   * directory first on the ranks' PATH, so PATH cannot provide one). */
+  const char *sq = getenv("MPX_RUN_SQUEUE");
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "%s -h -j %s -o %%e 2>&1",
+           sq && *sq && strlen(sq) < 1000 ? sq : "squeue", id);
   FILE *p = popen(cmd, "r");
   if (!p || !fgets(line, sizeof line, p)) {
-    snprintf(why, cap, "'%s' printed nothing", cmd);
+    snprintf(why, cap, "'%.200s' printed nothing", cmd);
     if (p)
       pclose(p);
     return 0;
@@ -1325,7 +1330,7 @@ static double slurm_end_time(char *why, size_t cap) {
   memset(&tm, 0, sizeof tm);
   const char *rest = strptime(line, "%Y-%m-%dT%H:%M:%S", &tm);
   if (!rest || *rest) {
-    snprintf(why, cap, "'%s' printed '%s', not an end time", cmd, line);
+    snprintf(why, cap, "'%.100s' printed '%.100s', not an end time", cmd, line);
     return 0;
   }
   tm.tm_isdst = -1;
@@ -1469,6 +1474,9 @@ static int run_root(mpx_executor *ex, opts *o) {
   if (o->out) {
     mpx_map_options mo;
     mpx_map_options_init(&mo);
+    if (o->task_time > 0) /* produced as a worker frees, so the check on
+                             the end time is made as the command starts */
+      mo.window = (uint64_t)mpx_executor_workers(ex);
     mpx_job_options jo;
     mpx_job_options_init(&jo);
     jo.mode = o->resume      ? MPX_JOB_RESUME
@@ -1507,6 +1515,9 @@ static int run_root(mpx_executor *ex, opts *o) {
   } else {
     mpx_map_options mo;
     mpx_map_options_init(&mo);
+    if (o->task_time > 0) /* produced as a worker frees, so the check on
+                             the end time is made as the command starts */
+      mo.window = (uint64_t)mpx_executor_workers(ex);
     int rc =
         mpx_map_create_producer(ex, TASK, produce, &r, r.ntodo, &mo, &r.map);
     mpx_map_item it;

@@ -976,6 +976,56 @@ static void test_stop_signal(void) {
   CU_ASSERT_EQUAL(py(args), 0);
 }
 
+/* --task-time under SLURM: no command starts later than SEC before the
+ * job's end, read with squeue. A stand-in squeue (MPX_RUN_SQUEUE) gives an end
+ * 4 s away; with --task-time 3 and 1 s commands the run stops after about a
+ * second (exit 102), and --resume (end far away) finishes the rest. */
+static void test_task_time(void) {
+  char wd[512], bin[600], out[600], sq[700];
+  snprintf(wd, sizeof wd, "%s", at("tt"));
+  mkdir(wd, 0755);
+  snprintf(bin, sizeof bin, "%s/bin", wd);
+  mkdir(bin, 0755);
+  snprintf(out, sizeof out, "%s/tt.h5", wd);
+  static const char *const cmds[] = {"sleep 1; echo 1", "sleep 1; echo 2",
+                                     "sleep 1; echo 3", "sleep 1; echo 4",
+                                     "sleep 1; echo 5", "sleep 1; echo 6",
+                                     "sleep 1; echo 7", "sleep 1; echo 8"};
+  write_lines(at("tt.txt"), cmds, 8);
+  /* squeue -h -j ID -o %e: the end time in local time, END_IN s away. */
+  snprintf(sq, sizeof sq, "%s/squeue", bin);
+  FILE *f = fopen(sq, "w");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+  fputs("#!/bin/sh\n"
+        "date -d @$(( $(date +%s) + ${END_IN:-4} )) +%Y-%m-%dT%H:%M:%S\n",
+        f);
+  fclose(f);
+  chmod(sq, 0755);
+  str m = {0};
+  addf(&m, "cd %s && MPX_RUN_SQUEUE=%s SLURM_JOB_ID=42 END_IN=4 ", wd, sq);
+  add_mpx(&m, 3);
+  addf(&m, " -q --task-time 3 -o %s ../tt.txt 2>tt.err", out);
+  double t0 = rc_now();
+  int rc = run(&m);
+  double took = rc_now() - t0;
+  CU_ASSERT_EQUAL(rc, 102);
+  CU_ASSERT(took < 8);
+  if (rc != 102)
+    fprintf(stderr, "\n  --task-time: exit %d\n", rc);
+  addf(&m, "cd %s && MPX_RUN_SQUEUE=%s SLURM_JOB_ID=42 END_IN=3600 ", wd, sq);
+  add_mpx(&m, 3);
+  addf(&m, " -q --task-time 3 --resume -o %s ../tt.txt 2>tt2.err", out);
+  CU_ASSERT_EQUAL(run(&m), 0);
+  char args[1400];
+  snprintf(args, sizeof args, "check %s %s 0 9e9", at("tt.txt"), out);
+  CU_ASSERT_EQUAL(py(args), 0);
+  /* Outside SLURM it is an error before anything runs. */
+  addf(&m, "cd %s && env -u SLURM_JOB_ID ", wd);
+  add_mpx(&m, 2);
+  addf(&m, " --task-time 3 ../tt.txt >/dev/null 2>tt3.err");
+  CU_ASSERT_EQUAL(run(&m), 255);
+}
+
 static void test_env_wd(void) {
   char wd[512];
   snprintf(wd, sizeof wd, "%s", at("work dir"));
@@ -1041,6 +1091,7 @@ int main(int argc, char **argv) {
   CU_add_test(s, "9. --env and --wd", test_env_wd);
   CU_add_test(s, "10. --results vs parallel --results", test_results);
   CU_add_test(s, "11. SIGUSR1 mid-run: grace, 102, --resume", test_stop_signal);
+  CU_add_test(s, "12. --task-time (a stand-in squeue)", test_task_time);
   double t0 = rc_now();
   int rc = rc_cunit_run(dir);
   printf("test_mpxrun: %.1f s\n", rc_now() - t0);
