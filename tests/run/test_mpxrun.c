@@ -733,8 +733,10 @@ static void test_timeout(void) {
        at("t.h5"), at("t.txt"), at("m.err"));
   CU_ASSERT_EQUAL(run(&m), 1); /* one failed */
   double t = rc_now() - t0;
-  printf("\n  --timeout 0.3 on sleep 5: %.2f s", t);
-  CU_ASSERT(t < 3.5);
+  /* The whole run includes MPI's start-up (seconds under ASan): the
+   * command's own run time in the joblog, checked below, shows that the
+   * time limit struck. */
+  printf("\n  --timeout 0.3 on sleep 5: %.2f s in all", t);
   jl_line ml[4];
   char *mh = NULL;
   int n = read_joblog(at("t-m.log"), &mh, ml, 4);
