@@ -42,11 +42,15 @@ static int w4_rows(mpx_task_ctx *ctx, const void *arg, size_t len) {
   if (fail_every > 0 && b[0] % fail_every == 0)
     return mpx_task_fail(ctx, "part starting at %lld fails on purpose",
                          (long long)b[0]);
+  return w4_fill(ctx, W4_TASK, b);
+}
+
+int w4_fill(mpx_task_ctx *ctx, const char *task, const int64_t b[2]) {
   size_t m = (size_t)(b[1] - b[0]);
   float *feat = mpx_task_array(ctx, "feature", MPX_FLOAT32, m, W4_WIDTH);
   int32_t *tgt = mpx_task_array(ctx, "target", MPX_INT32, m, 1);
   if (!feat || !tgt)
-    return mpx_task_fail(ctx, "w4_rows: no memory for %zu rows", m);
+    return mpx_task_fail(ctx, "%s: no memory for %zu rows", task, m);
   /* MPX_W4_SLOW=R:MS: the part holding row R sleeps MS ms first. */
   const char *slow = getenv("MPX_W4_SLOW");
   if (slow) {

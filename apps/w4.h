@@ -36,4 +36,10 @@ int32_t w4_row(int64_t i, float row[W4_WIDTH]);
 int w4_part(mpx_task_ctx *ctx, const char *task, const void *arg, size_t len,
             int64_t b[2]);
 
+/* The arrays "feature" and "target" of the part b = {start, stop}, as
+ * "w4_rows" returns them (MPX_W4_SLOW and MPX_W4_DELAY_US included), for
+ * tasks built on W4; task names the task in a failure. Returns 0 or
+ * mpx_task_fail()'s code. */
+int w4_fill(mpx_task_ctx *ctx, const char *task, const int64_t b[2]);
+
 #endif

@@ -23,9 +23,11 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "h5out.h"
 #include "task.h"
+#include "undo.h"
 #include "util.h"
 
 #define STAGE_MAX ((size_t)8 << 20) /* staged bytes before a block write */
@@ -50,6 +52,7 @@ enum { M_STATUS, M_ROWS, M_OFFSET, M_ERROR, M_N };
 struct mpx__h5 {
   char *path;
   hid_t file, grp;
+  mpx__undo *undo; /* the file's driver when writable (undo.h) */
   int fd, writable;
   mpx_job_options jo;
   ds *ds; /* result datasets, sorted by name */
@@ -375,6 +378,141 @@ static int ds_truncate(mpx__h5 *h, ds *d, uint64_t rows) {
   return 0;
 }
 
+/* ---- what a killed run left beyond the commit ---------------------------
+ *
+ * A variable-length string element holds a reference to an object in one
+ * of HDF5's global heap collections. A run killed while HDF5 flushed a
+ * commit can leave, past the committed rows, a chunk that holds such
+ * references while the heap objects they name were never written; the
+ * dataset's extent still ends at the commit, so no reader sees them. But
+ * HDF5 writes a string over an element by first freeing the heap object
+ * the element held, and the next run allocates its objects from the same
+ * collection with the same indices the killed run used: writing row R
+ * would free the object a string written a moment before had just taken,
+ * and that string would read as another (seen: a resumed mpx-run output
+ * whose stdout row 4 read "out 4" instead of "out 5", exit status 0).
+ * So before a resumed run writes anything, every element of a string
+ * dataset at or past its kept rows is set to zero (no heap object) in the
+ * raw chunks, chunks past the extent included. */
+
+enum { VL_DISK = 16 }; /* a string element on disk: length, address, index */
+
+/* Zeroes elements [from, ...) of the raw chunk of d at row off (rows rows
+ * of VL_DISK bytes), inflating and deflating it when it is compressed.
+ * Sets *found when the chunk exists. */
+static int scrub_chunk(mpx__h5 *h, ds *d, hsize_t off, hsize_t rows,
+                       uint64_t from, int deflate, int *found) {
+  hsize_t o[2] = {off, 0}, size = 0;
+  unsigned mask = 0;
+  haddr_t addr = HADDR_UNDEF;
+  *found = 0;
+  if (H5Dget_chunk_info_by_coord(d->id, o, &mask, &addr, &size) < 0)
+    return h5fail(MPX_EIO, h->path, "cannot look up a chunk of");
+  if (addr == HADDR_UNDEF || size == 0)
+    return 0;
+  *found = 1;
+  size_t plain = (size_t)rows * VL_DISK;
+  unsigned char *raw = malloc((size_t)size), *buf = malloc(plain);
+  int rc = 0;
+  if (!raw || !buf) {
+    rc = mpx__fail(MPX_ENOMEM, "out of memory cleaning '%s'", d->name);
+    goto out;
+  }
+  uint32_t rmask = 0;
+  if (H5Dread_chunk(d->id, H5P_DEFAULT, o, &rmask, raw) < 0) {
+    rc = h5fail(MPX_EIO, h->path, "cannot read a chunk of");
+    goto out;
+  }
+  int packed = deflate && !(rmask & 1);
+  memset(buf, 0, plain);
+  uLongf n = (uLongf)plain;
+  int bad = 0;
+  if (!packed)
+    memcpy(buf, raw, size < plain ? (size_t)size : plain);
+  else
+    bad = uncompress(buf, &n, raw, (uLong)size) != Z_OK || n != plain;
+  size_t keep = from > off ? (size_t)(from - off) : 0;
+  if (bad && keep > 0) { /* the kept rows were verified: not expected */
+    rc = mpx__fail(MPX_ECORRUPT,
+                   "'%s': the chunk of dataset '%s' at row %llu cannot be "
+                   "read",
+                   h->path, d->name, (unsigned long long)off);
+    goto out;
+  }
+  memset(buf + keep * VL_DISK, 0, plain - keep * VL_DISK);
+  if (!packed) {
+    if (H5Dwrite_chunk(d->id, H5P_DEFAULT, rmask, o, plain, buf) < 0)
+      rc = h5fail(MPX_EIO, h->path, "cannot clean a chunk of");
+    goto out;
+  }
+  uLongf zn = compressBound((uLong)plain);
+  unsigned char *z = malloc((size_t)zn);
+  if (!z)
+    rc = mpx__fail(MPX_ENOMEM, "out of memory cleaning '%s'", d->name);
+  else if (compress2(z, &zn, buf, (uLong)plain,
+                     h->jo.compression > 0 ? h->jo.compression : 1) != Z_OK)
+    rc = mpx__fail(MPX_ENOMEM, "cannot compress a chunk of '%s'", d->name);
+  else if (H5Dwrite_chunk(d->id, H5P_DEFAULT, 0, o, (size_t)zn, z) < 0)
+    rc = h5fail(MPX_EIO, h->path, "cannot clean a chunk of");
+  free(z);
+out:
+  free(raw);
+  free(buf);
+  return rc;
+}
+
+/* Clears every element of string dataset d at or past row `from`. */
+static int ds_scrub(mpx__h5 *h, ds *d, uint64_t from) {
+  if (d->dtype != MPX_STRING || d->id < 0)
+    return 0;
+  hid_t dcpl = H5Dget_create_plist(d->id);
+  hsize_t chunk[2] = {0, 1}, nchunks = 0;
+  int deflate = 0, other = 0;
+  if (dcpl >= 0 && H5Pget_chunk(dcpl, 2, chunk) >= 1) {
+    int nf = H5Pget_nfilters(dcpl);
+    for (int i = 0; i < nf; i++) {
+      unsigned flags;
+      size_t ne = 0;
+      H5Z_filter_t f =
+          H5Pget_filter2(dcpl, (unsigned)i, &flags, &ne, NULL, 0, NULL, NULL);
+      if (f == H5Z_FILTER_DEFLATE && i == 0)
+        deflate = 1;
+      else
+        other = 1;
+    }
+  }
+  if (dcpl >= 0)
+    H5Pclose(dcpl);
+  if (chunk[0] == 0 || other)
+    return mpx__fail(MPX_ECORRUPT,
+                     "'%s': dataset '%s' is not laid out as mpx writes it",
+                     h->path, d->name);
+  hid_t sp = H5Dget_space(d->id); /* HDF5 1.10 refuses H5S_ALL here */
+  herr_t nrc = sp < 0 ? -1 : H5Dget_num_chunks(d->id, sp, &nchunks);
+  if (sp >= 0)
+    H5Sclose(sp);
+  if (nrc < 0)
+    return h5fail(MPX_EIO, h->path, "cannot count the chunks of");
+  /* The kept rows fill the chunks below `from` (verified): the others are
+   * at or past it, in order from the killed run's appends, but a flush cut
+   * short may have left gaps. */
+  hsize_t below = (hsize_t)(from / chunk[0]),
+          left = nchunks > below ? nchunks - below : 0;
+  hsize_t misses = 0;
+  for (hsize_t off = below * chunk[0]; left > 0 && misses < 4096;
+       off += chunk[0]) {
+    int found = 0;
+    int rc = scrub_chunk(h, d, off, chunk[0], from, deflate, &found);
+    if (rc)
+      return rc;
+    if (found)
+      left--;
+    else
+      misses++;
+  }
+  return 0;
+}
+
 /* ---- the file
  * ----------------------------------------------------------------- */
 
@@ -452,11 +590,11 @@ static int grp_attr_str(mpx__h5 *h, const char *name, const char *value) {
   return attr_str(h, h->grp, name, value);
 }
 
-/* The string attribute name of /mpx (malloc'd), or NULL when absent. */
-static char *grp_attr_get(mpx__h5 *h, const char *name) {
-  if (H5Aexists(h->grp, name) <= 0)
+/* The string attribute name of loc (malloc'd), or NULL when absent. */
+static char *attr_get(hid_t loc, const char *name) {
+  if (H5Aexists(loc, name) <= 0)
     return NULL;
-  hid_t a = H5Aopen(h->grp, name, H5P_DEFAULT);
+  hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
   if (a < 0)
     return NULL;
   hid_t ft = H5Aget_type(a), t = str_type();
@@ -472,24 +610,41 @@ static char *grp_attr_get(mpx__h5 *h, const char *name) {
   return out;
 }
 
+/* The string attribute name of /mpx (malloc'd), or NULL when absent. */
+static char *grp_attr_get(mpx__h5 *h, const char *name) {
+  return attr_get(h->grp, name);
+}
+
+int mpx__h5_closed(mpx__h5 *h) {
+  char *end = attr_get(h->file, "end_time");
+  int closed = end && *end;
+  free(end);
+  return closed;
+}
+
 int mpx__h5_create(const char *path, const mpx__h5_meta *meta,
                    const mpx_job_options *jo, mpx__h5 **out) {
   *out = NULL;
   mpx__h5 *h = h5_new(path, jo);
   if (!h)
     return mpx__fail(MPX_ENOMEM, "out of memory");
+  hid_t fapl = mpx__undo_fapl(&h->undo, h->jo.sync);
   errno = 0;
-  h->file = H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
-  if (h->file < 0) {
-    int rc = h5fail(errno == EEXIST ? MPX_EFILE : MPX_EIO, path,
-                    "cannot create the output");
+  h->file = fapl < 0 ? H5I_INVALID_HID
+                     : H5Fcreate(path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
+  if (fapl >= 0)
+    H5Pclose(fapl);
+  int rc = h->file < 0 ? h5fail(errno == EEXIST ? MPX_EFILE : MPX_EIO, path,
+                                "cannot create the output")
+                       : mpx__undo_remove(path); /* an older file's */
+  if (rc) {
     mpx__h5_close(h);
     return rc;
   }
   get_fd(h);
   errno = 0;
   h->grp = H5Gcreate2(h->file, "mpx", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  int rc = h->grp < 0 ? h5fail(MPX_EIO, path, "cannot create /mpx in") : 0;
+  rc = h->grp < 0 ? h5fail(MPX_EIO, path, "cannot create /mpx in") : 0;
   for (int i = 0; rc == 0 && i < M_N; i++)
     rc = ds_create(h, h->grp, &h->meta[i]);
   if (rc == 0)
@@ -625,9 +780,14 @@ int mpx__h5_open(const char *path, const mpx_job_options *jo,
   if (!h)
     return mpx__fail(MPX_ENOMEM, "out of memory");
   h->writable = writable;
+  /* Written through the undo journal; read as any reader does. */
+  hid_t fapl = writable ? mpx__undo_fapl(&h->undo, h->jo.sync) : H5P_DEFAULT;
   errno = 0;
-  h->file =
-      H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, H5P_DEFAULT);
+  h->file = fapl < 0
+                ? H5I_INVALID_HID
+                : H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
+  if (writable && fapl >= 0)
+    H5Pclose(fapl);
   if (h->file < 0) {
     int rc = h5fail(MPX_EIO, path, "cannot open the output");
     mpx__h5_close(h);
@@ -845,6 +1005,11 @@ int mpx__h5_cut(mpx__h5 *h, uint64_t items, uint64_t rows) {
   for (int i = 0; rc == 0 && i < M_N; i++)
     if (h->meta[i].file_rows != items)
       rc = ds_truncate(h, &h->meta[i], items);
+  /* What a killed run left past the kept rows (see ds_scrub). */
+  for (size_t i = 0; rc == 0 && i < h->nds; i++)
+    rc = ds_scrub(h, &h->ds[i], rows);
+  for (int i = 0; rc == 0 && i < M_N; i++)
+    rc = ds_scrub(h, &h->meta[i], items);
   h->items = items;
   h->rows = h->commit_rows = rows;
   h->failed = rc == 0 ? mpx__h5_count_failed(h, items) : 0;
@@ -910,8 +1075,15 @@ static int reserve(mpx__h5 *h, size_t bytes) {
     if (d->dtype == MPX_STRING)
       need += (off_t)(48 * d->staged_rows);
   }
-  if (fallocate(h->fd, FALLOC_FL_KEEP_SIZE, 0, need) != 0 &&
-      (errno == ENOSPC || errno == EDQUOT || errno == EFBIG))
+  /* The undo journal of the commit (undo.h) holds what the flush
+   * rewrites: at most the last chunk of each dataset, and metadata. */
+  uint64_t journal = (uint64_t)1 << 20;
+  for (size_t i = 0; i < h->nds + M_N; i++)
+    journal +=
+        i < h->nds ? h->ds[i].chunkbytes : h->meta[i - h->nds].chunkbytes;
+  if ((fallocate(h->fd, FALLOC_FL_KEEP_SIZE, 0, need) != 0 &&
+       (errno == ENOSPC || errno == EDQUOT || errno == EFBIG)) ||
+      mpx__undo_reserve(h->undo, journal) != 0)
     return mpx__fail(MPX_EIO,
                      "cannot write %zu more bytes to '%s': %s (what was "
                      "committed before stays in the file and its record)",
@@ -1092,6 +1264,9 @@ int mpx__h5_commit(mpx__h5 *h, uint64_t *items, uint64_t *rows, uint32_t *crc,
     return rc;
   if (h->jo.sync && h->fd >= 0 && fdatasync(h->fd) != 0)
     return mpx__fail(MPX_EIO, "cannot sync '%s': %s", h->path, strerror(errno));
+  /* The file as it is now is what a kill from here on returns to. */
+  if ((rc = mpx__undo_commit(h->undo)) != 0)
+    return rc;
   h->unsynced = 0;
   h->commit_rows = h->rows;
   *items = h->items;
@@ -1103,6 +1278,13 @@ int mpx__h5_check_path(const mpx__h5 *h) {
   if (h->fd < 0)
     return 0;
   return mpx__same_file(h->path, h->fd, "output");
+}
+
+int mpx__h5_checkpoint(mpx__h5 *h) {
+  int rc = mpx__h5_flush(h);
+  if (rc == 0 && h->jo.sync && h->fd >= 0 && fdatasync(h->fd) != 0)
+    rc = mpx__fail(MPX_EIO, "cannot sync '%s': %s", h->path, strerror(errno));
+  return rc ? rc : mpx__undo_commit(h->undo);
 }
 
 int mpx__h5_flush(mpx__h5 *h) {
@@ -1127,6 +1309,8 @@ int mpx__h5_add_run(mpx__h5 *h, const char *text) {
     ds_init(&d, "runs", MPX_STRING, 1);
     rc = ds_create(h, h->grp, &d);
   }
+  if (rc == 0 && h->writable)
+    rc = ds_scrub(h, &d, d.file_rows); /* a killed run's line past the end */
   if (rc == 0) {
     const char *p = text;
     rc = ds_write(h, &d, &p, 1);

@@ -71,6 +71,11 @@ const char *mpx__h5_file_schema(const mpx__h5 *h);
 /* Rows of /mpx/item_status in the file: the inputs it holds. */
 uint64_t mpx__h5_file_items(const mpx__h5 *h);
 
+/* Whether the file's closing attributes are written (end_time set): a
+ * finished job killed while it closed the file has all its inputs but
+ * not them. */
+int mpx__h5_closed(mpx__h5 *h);
+
 /* The job's schema text once its datasets exist, else NULL. */
 const char *mpx__h5_schema(const mpx__h5 *h);
 
@@ -100,9 +105,16 @@ uint64_t mpx__h5_count_failed(mpx__h5 *h, uint64_t items);
 int mpx__h5_scan_failed(mpx__h5 *h, uint64_t items, uint64_t *count,
                         uint64_t *first);
 
-/* Flushes HDF5's buffers to the file (no sync), so that a process killed
- * from here on leaves a file HDF5 can open. Returns 0 or MPX_EIO. */
+/* Flushes HDF5's buffers to the file (no sync). A process killed during
+ * the flush leaves a file that may not open: the undo journal (undo.h)
+ * puts it back. Returns 0 or MPX_EIO. */
 int mpx__h5_flush(mpx__h5 *h);
+
+/* Flushes the file (and syncs it, when the job syncs) and makes its state
+ * the one a run killed from here on returns to (undo.h): for the states
+ * between commits that the record accounts for (a new file, a resumed
+ * one after its cut). Returns 0 or an mpx code (said). */
+int mpx__h5_checkpoint(mpx__h5 *h);
 
 /* Appends a line describing this run to /mpx/runs. Returns 0 or MPX_EIO. */
 int mpx__h5_add_run(mpx__h5 *h, const char *text);
@@ -112,8 +124,9 @@ int mpx__h5_add_run(mpx__h5 *h, const char *text);
  * mpx_last_error() names the input), MPX_EIO, MPX_ENOMEM. */
 int mpx__h5_add(mpx__h5 *h, const mpx_map_item *it);
 
-/* Writes what is staged, flushes (and syncs) the file, and returns what it
- * now holds, the CRC of what this commit wrote and its per-dataset CRCs
+/* Writes what is staged, flushes (and syncs) the file, makes its state
+ * the one a kill returns to (undo.h), and returns what it now holds, the CRC of
+ * what this commit wrote and its per-dataset CRCs
  * (*sums, owned by h, valid until the next commit). Returns 0 or MPX_EIO
  * (also when the file was removed or replaced meanwhile). */
 int mpx__h5_commit(mpx__h5 *h, uint64_t *items, uint64_t *rows, uint32_t *crc,

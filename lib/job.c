@@ -49,6 +49,7 @@
 #include "map.h"
 #include "record.h"
 #include "registry.h"
+#include "undo.h"
 #include "util.h"
 
 typedef struct job {
@@ -73,6 +74,7 @@ typedef struct job {
   uint64_t committed, committed_rows, rows, failed;
   uint64_t committed_failed; /* failed inputs among the committed */
   int complete_before;       /* the output was complete: nothing to do */
+  int rolled_back;           /* a resume put the output back (undo.h) */
   char notes[2048];          /* for the report (writer, then caller) */
 
   mpx__h5 *h; /* writer thread only */
@@ -200,7 +202,7 @@ static int create_output(job *j) {
   if (rc == 0)
     rc = add_run(j, 0);
   if (rc == 0)
-    rc = mpx__h5_flush(j->h);
+    rc = mpx__h5_checkpoint(j->h);
   if (rc == 0)
     kill_point("opened");
   return rc;
@@ -290,6 +292,8 @@ static int in_use(const job *j, int exclusive) {
                    j->path, exclusive ? "" : "for writing ");
 }
 
+static int finish_file(job *j);
+
 /* Resumes where the record's header is empty, torn or corrupt: only an
  * output that holds nothing (a run killed while creating it) may start
  * afresh; anything else is refused untouched. */
@@ -373,10 +377,12 @@ static int resume_output(job *j, mpx__rec_info *in) {
     rc = mpx__h5_verify(h, in->commits, nc, &good, why, sizeof why);
   const mpx__rec_commit *last = nc ? &in->commits[nc - 1] : NULL;
   int finished = last && last->items == j->n;
+  int closed = 0;
   if (rc == 0 && finished && good == nc) {
     /* A finished job's datasets end where its last commit does. */
     if (mpx__h5_beyond(h, last->items, last->rows, why, sizeof why))
       good = nc - 1;
+    closed = mpx__h5_closed(h);
     j->rows = last->rows;
     j->failed = mpx__h5_count_failed(h, last->items);
   }
@@ -393,6 +399,21 @@ static int resume_output(job *j, mpx__rec_info *in) {
     finished = 0; /* it is computed again from the first failure on */
   } else if (finished && good == nc) {
     j->complete_before = 1;
+    if (j->rolled_back || !closed) {
+      /* Killed while it closed the file: the closing attributes (that
+       * the roll-back took away) are written again (the writer closes
+       * it). */
+      if ((rc = in_use(j, 1)) == 0 &&
+          (rc = mpx__h5_open(j->path, &j->jo, in->schema, 1, &j->h)) == 0 &&
+          (rc = mpx__h5_cut(j->h, last->items, last->rows)) == 0)
+        rc = finish_file(j);
+      if (rc == 0)
+        note(j,
+             "resume: '%s' is complete: its %llu inputs are recorded and "
+             "verified; its closing attributes are written again",
+             j->path, (unsigned long long)j->n);
+      return rc;
+    }
     note(j,
          "resume: '%s' is already complete: its %llu inputs are recorded "
          "and verified; nothing to do, nothing changed",
@@ -417,12 +438,26 @@ static int resume_output(job *j, mpx__rec_info *in) {
          (unsigned long long)nfailed, (unsigned long long)first,
          (unsigned long long)(keep ? in->commits[keep - 1].items : 0));
   good = keep;
-  if ((rc = in_use(j, 1)) != 0 ||
-      (rc = mpx__h5_open(j->path, &j->jo, in->schema, 1, &j->h)) != 0)
+  if ((rc = in_use(j, 1)) != 0)
     return rc;
   uint64_t items = good ? in->commits[good - 1].items : 0;
   uint64_t rows = good ? in->commits[good - 1].rows : 0;
-  rc = mpx__h5_cut(j->h, items, rows);
+  rc = mpx__h5_open(j->path, &j->jo, in->schema, 1, &j->h);
+  if (rc == 0)
+    rc = mpx__h5_cut(j->h, items, rows);
+  if ((rc == MPX_EIO || rc == MPX_ECORRUPT) && nc == 0) {
+    /* A run killed while it created the file (before its first
+     * checkpoint) can leave one that opens but fails the first write:
+     * nothing in it was committed. */
+    char why[512];
+    snprintf(why, sizeof why, "%s", mpx_last_error());
+    mpx__h5_close(j->h);
+    j->h = NULL;
+    if ((rc = move_aside(j, why, 0)) != 0 ||
+        (rc = mpx__rec_truncate(&j->rec, in->head)) != 0)
+      return rc;
+    return create_output(j);
+  }
   if (rc == 0)
     rc = mpx__rec_truncate(&j->rec,
                            good < nc ? in->commits[good].offset : in->end);
@@ -430,9 +465,28 @@ static int resume_output(job *j, mpx__rec_info *in) {
   if (rc == 0)
     rc = add_run(j, items);
   if (rc == 0)
-    rc = mpx__h5_flush(j->h);
+    rc = mpx__h5_checkpoint(j->h);
   if (rc == 0)
     kill_point("opened");
+  return rc;
+}
+
+/* Puts the output back as its last commit left it when a run was killed
+ * while writing it (its undo journal says so: undo.h), unless a running
+ * program holds it. */
+static int roll_back(job *j) {
+  if (!mpx__undo_exists(j->path))
+    return 0; /* a reader may hold it: nothing to put back */
+  int rc = in_use(j, 1), rolled = 0;
+  if (rc == 0)
+    rc = mpx__undo_recover(j->path, &rolled);
+  j->rolled_back = rolled;
+  if (rolled)
+    note(j,
+         "resume: '%s' was stopped while it was being written; it is back "
+         "as its last commit left it (from its journal '%s" MPX__UNDO_SUFFIX
+         "')",
+         j->path, j->path);
   return rc;
 }
 
@@ -440,7 +494,10 @@ static int resume_output(job *j, mpx__rec_info *in) {
  * verifies what the record claims, and cuts both to what checks out. */
 static int open_resume(job *j) {
   mpx__rec_info in;
-  int rc = mpx__rec_open(j->rec_path, &j->rec, &in);
+  int rc = roll_back(j);
+  if (rc)
+    return rc;
+  rc = mpx__rec_open(j->rec_path, &j->rec, &in);
   if (rc == 1)
     return resume_damaged_record(j);
   if (rc)

@@ -67,24 +67,9 @@ static int c_fd = -1;
 static unsigned char *c_out; /* results not yet sent */
 static size_t c_out_len, c_out_cap;
 
-/* Writes all of buf; async-signal-safe. Returns 0 or -1. */
-static int write_all(int fd, const void *buf, size_t len) {
-  const unsigned char *p = buf;
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return -1;
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 /* Sends the results gathered so far; async-signal-safe. */
 static void c_flush(void) {
-  if (c_out_len && write_all(c_fd, c_out, c_out_len) != 0)
+  if (c_out_len && mpx__write_all(c_fd, c_out, c_out_len) != 0)
     _exit(0); /* the supervisor is gone */
   c_out_len = 0;
 }
@@ -92,7 +77,7 @@ static void c_flush(void) {
 /* Sends a frame header only (no payload); async-signal-safe. */
 static void c_send_note(uint32_t kind, int32_t id, uint64_t extra) {
   frame_hdr h = {kind, id, 0, extra};
-  write_all(c_fd, &h, sizeof h);
+  mpx__write_all(c_fd, &h, sizeof h);
 }
 
 /* A fatal signal in a task: send what is done, then a note naming the

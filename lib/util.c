@@ -116,26 +116,32 @@ long mpx__env_long(const char *name, long def) {
 }
 
 /* Parses a non-negative double environment variable. */
-double mpx__env_double(const char *name, double def) {
+/* The number at the start of the variable name, its unit suffix (the
+ * rest) in *rest; 0 when unset, empty or not a number. */
+static int env_number(const char *name, double *v, const char **rest) {
   const char *s = getenv(name);
   if (!s || !*s)
-    return def;
+    return 0;
   char *end;
   errno = 0;
-  double v = strtod(s, &end);
-  if (errno || *end || v < 0)
+  *v = strtod(s, &end);
+  *rest = end;
+  return errno == 0 && end != s;
+}
+
+double mpx__env_double(const char *name, double def) {
+  double v;
+  const char *rest;
+  if (!env_number(name, &v, &rest) || *rest || !(v >= 0))
     return def;
   return v;
 }
 
 uint64_t mpx__env_bytes(const char *name, uint64_t def) {
-  const char *s = getenv(name);
-  if (!s || !*s)
+  double v, mult = 1;
+  const char *end;
+  if (!env_number(name, &v, &end))
     return def;
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  double mult = 1;
   if (*end == 'k' || *end == 'K')
     mult = 1024.0, end++;
   else if (*end == 'm' || *end == 'M')
@@ -146,7 +152,7 @@ uint64_t mpx__env_bytes(const char *name, uint64_t def) {
     end++;
   if (*end == 'b' || *end == 'B')
     end++;
-  if (errno || *end || !(v >= 0) || v * mult > 1.8e19)
+  if (*end || !(v >= 0) || v * mult > 1.8e19)
     return def;
   return (uint64_t)(v * mult);
 }
@@ -216,5 +222,19 @@ int mpx__grow(void *bufp, size_t *cap, size_t need, size_t elem, size_t first) {
     return MPX_ENOMEM;
   memcpy(bufp, &n, sizeof n);
   *cap = ncap;
+  return 0;
+}
+
+int mpx__write_all(int fd, const void *buf, size_t len) {
+  const unsigned char *p = buf;
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return -1;
+    p += n;
+    len -= (size_t)n;
+  }
   return 0;
 }

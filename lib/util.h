@@ -94,4 +94,8 @@ double mpx__env_double(const char *name, double def);
  * environment; returns def when unset or malformed. */
 uint64_t mpx__env_bytes(const char *name, uint64_t def);
 
+/* Writes all of buf to fd (again after EINTR and short writes);
+ * async-signal-safe. Returns 0 or -1 (errno set). */
+int mpx__write_all(int fd, const void *buf, size_t len);
+
 #endif

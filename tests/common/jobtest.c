@@ -124,10 +124,13 @@ void jt_job_md5(const char *out, jt_sums *s) {
 
 int jt_py(const char *dir, const char *script, const char *args,
           const char *log) {
-  char cmd[4096];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s%s%s %s", dir ? dir : "",
-           dir ? "/" : "", script, args);
-  return rc_run(cmd, log);
+  char *cmd = NULL; /* any length: some checks take hundreds of files */
+  if (asprintf(&cmd, "/usr/bin/python3 %s%s%s %s", dir ? dir : "",
+               dir ? "/" : "", script, args) < 0)
+    return -1;
+  int rc = rc_run(cmd, log);
+  free(cmd);
+  return rc;
 }
 
 /* Whether c belongs to a name (or number). */

@@ -5,6 +5,7 @@
  *         [--resume | --overwrite] [--commit S] [--gzip L] [--no-sync]
  *         [--identity KEY] [--isolation] [--task-timeout SEC]
  *         [--retries N] [--retry-failed] [--crash-parts SPEC]
+ *         [--labels] [--chunk-rows R]
  * maps "w4_rows" over [0, N) split into K parts (array_split) and writes
  * feature/target to PATH with mpx_job_run(); the job's identity is KEY, or
  * "w4 items=N" by default. SIGINT, SIGTERM and SIGUSR1 on any rank ask the
@@ -19,6 +20,9 @@
  * With W4JOB_CRASH_ONCE_DIR=DIR in the environment, part P does so only
  * while DIR/part.P does not exist, and creates it first, so that a retry
  * or a rerun succeeds.
+ * --labels maps "w4_labeled" instead: W4 and a string array "label" per
+ * row ("row <i>" and i % 13 dots); --chunk-rows sets the HDF5 chunk rows
+ * (mpx_job_options.chunk_rows).
  * Prints one line
  *   job: rc=<name> items=<n> recorded=<r> computed=<c> failed=<f> rows=<rows>
  * and exits 0 on success, 1 on a job error (message on stderr), 2 on bad
@@ -40,6 +44,7 @@ static void on_signal(int sig) {
 }
 
 #define CRASHY_TASK "w4_crashy"
+#define LABELED_TASK "w4_labeled"
 
 /* How a part of --crash-parts ends. */
 enum crash_how { CRASH_NONE, CRASH_SEGV, CRASH_ABORT, CRASH_EXIT, CRASH_HANG };
@@ -140,27 +145,42 @@ static int w4_crashy(mpx_task_ctx *ctx, const void *arg, size_t len) {
     }
     break;
   }
-  size_t m = (size_t)(b[1] - b[0]);
-  float *feat = mpx_task_array(ctx, "feature", MPX_FLOAT32, m, W4_WIDTH);
-  int32_t *tgt = mpx_task_array(ctx, "target", MPX_INT32, m, 1);
-  if (!feat || !tgt)
-    return mpx_task_fail(ctx, CRASHY_TASK ": no memory for %zu rows", m);
-  const char *d = getenv("MPX_W4_DELAY_US");
-  long delay = d ? strtol(d, NULL, 10) : 0;
-  for (size_t r = 0; r < m; r++) {
-    tgt[r] = w4_row(b[0] + (int64_t)r, feat + r * W4_WIDTH);
-    if (delay > 0) {
-      struct timespec ts = {delay / 1000000, (delay % 1000000) * 1000};
-      nanosleep(&ts, NULL);
-    }
+  return w4_fill(ctx, CRASHY_TASK, b);
+}
+
+/* "w4_labeled": the W4 rows of a part with a string array "label" as well,
+ * "row <i>" and i % 13 dots, so that the output holds variable-length
+ * strings of several lengths. */
+static int w4_labeled(mpx_task_ctx *ctx, const void *arg, size_t len) {
+  int64_t b[2];
+  int rc = w4_part(ctx, LABELED_TASK, arg, len, b);
+  if (rc == 0)
+    rc = w4_fill(ctx, LABELED_TASK, b);
+  size_t m = rc == 0 ? (size_t)(b[1] - b[0]) : 0;
+  const char **labels = m ? calloc(m, sizeof *labels) : NULL;
+  char *text = m ? malloc(m * 40) : NULL;
+  if (rc == 0 && m > 0 && (!labels || !text))
+    rc = mpx_task_fail(ctx, LABELED_TASK ": no memory for %zu labels", m);
+  for (size_t r = 0; rc == 0 && r < m; r++) {
+    int64_t i = b[0] + (int64_t)r;
+    char *t = text + r * 40;
+    int n = snprintf(t, 40, "row %lld", (long long)i);
+    memset(t + n, '.', (size_t)(i % 13));
+    t[n + i % 13] = '\0';
+    labels[r] = t;
   }
-  return 0;
+  if (rc == 0)
+    rc = mpx_task_strings(ctx, "label", labels, m);
+  free(labels);
+  free(text);
+  return rc;
 }
 
 int main(int argc, char **argv) {
   const char *out = NULL, *identity = NULL;
   char idbuf[64];
   mpx_split p = {0, 200000, 8, {0, 0}}; /* array_split(range(N), K) */
+  int labeled = 0;
   mpx_map_options mo;
   mpx_job_options jo;
   mpx_executor_options eo;
@@ -180,6 +200,10 @@ int main(int argc, char **argv) {
       mo.chunksize = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(a, "--commit") && v)
       jo.commit_interval = atof(argv[++i]);
+    else if (!strcmp(a, "--labels"))
+      labeled = 1;
+    else if (!strcmp(a, "--chunk-rows") && v)
+      jo.chunk_rows = strtoull(argv[++i], NULL, 10);
     else if (!strcmp(a, "--gzip") && v)
       jo.compression = atoi(argv[++i]);
     else if (!strcmp(a, "--resume"))
@@ -234,7 +258,8 @@ int main(int argc, char **argv) {
   /* "w4_crashy" is registered on every rank, after "w4_rows", whether
    * used or not, so every run registers the same table. */
   if (mpx_init(&argc, &argv) != 0 || w4_register() != 0 ||
-      mpx_register(CRASHY_TASK, w4_crashy) != 0)
+      mpx_register(CRASHY_TASK, w4_crashy) != 0 ||
+      mpx_register(LABELED_TASK, w4_labeled) != 0)
     return 1;
   mpx_executor *ex;
   int rc = mpx_executor_create(MPI_COMM_WORLD, &eo, &ex);
@@ -246,8 +271,11 @@ int main(int argc, char **argv) {
   int status = 0;
   if (ex) {
     mpx_job_report r;
-    rc = mpx_job_run(ex, ncrashes ? CRASHY_TASK : W4_TASK, mpx_split_producer,
-                     &p, p.k, &mo, out, &jo, &r);
+    rc = mpx_job_run(ex,
+                     ncrashes  ? CRASHY_TASK
+                     : labeled ? LABELED_TASK
+                               : W4_TASK,
+                     mpx_split_producer, &p, p.k, &mo, out, &jo, &r);
     if (r.notes[0])
       fprintf(stderr, "w4job: notes:\n%s\n", r.notes);
     if (rc)
