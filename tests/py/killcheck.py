@@ -53,7 +53,11 @@ def main():
         return 2
     ref, bad = sys.argv[1], 0
     for out in sys.argv[2:]:
-        err = check(ref, out)
+        try:
+            err = check(ref, out)
+        except Exception as e:  # a file HDF5 cannot read is a failure too
+            err = f"cannot be read: {e}"
+
         if err:
             bad += 1
             print(f"killcheck: {out}: {err}")
