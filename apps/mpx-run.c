@@ -1493,6 +1493,11 @@ static int run_root(mpx_executor *ex, opts *o) {
     /* A command's result is committed (and synced) as soon as it arrives:
      * after a kill, what finished runs again only if it was in flight. */
     jo.commit_interval = o->commit;
+    /* HDF5 rewrites each dataset's last chunk at every commit: with rows
+     * of a few bytes, 1024-row chunks (8 KiB of int64) instead of the
+     * default 1 MiB make a per-result commit cheap (4,000 commands with
+     * -o: 9.66 s against 23.69 s, docs/mpx-run.md). */
+    jo.chunk_rows = 1024;
     mpx_job_report rep;
     int rc =
         mpx_job_run(ex, TASK, produce, &r, r.ntodo, &mo, o->out, &jo, &rep);

@@ -35,6 +35,7 @@ typedef struct pending {
   haddr_t addr;
   size_t size;
   unsigned char *buf;
+  size_t cap; /* of buf, kept for the next window's writes */
 } pending;
 
 struct mpx__undo {
@@ -49,8 +50,10 @@ struct mpx__undo {
   int lost; /* the journal could not be written: none until the next
              * commit point (a partial one would restore a mixture) */
   mpx__undo **self;
-  pending *pend;
+  pending *pend; /* [0, npend) held; up to cappend with buffers to reuse */
   size_t npend, cappend;
+  unsigned char *old; /* the bytes a held write replaces */
+  size_t oldcap;
 };
 
 /* The driver's property: where to say which file is open. */
@@ -171,19 +174,29 @@ static int journal_save(mpx__undo *u, uint64_t off, const unsigned char *old,
 /* Saves what the write p would replace (the span that differs) to the
  * journal. */
 static int save_replaced(mpx__undo *u, const pending *p) {
-  unsigned char *old = malloc(p->size);
-  if (!old || pread_all(u->fd, old, p->size, (off_t)p->addr) != 0) {
-    free(old);
-    return -1;
+  if (p->size > u->oldcap) {
+    unsigned char *o = realloc(u->old, p->size);
+    if (!o)
+      return -1;
+    u->old = o;
+    u->oldcap = p->size;
   }
+  unsigned char *old = u->old;
+  if (pread_all(u->fd, old, p->size, (off_t)p->addr) != 0)
+    return -1;
+  /* HDF5 rewrites a whole chunk for a few new rows: find the span that
+   * changes a block at a time (memcmp), then byte by byte. */
+  enum { BLK = 4096 };
   size_t a = 0, b = p->size;
+  while (b - a >= BLK && memcmp(old + a, p->buf + a, BLK) == 0)
+    a += BLK;
   while (a < b && old[a] == p->buf[a])
     a++;
+  while (b - a >= BLK && memcmp(old + b - BLK, p->buf + b - BLK, BLK) == 0)
+    b -= BLK;
   while (b > a && old[b - 1] == p->buf[b - 1])
     b--;
-  int rc = a < b ? journal_save(u, p->addr + a, old + a, b - a) : 0;
-  free(old);
-  return rc;
+  return a < b ? journal_save(u, p->addr + a, old + a, b - a) : 0;
 }
 
 /* Gives up the journal of this commit window when it cannot be written
@@ -217,9 +230,7 @@ static int apply_pending(mpx__undo *u) {
     if (pwrite_all(u->fd, u->pend[i].buf, u->pend[i].size,
                    (off_t)u->pend[i].addr) != 0)
       return -1;
-  for (size_t i = 0; i < u->npend; i++)
-    free(u->pend[i].buf);
-  u->npend = 0;
+  u->npend = 0; /* the buffers stay for the next window */
   return 0;
 }
 
@@ -235,14 +246,22 @@ static int hold(mpx__undo *u, haddr_t addr, size_t size, const void *buf) {
     pending *np = realloc(u->pend, cap * sizeof *np);
     if (!np)
       return -1;
+    memset(np + u->cappend, 0, (cap - u->cappend) * sizeof *np);
     u->pend = np;
     u->cappend = cap;
   }
-  unsigned char *copy = malloc(size ? size : 1);
-  if (!copy)
-    return -1;
-  memcpy(copy, buf, size);
-  u->pend[u->npend++] = (pending){addr, size, copy};
+  pending *p = &u->pend[u->npend];
+  if (size > p->cap) {
+    unsigned char *b = realloc(p->buf, size);
+    if (!b)
+      return -1;
+    p->buf = b;
+    p->cap = size;
+  }
+  memcpy(p->buf, buf, size);
+  p->addr = addr;
+  p->size = size;
+  u->npend++;
   return 0;
 }
 
@@ -304,9 +323,10 @@ static herr_t undo_close(H5FD_t *f) {
     close(u->jfd);
   if (close(u->fd) != 0)
     rc = -1;
-  for (size_t i = 0; i < u->npend; i++)
+  for (size_t i = 0; i < u->cappend; i++)
     free(u->pend[i].buf);
   free(u->pend);
+  free(u->old);
   free(u->path);
   free(u->jpath);
   free(u);

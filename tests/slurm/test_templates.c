@@ -28,7 +28,9 @@
  *     is warned again when it still runs 10-40 s after its start: each
  *     run ends by itself inside the minute);
  *     same output as an uninterrupted run (made once, with 15 workers), no
- *     command started twice;
+ *     command started twice; both launchers' jobs are submitted first and
+ *     run beside cases 1, 2, 4 and 5, and are checked last (a minute of
+ *     wall time each, not two in a row);
  *  4. a plain scancel mid-run (TERM to everything): the job ends CANCELLED
  *     and is not requeued; the same script submitted again resumes and
  *     finishes with the uninterrupted run's output.
@@ -662,54 +664,73 @@ static void case_usr1(const char *L) {
     diagnostics(&j);
 }
 
-/* Case 3: the time-limit warning itself (--time=1 --signal=B:USR1@50). */
-static void case_timelimit(const char *L) {
-  unsigned f0 = CU_get_number_of_failures();
+/* Case 3: the time-limit warning itself (--time=1 --signal=B:USR1@50).
+ * Its jobs run for a minute of wall time each (SLURM's warning at
+ * 10 s, a requeue, the rest): both launchers' are submitted together at
+ * the start of the suite, run while the other cases run (the node has 16
+ * CPUs), and are checked at its end. */
+static job_t tl_job[2];
+static const char *const tl_launcher[2] = {"mpirun", "srun"};
+static double tl_start;
+
+static void timelimit_start(void) {
   char name[80], vars[4096], out[700], side[700], ref[700], args[300];
   job_t j;
   snprintf(ref, sizeof ref, "%s/slow-ref.h5", jobs);
-  if (!have_slow_ref) {
-    /* The uninterrupted reference, once: 15 workers, 6 s. */
+  /* The uninterrupted reference: 15 workers, 6 s. */
+  snprintf(vars, sizeof vars,
+           "CMDS=%s/cmds30.txt OUT=%s SIDE=%s/slow-ref.side GRACE=30", jobs,
+           ref, jobs);
+  CU_ASSERT_EQUAL_FATAL(
+      submit(&j, "slow-ref", "mpx-run", vars, "-N 1 --ntasks-per-node=16"), 0);
+  CU_ASSERT_EQUAL_FATAL(finish(&j, 120), 0);
+  CU_ASSERT(no_leftovers(&j));
+  CU_ASSERT_EQUAL_FATAL(sh(PY " rows.py %s 30 slow", ref), 0);
+  have_slow_ref = 1;
+  tl_start = rc_now();
+  for (int k = 0; k < 2; k++) {
+    const char *L = tl_launcher[k];
+    snprintf(name, sizeof name, "%s-timelimit", L);
+    snprintf(out, sizeof out, "%s/%s.h5", jobs, name);
+    snprintf(side, sizeof side, "%s/%s.side", jobs, name);
     snprintf(vars, sizeof vars,
-             "CMDS=%s/cmds30.txt OUT=%s SIDE=%s/slow-ref.side GRACE=30", jobs,
-             ref, jobs);
-    CU_ASSERT_EQUAL_FATAL(
-        submit(&j, "slow-ref", "mpx-run", vars, "-N 1 --ntasks-per-node=16"),
-        0);
-    CU_ASSERT_EQUAL_FATAL(finish(&j, 120), 0);
-    CU_ASSERT(no_leftovers(&j));
-    CU_ASSERT_EQUAL_FATAL(sh(PY " rows.py %s 30 slow", ref), 0);
-    have_slow_ref = 1;
+             "MPX_LAUNCHER=%s CMDS=%s/cmds30.txt OUT=%s SIDE=%s GRACE=20", L,
+             jobs, out, side);
+    snprintf(args, sizeof args, "%s --time=1 --signal=B:USR1@50", N3);
+    CU_ASSERT_EQUAL(submit(&tl_job[k], name, "mpx-run", vars, args), 0);
   }
+}
+
+static void case_timelimit(int k) {
+  unsigned f0 = CU_get_number_of_failures();
+  const char *L = tl_launcher[k];
+  char name[80], out[700], side[700], ref[700];
+  job_t *j = &tl_job[k];
+  CU_ASSERT_FATAL(have_slow_ref);
+  snprintf(ref, sizeof ref, "%s/slow-ref.h5", jobs);
   snprintf(name, sizeof name, "%s-timelimit", L);
   snprintf(out, sizeof out, "%s/%s.h5", jobs, name);
   snprintf(side, sizeof side, "%s/%s.side", jobs, name);
-  snprintf(vars, sizeof vars,
-           "MPX_LAUNCHER=%s CMDS=%s/cmds30.txt OUT=%s SIDE=%s GRACE=20", L,
-           jobs, out, side);
-  snprintf(args, sizeof args, "%s --time=1 --signal=B:USR1@50", N3);
-  double t = rc_now();
-  CU_ASSERT_EQUAL_FATAL(submit(&j, name, "mpx-run", vars, args), 0);
-  CU_ASSERT_EQUAL(finish(&j, 240), 0);
-  say("%s: done after %.0f s", name, rc_now() - t);
-  CU_ASSERT(no_leftovers(&j));
-  CU_ASSERT(file_has(j.out, "run 0 started"));
-  CU_ASSERT(file_has(j.out, "stopped before the time limit"));
-  CU_ASSERT(file_has(j.out, "run 1 started"));
-  CU_ASSERT(file_has(j.out, "every command succeeded"));
-  CU_ASSERT(!file_has(j.out, "DUE TO TIME LIMIT"));
+  CU_ASSERT_EQUAL(finish(j, 240), 0);
+  say("%s: done %.0f s after its submission", name, rc_now() - tl_start);
+  CU_ASSERT(no_leftovers(j));
+  CU_ASSERT(file_has(j->out, "run 0 started"));
+  CU_ASSERT(file_has(j->out, "stopped before the time limit"));
+  CU_ASSERT(file_has(j->out, "run 1 started"));
+  CU_ASSERT(file_has(j->out, "every command succeeded"));
+  CU_ASSERT(!file_has(j->out, "DUE TO TIME LIMIT"));
   /* A requeued run is warned again (seen: 2 stops) when it is still
    * running 10-40 s after its start. */
-  int stops = sh("grep -c 'stopped before the time limit' '%s'", j.out) == 0
+  int stops = sh("grep -c 'stopped before the time limit' '%s'", j->out) == 0
                   ? atoi(logged())
                   : 0;
   say("%s: stopped %d time(s) by the warning", name, stops);
   CU_ASSERT(same_output(out, ref, strcmp(L, "srun") ? 0 : 10, stops));
   CU_ASSERT(side_ok(side, 30, 1));
   CU_ASSERT_EQUAL(lines_in(side), 30);
-  CU_ASSERT(launched_by(&j, L));
+  CU_ASSERT(launched_by(j, L));
   if (CU_get_number_of_failures() != f0)
-    diagnostics(&j);
+    diagnostics(j);
 }
 
 /* Case 4: a plain scancel (TERM to every process; CANCELLED, no requeue),
@@ -838,7 +859,7 @@ static void t_mpirun_usr1(void) {
   case_usr1("mpirun");
 }
 static void t_mpirun_timelimit(void) {
-  case_timelimit("mpirun");
+  case_timelimit(0);
 }
 static void t_mpirun_scancel(void) {
   case_scancel("mpirun");
@@ -850,7 +871,7 @@ static void t_srun_usr1(void) {
   case_usr1("srun");
 }
 static void t_srun_timelimit(void) {
-  case_timelimit("srun");
+  case_timelimit(1);
 }
 static void t_srun_scancel(void) {
   case_scancel("srun");
@@ -900,6 +921,8 @@ int main(int argc, char **argv) {
 
   CU_pSuite s = CU_add_suite("sbatch templates on a private SLURM", suite_init,
                              suite_cleanup);
+  CU_add_test(s, "mpx-run.sbatch, mpirun and srun: time-limit jobs started",
+              timelimit_start);
   CU_add_test(s, "mpx-run.sbatch, mpirun: a normal run", t_mpirun_normal);
   CU_add_test(s, "mpx-run.sbatch, mpirun: USR1, requeue, done", t_mpirun_usr1);
   CU_add_test(s, "mpx-run.sbatch, srun: a normal run", t_srun_normal);
