@@ -51,7 +51,9 @@ def raw(v):
 
 def run(cmd):
     """exitval, signal, stdout, stderr of /bin/sh -c cmd."""
-    p = subprocess.run(["/bin/sh", "-c", cmd], stdin=subprocess.DEVNULL,
+    # argv[0] "sh", as mpx-run starts it: the shell names itself so in its
+    # messages ("sh: 1: x: not found")
+    p = subprocess.run(["sh", "-c", cmd], executable="/bin/sh", stdin=subprocess.DEVNULL,
                        capture_output=True,
                        preexec_fn=lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL))
     rc = p.returncode

@@ -14,8 +14,10 @@
  *     JobRuntime as %10.3f; same exit status;
  *  3. --resume and --resume-failed: the same commands run again;
  *  4. -o out.h5: every column checked with h5py (tests/py/runcheck.py,
- *     which runs each command itself); an existing output refused, left
- *     byte for byte, --overwrite replaces it;
+ *     which runs each command itself), for commands that fail, are
+ *     killed, print NUL bytes, nothing, 3 MB, or are missing (127); an
+ *     existing output refused, left byte for byte, --overwrite replaces
+ *     it;
  *  5. kill -9 of the whole run at random moments, then --resume: every
  *     command ran, each committed one exactly once, the output equals an
  *     uninterrupted run's;
@@ -561,18 +563,21 @@ static void test_output(void) {
       "printf 'x\\000'; printf 'e\\000%%' >&2; exit 1",
       "printf '100%%25 not escaped'",
       "head -c 70000 /dev/zero | tr '\\0' y",
+      "true",                                   /* prints nothing */
+      "no-such-program-mpx-run-test",           /* missing: 127, sh's message */
+      "head -c 3000000 /dev/zero | tr '\\0' z", /* 3 MB */
   };
-  write_lines(at("o.txt"), cmds, 8);
+  write_lines(at("o.txt"), cmds, 11);
   const char *out = at("o.h5");
   str m = {0};
   double t0 = epoch();
   add_mpx(&m, 3);
   addf(&m, " -q -o %s %s 2>%s", out, at("o.txt"), at("m.err"));
-  CU_ASSERT_EQUAL(run(&m), 3); /* exit 7, kill -TERM, exit 1 */
+  CU_ASSERT_EQUAL(run(&m), 4); /* exit 7, kill -TERM, exit 1, missing */
   double t1 = epoch();
   str a = {0};
-  addf(&a, "check %s %s %.3f %.3f 4:7:0,5:0:15,6:1:0", at("o.txt"), out, t0,
-       t1);
+  addf(&a, "check %s %s %.3f %.3f 4:7:0,5:0:15,6:1:0,9:0:0,10:127:0",
+       at("o.txt"), out, t0, t1);
   CU_ASSERT_EQUAL(py(a.p), 0);
   sfree(&a);
   /* a second run refuses the output and leaves it as it is */
@@ -590,7 +595,7 @@ static void test_output(void) {
   t0 = epoch();
   add_mpx(&m, 2);
   addf(&m, " -q --overwrite -o %s %s 2>%s", out, at("o.txt"), at("m.err"));
-  CU_ASSERT_EQUAL(run(&m), 3);
+  CU_ASSERT_EQUAL(run(&m), 4);
   t1 = epoch();
   jt_md5(out, after);
   CU_ASSERT_STRING_NOT_EQUAL(before, after);
