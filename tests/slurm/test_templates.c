@@ -594,17 +594,29 @@ static int same_output(const char *out, const char *ref, int sig, int stops) {
 
 static const char *N3 = "-N 1 --ntasks-per-node=3";
 
+/* A case's job name (<launcher>-<kind>), output and side file in jobs/. */
+static void case_files(const char *L, const char *kind, char name[80],
+                       char out[700], char side[700]) {
+  snprintf(name, 80, "%s-%s", L, kind);
+  snprintf(out, 700, "%s/%s.h5", jobs, name);
+  snprintf(side, 700, "%s/%s.side", jobs, name);
+}
+
+/* The variables of an mpx-run.sbatch case: launcher, commands, output,
+ * side file and grace. */
+static void run_vars(char *vars, size_t cap, const char *L, const char *cmds,
+                     const char *out, const char *side, int grace) {
+  snprintf(vars, cap, "MPX_LAUNCHER=%s CMDS=%s/%s OUT=%s SIDE=%s GRACE=%d", L,
+           jobs, cmds, out, side, grace);
+}
+
 /* The uninterrupted run of case 1 (per launcher): the reference of 2, 4. */
 static void case_normal(const char *L) {
   unsigned f0 = CU_get_number_of_failures();
   char name[80], vars[4096], out[700], side[700];
   job_t j;
-  snprintf(name, sizeof name, "%s-normal", L);
-  snprintf(out, sizeof out, "%s/%s.h5", jobs, name);
-  snprintf(side, sizeof side, "%s/%s.side", jobs, name);
-  snprintf(vars, sizeof vars,
-           "MPX_LAUNCHER=%s CMDS=%s/cmds16.txt OUT=%s SIDE=%s GRACE=30", L,
-           jobs, out, side);
+  case_files(L, "normal", name, out, side);
+  run_vars(vars, sizeof vars, L, "cmds16.txt", out, side, 30);
   CU_ASSERT_EQUAL_FATAL(submit(&j, name, "mpx-run", vars, N3), 0);
   CU_ASSERT_EQUAL(finish(&j, 120), 0);
   CU_ASSERT(no_leftovers(&j));
@@ -629,13 +641,9 @@ static void case_usr1(const char *L) {
   unsigned f0 = CU_get_number_of_failures();
   char name[80], vars[4096], out[700], side[700], ref[700];
   job_t j;
-  snprintf(name, sizeof name, "%s-usr1", L);
-  snprintf(out, sizeof out, "%s/%s.h5", jobs, name);
-  snprintf(side, sizeof side, "%s/%s.side", jobs, name);
+  case_files(L, "usr1", name, out, side);
   snprintf(ref, sizeof ref, "%s/%s-normal.h5", jobs, L);
-  snprintf(vars, sizeof vars,
-           "MPX_LAUNCHER=%s CMDS=%s/cmds16.txt OUT=%s SIDE=%s GRACE=30", L,
-           jobs, out, side);
+  run_vars(vars, sizeof vars, L, "cmds16.txt", out, side, 30);
   CU_ASSERT_EQUAL_FATAL(submit(&j, name, "mpx-run", vars, N3), 0);
   int started = wait_lines(side, 4, 60);
   CU_ASSERT(started);
@@ -690,12 +698,8 @@ static void timelimit_start(void) {
   tl_start = rc_now();
   for (int k = 0; k < 2; k++) {
     const char *L = tl_launcher[k];
-    snprintf(name, sizeof name, "%s-timelimit", L);
-    snprintf(out, sizeof out, "%s/%s.h5", jobs, name);
-    snprintf(side, sizeof side, "%s/%s.side", jobs, name);
-    snprintf(vars, sizeof vars,
-             "MPX_LAUNCHER=%s CMDS=%s/cmds30.txt OUT=%s SIDE=%s GRACE=20", L,
-             jobs, out, side);
+    case_files(L, "timelimit", name, out, side);
+    run_vars(vars, sizeof vars, L, "cmds30.txt", out, side, 20);
     snprintf(args, sizeof args, "%s --time=1 --signal=B:USR1@50", N3);
     CU_ASSERT_EQUAL(submit(&tl_job[k], name, "mpx-run", vars, args), 0);
   }
@@ -708,9 +712,7 @@ static void case_timelimit(int k) {
   job_t *j = &tl_job[k];
   CU_ASSERT_FATAL(have_slow_ref);
   snprintf(ref, sizeof ref, "%s/slow-ref.h5", jobs);
-  snprintf(name, sizeof name, "%s-timelimit", L);
-  snprintf(out, sizeof out, "%s/%s.h5", jobs, name);
-  snprintf(side, sizeof side, "%s/%s.side", jobs, name);
+  case_files(L, "timelimit", name, out, side);
   CU_ASSERT_EQUAL(finish(j, 240), 0);
   say("%s: done %.0f s after its submission", name, rc_now() - tl_start);
   CU_ASSERT(no_leftovers(j));
@@ -739,13 +741,9 @@ static void case_scancel(const char *L) {
   unsigned f0 = CU_get_number_of_failures();
   char name[80], vars[4096], out[700], side[700], ref[700], first_out[700];
   job_t j;
-  snprintf(name, sizeof name, "%s-scancel", L);
-  snprintf(out, sizeof out, "%s/%s.h5", jobs, name);
-  snprintf(side, sizeof side, "%s/%s.side", jobs, name);
+  case_files(L, "scancel", name, out, side);
   snprintf(ref, sizeof ref, "%s/%s-normal.h5", jobs, L);
-  snprintf(vars, sizeof vars,
-           "MPX_LAUNCHER=%s CMDS=%s/cmds16.txt OUT=%s SIDE=%s GRACE=30", L,
-           jobs, out, side);
+  run_vars(vars, sizeof vars, L, "cmds16.txt", out, side, 30);
   CU_ASSERT_EQUAL_FATAL(submit(&j, name, "mpx-run", vars, N3), 0);
   int started = wait_lines(side, 4, 60);
   CU_ASSERT_FATAL(started);
