@@ -13,6 +13,11 @@
   runcheck.py same A.h5 B.h5
       A and B hold the same seq, command, exitval, signal, stdout, stderr
       and escaped columns (the rest, times and hosts, may differ).
+  runcheck.py pairs F.h5 N
+      F holds N rows, in pairs: row 2k's command, run without the shell
+      (plain words), and row 2k+1's, the same with ";" appended (run by
+      the shell), gave the same exitval, signal, stdout, stderr and
+      escaped.
 Exit 0 when all holds, else 1 with the first difference.
 """
 import os
@@ -124,12 +129,33 @@ def same(a, b):
     return None
 
 
+def pairs(path, n):
+    with h5py.File(path, "r") as f:
+        col = {c: f[c][()] for c in COLUMNS}
+    if len(col["seq"]) != n:
+        return f"{len(col['seq'])} rows, want {n}"
+    for i in range(0, n, 2):
+        if raw(col["command"][i]) + b";" != raw(col["command"][i + 1]):
+            return f"rows {i} and {i + 1} are not a pair"
+        for c in ("exitval", "signal", "stdout", "stderr", "escaped"):
+            u, v = col[c][i], col[c][i + 1]
+            if c == "stdout" and raw(col["command"][i]).split()[0] in (b"env", b"/usr/bin/env"):
+                # the same environment, in the shell's order or the caller's
+                u, v = sorted(raw(u).split(b"\n")), sorted(raw(v).split(b"\n"))
+            if u != v:
+                return (f"{raw(col['command'][i])!r}: {c} {col[c][i]!r} "
+                        f"without the shell, {col[c][i + 1]!r} with it")
+    return None
+
+
 def main():
     a = sys.argv[1:]
     if len(a) in (5, 6) and a[0] == "check":
         err = check(a[1], a[2], float(a[3]), float(a[4]), a[5] if len(a) == 6 else "")
     elif len(a) == 3 and a[0] == "same":
         err = same(a[1], a[2])
+    elif len(a) == 3 and a[0] == "pairs":
+        err = pairs(a[1], int(a[2]))
     else:
         print(__doc__, file=sys.stderr)
         return 2

@@ -1067,6 +1067,102 @@ static void test_env_wd(void) {
   }
 }
 
+/* ---- 13. plain commands run without the shell, as the shell runs them --
+ * Each command of plain words is followed by itself with ";" appended,
+ * which the shell runs: stdout, stderr, exit value and signal must agree
+ * (runcheck.py pairs). One worker, so MPX_RUN_SLOT agrees too. Run in a
+ * directory given by --wd, with a PATH given by --env (a program of the
+ * test's own found there), and from the current directory, entered
+ * through a symbolic link. */
+static void test_plain(void) {
+  char wd[512], bin[512], path[1200];
+  snprintf(wd, sizeof wd, "%s", at("plain dir"));
+  snprintf(bin, sizeof bin, "%s", at("plain bin"));
+  mkdir(wd, 0755);
+  mkdir(bin, 0755);
+  static const struct {
+    const char *name, *text;
+    mode_t mode;
+  } files[] = {
+      {"plain bin/mpxplain", "#!/bin/sh\necho mine \"$@\" \"$PWD\"\n", 0755},
+      {"plain dir/noshebang", "echo run by sh \"$0\" \"$PWD\"\n", 0755},
+      {"plain dir/notexec", "#!/bin/sh\necho never\n", 0644},
+      {"plain dir/data", "some data\n", 0644},
+  };
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    FILE *f = fopen(at(files[i].name), "w");
+    if (f) {
+      fputs(files[i].text, f);
+      fclose(f);
+    }
+    chmod(at(files[i].name), files[i].mode);
+  }
+  static const char *const plain[] = {
+      "env",
+      "/usr/bin/env",
+      "pwd",
+      "/bin/pwd -L",
+      "/bin/pwd -P",
+      "ls -a",
+      "cat data",
+      "cat no-such-file",
+      "mpxplain a,b c@d+e:f^g=h %x",
+      "./noshebang 1 2",
+      "./notexec",
+      "./no-such-program",
+      "no-such-program-mpx-plain",
+      "/etc",
+      "sleep 0.01",
+      "sh -c exit\t3",
+      "head -c 100000 /dev/zero",
+      "dd if=data bs=1 count=4 status=none",
+  };
+  enum { NP = sizeof plain / sizeof plain[0] };
+  const char *lines[2 * NP];
+  char twin[NP][200];
+  for (int i = 0; i < NP; i++) {
+    snprintf(twin[i], sizeof twin[i], "%s;", plain[i]);
+    lines[2 * i] = plain[i];
+    lines[2 * i + 1] = twin[i];
+  }
+  write_lines(at("plain.txt"), lines, 2 * NP);
+  snprintf(path, sizeof path, "%s:/usr/bin:/bin", bin);
+  for (int round = 0; round < 2; round++) {
+    str m = {0};
+    if (round == 0) {
+      /* through a link: the shell keeps the logical $PWD */
+      symlink(wd, at("plain link"));
+      addf(&m, "cd ");
+      addq(&m, at("plain link"));
+      addf(&m, " && ");
+    } else {
+      addf(&m, "cd / && PATH=");
+      addq(&m, path);
+      addf(&m, " ");
+    }
+    add_mpx(&m, 2);
+    if (round == 1) {
+      addf(&m, " --env PATH --wd ");
+      addq(&m, wd);
+    }
+    addf(&m, " -q -o %s %s 2>%s", at("plain.h5"), at("plain.txt"), at("m.err"));
+    unlink(at("plain.h5"));
+    unlink(at("plain.h5.mpxrec"));
+    int rc = run(&m);
+    /* each twice: cat no-such-file, ./notexec, the two missing programs
+     * and /etc; in round 0 also mpxplain, not on the PATH then */
+    int want = round == 0 ? 12 : 10;
+    CU_ASSERT_EQUAL(rc, want);
+    if (rc != want)
+      fprintf(stderr, "\n  round %d: exit %d: %s\n", round, rc,
+              rc_slurp(at("m.err")));
+    str a = {0};
+    addf(&a, "pairs %s %d", at("plain.h5"), 2 * NP);
+    CU_ASSERT_EQUAL(py(a.p), 0);
+    sfree(&a);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc != 5) {
     fprintf(stderr, "usage: test_mpxrun MPX_RUN MPIEXEC \"MPIEXEC FLAGS\" "
@@ -1099,6 +1195,8 @@ int main(int argc, char **argv) {
   CU_add_test(s, "10. --results vs parallel --results", test_results);
   CU_add_test(s, "11. SIGUSR1 mid-run: grace, 102, --resume", test_stop_signal);
   CU_add_test(s, "12. --task-time (a stand-in squeue)", test_task_time);
+  CU_add_test(s, "13. plain commands without the shell, as with it",
+              test_plain);
   double t0 = rc_now();
   int rc = rc_cunit_run(dir);
   printf("test_mpxrun: %.1f s\n", rc_now() - t0);
