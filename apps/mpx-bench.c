@@ -74,8 +74,10 @@
  *                            ends the MPI job).
  * Every workload takes --isolation none|process (the executor option
  * isolation; default none, or MPX_ISOLATION), --processes N (task
- * processes of a one-rank pool), --task-timeout S and --retries R; each
- * JSON line says "isolation".
+ * processes of a one-rank pool), --task-timeout S, --retries R and
+ * --progress thread|caller|auto (who moves the pool on the root: its
+ * manager thread, or the calls that wait; default auto, or MPX_PROGRESS);
+ * each JSON line says "isolation" and "progress".
  * Run as `mpirun -n 3 mpx-bench WORKLOAD ...` (1 root + 2 workers).
  */
 #include <errno.h>
@@ -168,8 +170,9 @@ static mpx_future *submit_u64(mpx_executor *ex, const char *task, uint64_t v) {
   return f;
 }
 
-/* The pool's isolation, as the JSON lines report it. */
+/* The pool's isolation and progress mode, as the JSON lines report them. */
 static const char *g_isolation = "none";
+static const char *g_progress = "thread";
 
 /* Prints the JSON line every workload reports; extra (may be "") is
  * appended inside the object and must start with a comma. */
@@ -185,10 +188,10 @@ static void report_x(const char *workload, int ranks, int workers, long tasks,
     snprintf(effs, sizeof effs, "%.4f", eff);
   printf("{\"workload\":\"%s\",\"ranks\":%d,\"workers\":%d,\"tasks\":%ld,"
          "\"seconds\":%.6f,\"tasks_per_s\":%.1f,\"p50_us\":%s,\"p99_us\":%s,"
-         "\"efficiency\":%s,\"isolation\":\"%s\"%s}\n",
+         "\"efficiency\":%s,\"isolation\":\"%s\",\"progress\":\"%s\"%s}\n",
          workload, ranks, workers, tasks, seconds,
          seconds > 0 ? (double)tasks / seconds : 0.0, p50s, p99s, effs,
-         g_isolation, extra);
+         g_isolation, g_progress, extra);
   fflush(stdout);
 }
 
@@ -882,7 +885,8 @@ static void usage(void) {
           "                 [--crash-rate P] [--task-timeout S] [--retries R]\n"
           "                 [--deadline S] [--crash-cost K]\n"
           "  every workload: [--isolation none|process] [--processes N]\n"
-          "                 [--task-timeout S] [--retries R]\n");
+          "                 [--task-timeout S] [--retries R]\n"
+          "                 [--progress thread|caller|auto]\n");
   exit(2);
 }
 
@@ -896,6 +900,7 @@ int main(int argc, char **argv) {
   const char *out = NULL, *task = W4_TASK;
   double seconds = 2.0;
   const char *isolation = NULL; /* NULL: the default (MPX_ISOLATION) */
+  const char *progress = NULL;  /* NULL: the default (MPX_PROGRESS) */
   long processes = -1, retries = -1, cost_k = 200;
   double task_timeout = -1, crash_rate = 0.03, deadline = 120.0;
   for (int i = 2; i < argc; i++) {
@@ -930,6 +935,11 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--isolation") == 0 && i + 1 < argc) {
       isolation = argv[++i];
       if (strcmp(isolation, "none") && strcmp(isolation, "process"))
+        usage();
+    } else if (strcmp(argv[i], "--progress") == 0 && i + 1 < argc) {
+      progress = argv[++i];
+      if (strcmp(progress, "thread") && strcmp(progress, "caller") &&
+          strcmp(progress, "auto"))
         usage();
     } else if (strcmp(argv[i], "--processes") == 0 && i + 1 < argc)
       processes = atol(argv[++i]);
@@ -995,6 +1005,10 @@ int main(int argc, char **argv) {
     o.task_timeout = task_timeout;
   if (retries >= 0)
     o.retries = (int)retries;
+  if (progress)
+    o.progress = !strcmp(progress, "thread")   ? MPX_PROGRESS_THREAD
+                 : !strcmp(progress, "caller") ? MPX_PROGRESS_CALLER
+                                               : MPX_PROGRESS_AUTO;
   g_isolation = o.isolation == MPX_ISOLATION_PROCESS ? "process" : "none";
   if (!strcmp(wl, "faults") && o.isolation != MPX_ISOLATION_PROCESS) {
     if (rank == 0)
@@ -1008,6 +1022,8 @@ int main(int argc, char **argv) {
   if ((rc = mpx_executor_create(MPI_COMM_WORLD, &o, &ex)) != 0)
     die("create", rc);
   double root_share = 0;
+  if (ex && mpx_executor_progress_mode(ex) == MPX_PROGRESS_CALLER)
+    g_progress = "caller";
   if (ex) {
     if (!strcmp(wl, "tiny")) {
       run_tiny(ex, ranks, tasks);

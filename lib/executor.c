@@ -87,6 +87,13 @@ void mpx_executor_options_init(mpx_executor_options *o) {
   o->initializer = NULL;
   o->initarg = NULL;
   o->initarg_len = 0;
+  const char *pm = getenv("MPX_PROGRESS");
+  o->progress = MPX_PROGRESS_AUTO;
+  if (pm && *pm)
+    o->progress = strcmp(pm, "thread") == 0   ? MPX_PROGRESS_THREAD
+                  : strcmp(pm, "caller") == 0 ? MPX_PROGRESS_CALLER
+                  : strcmp(pm, "auto") == 0   ? MPX_PROGRESS_AUTO
+                                              : -2; /* check_options says */
 }
 
 static int check_options(const mpx_executor_options *o, int size) {
@@ -110,6 +117,13 @@ static int check_options(const mpx_executor_options *o, int size) {
                      "MPX_ISOLATION_PROCESS (MPX_ISOLATION=none|process; "
                      "got %d)",
                      o->isolation);
+  if (o->progress != MPX_PROGRESS_AUTO && o->progress != MPX_PROGRESS_THREAD &&
+      o->progress != MPX_PROGRESS_CALLER)
+    return mpx__fail(MPX_EINVAL,
+                     "progress must be MPX_PROGRESS_AUTO, MPX_PROGRESS_THREAD "
+                     "or MPX_PROGRESS_CALLER (MPX_PROGRESS=auto|thread|"
+                     "caller; got %d)",
+                     o->progress);
   if (o->processes < 0 || o->retries < 0 || o->max_tasks_per_child < 0)
     return mpx__fail(MPX_EINVAL, "processes, retries and max_tasks_per_child "
                                  "must be >= 0");
@@ -154,12 +168,19 @@ static int agree(MPI_Comm comm, int rc, const char *what) {
 static int agree_options(MPI_Comm comm, int size, mpx_executor_options *o) {
   int provided = 0, rc = 0;
   MPI_Query_thread(&provided);
-  if (provided < MPI_THREAD_SERIALIZED)
+  if (provided < MPI_THREAD_FUNNELED)
     rc = mpx__fail(MPX_ETHREAD,
                    "MPI provides thread level %d; mpx needs "
-                   "MPI_THREAD_SERIALIZED or higher (use mpx_init or "
+                   "MPI_THREAD_FUNNELED or higher (use mpx_init or "
                    "MPI_Init_thread)",
                    provided);
+  else if (provided < MPI_THREAD_SERIALIZED && size > 1 &&
+           o->progress == MPX_PROGRESS_THREAD)
+    rc = mpx__fail(MPX_ETHREAD,
+                   "MPI provides MPI_THREAD_FUNNELED: a manager thread "
+                   "cannot make MPI calls (progress MPX_PROGRESS_CALLER, or "
+                   "MPX_PROGRESS=caller, moves the pool from the main "
+                   "thread)");
   else if (o->root < 0 || o->root >= size)
     rc = mpx__fail(MPX_EINVAL,
                    "root %d is not a rank of a communicator of size %d",
@@ -417,7 +438,24 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
   pthread_cond_init(&ex->mgr_cv, &ca);
   pthread_condattr_destroy(&ca);
   mpx__registry_hold(1);
-  if (pthread_create(&ex->mgr, NULL, mpx__manager_main, ex) != 0) {
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&provided);
+  /* A one-rank pool's manager makes no MPI call: it keeps its thread. */
+  ex->caller =
+      !ex->local &&
+      (o.progress == MPX_PROGRESS_CALLER ||
+       (o.progress == MPX_PROGRESS_AUTO && provided < MPI_THREAD_SERIALIZED));
+  ex->mgr = pthread_self();
+  if (ex->caller) {
+    if (mpx__manager_caller_setup(ex) != 0) {
+      ex->caller = 0;
+      ex->shutdown = 1;
+      ex->mgr_done = 1;
+      mpx__manager_release_workers(ex);
+      mpx_executor_destroy(&ex);
+      return mpx__fail(MPX_ESYS, "cannot set the pool up for caller progress");
+    }
+  } else if (pthread_create(&ex->mgr, NULL, mpx__manager_main, ex) != 0) {
     /* Mark everything done so that destroy can run its normal path. */
     ex->shutdown = 1;
     ex->mgr_done = 1;
@@ -459,6 +497,10 @@ static void sync_wait_locked(mpx__sync *s) {
 /* Joins the manager thread once, unless the caller is that thread (a
  * creation that failed to start it marks itself as the manager). */
 static void join_manager(mpx_executor *ex) {
+  if (ex->caller) {
+    mpx__manager_caller_run(ex); /* returns once the pool has ended */
+    return;
+  }
   if (!ex->joined && !pthread_equal(ex->mgr, pthread_self())) {
     pthread_join(ex->mgr, NULL);
     ex->joined = 1;
@@ -507,6 +549,8 @@ static int submit_owned(mpx_executor *ex, uint32_t task_id, void *arg,
   mpx__manager_kick_locked(ex);
   pthread_mutex_unlock(&s->mu);
   *fut = f;
+  if (ex->caller)
+    mpx__manager_submitted(ex);
   return 0;
 }
 
@@ -518,7 +562,7 @@ int mpx__submit_owned(mpx_executor *ex, uint32_t task_id, void *arg, size_t len,
 int mpx__executor_call(mpx_executor *ex, void (*fn)(void)) {
   int provided = MPI_THREAD_SINGLE;
   MPI_Query_thread(&provided);
-  if (provided == MPI_THREAD_MULTIPLE || ex->local) {
+  if (provided == MPI_THREAD_MULTIPLE || ex->local || ex->caller) {
     fn();
     return 0;
   }
@@ -600,13 +644,39 @@ int mpx_executor_shutdown(mpx_executor *ex, int wait, int cancel_futures) {
   mpx__manager_kick_locked(ex);
   pthread_mutex_unlock(&s->mu);
   mpx__cbq_free(&q);
-  if (wait) {
+  if (wait && ex->caller) {
+    mpx__manager_caller_run(ex);
+  } else if (wait) {
     pthread_mutex_lock(&s->mu);
     while (!ex->mgr_done)
       sync_wait_locked(s);
     pthread_mutex_unlock(&s->mu);
   }
   return 0;
+}
+
+long mpx__executor_turn(mpx_executor *ex) {
+  return ex->caller ? mpx__sync_turn(ex->sync) : -1;
+}
+
+/* Moves a pool progressed by its callers: results in (their
+ * done-callbacks run), queued work out. */
+int mpx_executor_progress(mpx_executor *ex) {
+  if (!ex)
+    return mpx__fail(MPX_EINVAL, "mpx_executor_progress: NULL executor");
+  if (!ex->caller)
+    return 0; /* a manager thread moves it */
+  if (mpx__future_no_block())
+    return mpx__fail(MPX_EDEADLK, "mpx_executor_progress: called from a "
+                                  "done-callback");
+  int moved = 0;
+  unsigned long seq = mpx__error_seq();
+  return mpx__fail_call(mpx__manager_turn(ex, &moved), "mpx_executor_progress",
+                        seq);
+}
+
+int mpx_executor_progress_mode(const mpx_executor *ex) {
+  return !ex ? -1 : ex->caller ? MPX_PROGRESS_CALLER : MPX_PROGRESS_THREAD;
 }
 
 /* Shuts the pool down at once, killing running tasks with isolation. */
@@ -645,6 +715,10 @@ int mpx_executor_destroy(mpx_executor **exp) {
   mpx__msgbuf_free(&ex->mb);
   mpx__worktable_destroy(&ex->table);
   pthread_cond_destroy(&ex->mgr_cv);
+  if (ex->caller) {
+    mpx__sync_set_progress(ex->sync, NULL, NULL);
+    pthread_mutex_destroy(&ex->step_mu);
+  }
   if (ex->comm != MPI_COMM_NULL) /* mpx_finalize() may have freed it */
     MPI_Comm_free(&ex->comm);
   free(ex->credits);
@@ -674,10 +748,10 @@ int mpx_init(int *argc, char ***argv) {
   } else {
     MPI_Query_thread(&provided);
   }
-  if (provided < MPI_THREAD_SERIALIZED)
+  if (provided < MPI_THREAD_FUNNELED)
     return mpx__fail(MPX_ETHREAD,
                      "mpx_init: MPI provides thread level %d, below "
-                     "MPI_THREAD_SERIALIZED",
+                     "MPI_THREAD_FUNNELED",
                      provided);
   return 0;
 }

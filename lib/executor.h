@@ -26,4 +26,8 @@ int mpx__executor_call(mpx_executor *ex, void (*fn)(void));
 /* The executor's prefetch option (call items in flight per worker). */
 int mpx__executor_prefetch(const mpx_executor *ex);
 
+/* Turns a pool progressed by its callers once and returns how long to
+ * wait before the next turn (us); -1 when a manager thread moves it. */
+long mpx__executor_turn(mpx_executor *ex);
+
 #endif

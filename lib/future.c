@@ -57,6 +57,23 @@ int mpx__sync_create(mpx__sync **out) {
   return 0;
 }
 
+void mpx__sync_set_progress(mpx__sync *s, long (*fn)(void *), void *arg) {
+  pthread_mutex_lock(&s->mu);
+  s->progress = fn;
+  s->progress_arg = arg;
+  pthread_mutex_unlock(&s->mu);
+}
+
+long mpx__sync_turn(mpx__sync *s) {
+  pthread_mutex_lock(&s->mu);
+  long (*fn)(void *) = s->progress;
+  void *arg = s->progress_arg;
+  pthread_mutex_unlock(&s->mu);
+  if (!fn)
+    return -1;
+  return fn(arg);
+}
+
 void mpx__sync_ref(mpx__sync *s) {
   atomic_fetch_add(&s->refs, 1);
 }
@@ -299,6 +316,25 @@ static int block_locked(mpx__sync *s, double deadline) {
   double now = mpx__now();
   if (deadline >= 0 && now >= deadline)
     return MPX_ETIMEDOUT;
+  if (s->progress) {
+    /* Caller progress: this thread turns the pool, then waits as long as
+     * the turn says (a completion by another thread's turn wakes it). */
+    long (*fn)(void *) = s->progress;
+    void *arg = s->progress_arg;
+    pthread_mutex_unlock(&s->mu);
+    long us = fn(arg);
+    pthread_mutex_lock(&s->mu);
+    if (us <= 0)
+      return 0;
+    double until = mpx__now() + 1e-6 * (double)us;
+    if (deadline >= 0 && deadline < until)
+      until = deadline;
+    struct timespec ts = mpx__timespec(until);
+    s->nwaiters++;
+    pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+    s->nwaiters--;
+    return deadline >= 0 && mpx__now() >= deadline ? MPX_ETIMEDOUT : 0;
+  }
   if (s->spin_us) {
     unsigned long e0 = atomic_load(&completion_epoch);
     pthread_mutex_unlock(&s->mu);

@@ -30,7 +30,21 @@ typedef struct mpx__sync {
   atomic_int refs;   /* the owner plus one per live future */
   int nwaiters;      /* threads blocked on cv */
   unsigned spin_us;  /* spin this long before blocking */
+  /* With caller progress: turns the pool once and returns how long to
+   * wait before the next turn (microseconds; 0: at once). NULL while a
+   * manager thread moves the pool. Set before any future, cleared when
+   * the executor goes (under mu). */
+  long (*progress)(void *arg);
+  void *progress_arg;
 } mpx__sync;
+
+/* Sets (or with NULL clears) the sync's progress hook. */
+void mpx__sync_set_progress(mpx__sync *s, long (*fn)(void *), void *arg);
+/* For a wait outside the sync's own (an unordered map's queue): when the
+ * pool is progressed by its callers, turns it once and returns how long
+ * to wait before the next turn (us, >= 0); -1 when a manager thread moves
+ * it. Called without mu held. */
+long mpx__sync_turn(mpx__sync *s);
 
 /* Creates a sync with one reference (the owner's). */
 int mpx__sync_create(mpx__sync **s);

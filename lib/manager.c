@@ -664,80 +664,193 @@ void mpx__manager_release_workers(mpx_executor *ex) {
   mpx__send_progress(&ex->sends, 1);
 }
 
+/* One turn of the multi-rank manager: results first (they return credits
+ * for the dispatch), then dispatch, cancels, a call left for the manager,
+ * sends. Returns 1 when something moved, 0 when nothing did, -1 once the
+ * pool has ended (finished after shutdown, or broken): the workers are
+ * then released and mgr_done is set. Run by the manager thread, or with
+ * caller progress by the thread that holds step_mu. */
+static int mgr_step(mpx_executor *ex) {
+  mpx__mgr_loop *L = &ex->loop;
+  if (L->ended)
+    return -1;
+  int progress = 0, rc = 0;
+  for (int i = 0; i < 256; i++) {
+    mpx__recvd r;
+    int got = mpx__recv_poll(ex->comm, &r);
+    if (got <= 0) {
+      rc = got;
+      break;
+    }
+    rc = handle_result(ex, &r, &L->q);
+    mpx__recvd_free(&r);
+    progress = 1;
+    if (rc)
+      break;
+  }
+  mpx__cbq_run(&L->q);
+  if (rc == 0) {
+    long sent = dispatch(ex, &L->buf, &L->cap);
+    if (sent < 0)
+      rc = (int)sent;
+    else if (sent > 0)
+      progress = 1;
+  }
+  if (rc == 0)
+    rc = send_cancels(ex);
+  mgr_run_call(ex);
+  if (rc == 0)
+    rc = mpx__send_progress(&ex->sends, 0);
+  if (rc)
+    break_pool(ex, rc, mpx_last_error());
+  if (rc || mgr_finished(ex)) {
+    L->ended = 1;
+    mpx__cbq_free(&L->q);
+    free(L->buf);
+    L->buf = NULL;
+    mpx__manager_release_workers(ex);
+    pthread_mutex_lock(&ex->sync->mu);
+    ex->mgr_done = 1;
+    pthread_cond_broadcast(&ex->sync->cv);
+    pthread_mutex_unlock(&ex->sync->mu);
+    return -1;
+  }
+  if (progress)
+    L->last_active = mpx__now();
+  return progress;
+}
+
+/* How long to wait before the next turn after one that moved nothing
+ * (microseconds; 0: turn again at once), growing from *sleep_us. The
+ * next result is due in about `gap` seconds: sleep that long first
+ * rather than 1 us, since every wake-up on a full node preempts a worker,
+ * and the workers' prefetched items keep them busy meanwhile. Spin only
+ * while results come back faster than the spin window: with millisecond
+ * tasks spinning would take the core from a worker. Nothing in flight:
+ * nothing can arrive, so wait for a submit (the 100 ms only bound how long
+ * an error from MPI could go unseen). */
+static long mgr_idle_us(mpx_executor *ex, int moved, long *sleep_us) {
+  if (moved) {
+    long us = (long)(ex->gap * 1e6);
+    *sleep_us = us < 1 ? 1 : us > ex->sleep_max_us ? ex->sleep_max_us : us;
+    return 0;
+  }
+  if (ex->gap < ex->spin_s && mpx__now() - ex->loop.last_active < ex->spin_s)
+    return 0;
+  if (ex->inflight == 0)
+    return 100000;
+  long us = *sleep_us;
+  *sleep_us = us * 2 < ex->sleep_max_us ? us * 2 : ex->sleep_max_us;
+  return us;
+}
+
 /* The multi-rank manager loop. */
 static void manager_mpi(mpx_executor *ex) {
-  const double spin_s = ex->spin_s;
-  const long sleep_max = ex->sleep_max_us;
-  double last_active = mpx__now();
+  ex->loop.last_active = mpx__now();
   long sleep_us = 1;
-  mpx_future **buf = NULL;
-  size_t cap = 0;
-  mpx__cbq q = {0};
   for (;;) {
-    int progress = 0, rc = 0;
-    /* Results first: they return credits for the dispatch below. */
-    for (int i = 0; i < 256; i++) {
-      mpx__recvd r;
-      int got = mpx__recv_poll(ex->comm, &r);
-      if (got <= 0) {
-        rc = got;
-        break;
-      }
-      rc = handle_result(ex, &r, &q);
-      mpx__recvd_free(&r);
-      progress = 1;
-      if (rc)
-        break;
-    }
-    mpx__cbq_run(&q);
-    if (rc == 0) {
-      long sent = dispatch(ex, &buf, &cap);
-      if (sent < 0)
-        rc = (int)sent;
-      else if (sent > 0)
-        progress = 1;
-    }
-    if (rc == 0)
-      rc = send_cancels(ex);
-    mgr_run_call(ex);
-    if (rc == 0)
-      rc = mpx__send_progress(&ex->sends, 0);
-    if (rc) {
-      break_pool(ex, rc, mpx_last_error());
+    int moved = mgr_step(ex);
+    if (moved < 0)
       break;
-    }
-    if (mgr_finished(ex))
-      break;
-    if (progress) {
-      /* The next result is due in about `gap` seconds: sleep that long
-       * first rather than 1 us, since every wake-up of this thread on a
-       * full node preempts a worker, and the workers' prefetched items keep
-       * them busy meanwhile. */
-      last_active = mpx__now();
-      sleep_us = (long)(ex->gap * 1e6);
-      sleep_us = sleep_us < 1 ? 1 : sleep_us > sleep_max ? sleep_max : sleep_us;
+    long us = mgr_idle_us(ex, moved, &sleep_us);
+    if (us == 0) {
+      if (!moved)
+        mpx__cpu_relax();
       continue;
     }
-    /* Spin only while results come back faster than the spin window:
-     * with millisecond tasks spinning would take the core from a worker,
-     * and prefetched items keep the workers busy while the manager
-     * sleeps. */
-    if (ex->gap < spin_s && mpx__now() - last_active < spin_s) {
-      mpx__cpu_relax();
-      continue;
-    }
-    /* Nothing in flight: nothing can arrive, so block until submit. The
-     * timeout only bounds how long an error from MPI could go unseen. */
-    if (ex->inflight == 0) {
-      mgr_sleep(ex, 100000);
-      continue;
-    }
-    mgr_sleep(ex, sleep_us);
-    sleep_us = sleep_us * 2 < sleep_max ? sleep_us * 2 : sleep_max;
+    mgr_sleep(ex, us);
   }
-  mpx__cbq_free(&q);
-  free(buf);
-  mpx__manager_release_workers(ex);
+}
+
+/* ---- caller progress ---------------------------------------------------- */
+
+/* Whether this thread may make the pool's MPI calls. */
+static int may_turn(const mpx_executor *ex) {
+  if (!ex->funneled)
+    return 1;
+  int main_thread = 0;
+  MPI_Is_thread_main(&main_thread);
+  return main_thread;
+}
+
+/* One turn of a pool progressed by its callers (the sync's progress hook):
+ * returns how long the caller should wait before the next turn, in
+ * microseconds (0: at once). Only one thread turns at a time (step_mu);
+ * under MPI_THREAD_FUNNELED only the main thread does, and the others
+ * wait for its completions. */
+static long caller_turn(void *arg) {
+  mpx_executor *ex = arg;
+  if (!may_turn(ex))
+    return ex->sleep_max_us;
+  if (pthread_mutex_trylock(&ex->step_mu) != 0)
+    return 50; /* another thread turns: its completions wake this one */
+  int saved = mpx__future_no_block();
+  mpx__future_set_no_block(1); /* done-callbacks may not wait, as on the
+                                  manager thread */
+  int moved = mgr_step(ex);
+  mpx__future_set_no_block(saved);
+  long us = moved < 0 ? 0 : mgr_idle_us(ex, moved, &ex->caller_sleep_us);
+  pthread_mutex_unlock(&ex->step_mu);
+  /* No thread sleeps on mgr_cv to be woken by a submit here. */
+  return us < ex->sleep_max_us ? us : ex->sleep_max_us;
+}
+
+int mpx__manager_caller_setup(mpx_executor *ex) {
+  ex->loop.last_active = mpx__now();
+  ex->caller_sleep_us = 1;
+  int provided = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&provided);
+  ex->funneled = provided < MPI_THREAD_SERIALIZED;
+  if (pthread_mutex_init(&ex->step_mu, NULL) != 0)
+    return MPX_ESYS;
+  mpx__sync_set_progress(ex->sync, caller_turn, ex);
+  return 0;
+}
+
+void mpx__manager_submitted(mpx_executor *ex) {
+  if (!may_turn(ex) || pthread_mutex_trylock(&ex->step_mu) != 0)
+    return;
+  if (ex->inflight < (size_t)ex->nworkers * (size_t)ex->opts.prefetch ||
+      ++ex->submits % 16 == 0) {
+    int saved = mpx__future_no_block();
+    mpx__future_set_no_block(1);
+    mgr_step(ex);
+    mpx__future_set_no_block(saved);
+  }
+  pthread_mutex_unlock(&ex->step_mu);
+}
+
+int mpx__manager_turn(mpx_executor *ex, int *moved) {
+  *moved = 0;
+  if (!may_turn(ex))
+    return mpx__fail(MPX_ETHREAD,
+                     "MPI provides MPI_THREAD_FUNNELED: only the main "
+                     "thread may progress the pool");
+  pthread_mutex_lock(&ex->step_mu);
+  int saved = mpx__future_no_block();
+  mpx__future_set_no_block(1);
+  int m = mgr_step(ex);
+  mpx__future_set_no_block(saved);
+  if (m > 0)
+    ex->caller_sleep_us = 1;
+  pthread_mutex_unlock(&ex->step_mu);
+  *moved = m > 0;
+  return 0;
+}
+
+void mpx__manager_caller_run(mpx_executor *ex) {
+  for (;;) {
+    pthread_mutex_lock(&ex->sync->mu);
+    int done = ex->mgr_done;
+    pthread_mutex_unlock(&ex->sync->mu);
+    if (done)
+      return;
+    long us = caller_turn(ex);
+    if (us > 0)
+      mpx__sleep_us((unsigned)us);
+    else
+      mpx__cpu_relax();
+  }
 }
 
 /* Runs the pool's initializer on the manager thread of a one-rank pool

@@ -15,6 +15,15 @@
 #include "transport.h"
 #include "worktable.h"
 
+/* The manager loop's own state (manager thread, or caller progress). */
+typedef struct mpx__mgr_loop {
+  mpx_future **buf; /* dispatch()'s batch buffer */
+  size_t cap;
+  mpx__cbq q;         /* done-callbacks to run outside the lock */
+  double last_active; /* when a turn last moved something */
+  int ended;          /* the pool ended: workers released */
+} mpx__mgr_loop;
+
 struct mpx_executor {
   mpx__sync *sync;
   MPI_Comm comm; /* duplicated, MPI_ERRORS_RETURN */
@@ -26,6 +35,13 @@ struct mpx_executor {
                           waits in poll(), not on mgr_cv; -1 otherwise */
   pthread_t mgr;
   pthread_cond_t mgr_cv; /* the manager sleeps here; submit signals it */
+  int caller;            /* MPX_PROGRESS_CALLER: no manager thread; the
+                            callers turn the loop (step_mu held) */
+  int funneled;          /* MPI provides less than MPI_THREAD_SERIALIZED:
+                            only the main thread turns it */
+  pthread_mutex_t step_mu;
+  long caller_sleep_us; /* the callers' back-off (step_mu) */
+  unsigned submits;     /* submits while every worker was busy (step_mu) */
 
   /* Guarded by sync->mu. */
   mpx_future *pend_head, *pend_tail; /* FIFO of pending futures */
@@ -45,7 +61,8 @@ struct mpx_executor {
   int broken;               /* MPX_EBROKEN cause code, or 0 */
   char broken_msg[512];
 
-  /* Manager thread only. */
+  /* Manager thread only (with caller progress: whoever holds step_mu). */
+  mpx__mgr_loop loop;
   mpx__worktable table;
   int *credits;     /* per rank: call items that may still be sent */
   double gap;       /* moving average of the expected time between results */
@@ -69,6 +86,21 @@ struct mpx_executor {
 
 /* The manager thread's body (pthread start routine, arg: the executor). */
 void *mpx__manager_main(void *arg);
+
+/* Caller progress (no manager thread): sets the pool up to be turned by
+ * the threads that wait on it (the sync's progress hook). Returns 0 or
+ * MPX_ESYS. */
+int mpx__manager_caller_setup(mpx_executor *ex);
+/* One turn, for mpx_executor_progress(): *moved says whether anything
+ * did. Returns 0, or MPX_ETHREAD off the main thread under
+ * MPI_THREAD_FUNNELED. */
+int mpx__manager_turn(mpx_executor *ex, int *moved);
+/* After a submit with caller progress: turns the pool when a worker may
+ * be idle (or on every 16th submit), so that work goes out before the
+ * next wait. */
+void mpx__manager_submitted(mpx_executor *ex);
+/* Turns the loop until the pool has ended (shutdown with wait, destroy). */
+void mpx__manager_caller_run(mpx_executor *ex);
 
 /* Wakes the manager for new work, a shutdown or a call (lock held). */
 void mpx__manager_kick_locked(mpx_executor *ex);

@@ -521,15 +521,24 @@ static int wait_chunk(mpx_map *m, double deadline, mpx__chunk **out) {
                                     "on the manager thread would deadlock");
     }
     while (!m->rq->head) {
-      if (deadline < 0) {
-        pthread_cond_wait(&m->rq->cv, &m->rq->mu);
-        continue;
-      }
-      double l = left(deadline);
+      double l = deadline < 0 ? 1e9 : left(deadline);
       if (l <= 0) {
         pthread_mutex_unlock(&m->rq->mu);
         return mpx__fail(MPX_ETIMEDOUT, "no result within the timeout");
       }
+      /* With caller progress this thread turns the pool, then waits as
+       * long as the turn says. */
+      pthread_mutex_unlock(&m->rq->mu);
+      long us = mpx__executor_turn(m->ex);
+      pthread_mutex_lock(&m->rq->mu);
+      if (us == 0 || m->rq->head)
+        continue;
+      if (us < 0 && deadline < 0) {
+        pthread_cond_wait(&m->rq->cv, &m->rq->mu);
+        continue;
+      }
+      if (us > 0 && 1e-6 * (double)us < l)
+        l = 1e-6 * (double)us;
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       double t = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec + l;

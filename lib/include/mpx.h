@@ -236,7 +236,23 @@ typedef struct mpx_executor_options {
   const void *initarg;     /* its argument, copied at creation (the root's
                               is sent to every rank) */
   size_t initarg_len;
+  int progress; /* who moves the pool on the root (docs/progress.md):
+                   MPX_PROGRESS_THREAD, a manager thread (needs
+                   MPI_THREAD_SERIALIZED or more); MPX_PROGRESS_CALLER, no
+                   thread: the calls that wait (result, wait, as_completed,
+                   map_next, jobs, shutdown with wait) and
+                   mpx_executor_progress() move it, from the main thread
+                   only under MPI_THREAD_FUNNELED; MPX_PROGRESS_AUTO
+                   (default), a thread where MPI provides
+                   MPI_THREAD_SERIALIZED or more, else the callers (env
+                   MPX_PROGRESS=auto|thread|caller). A one-rank pool makes
+                   no MPI call and always has its thread */
 } mpx_executor_options;
+
+/* Values of mpx_executor_options.progress. */
+#define MPX_PROGRESS_AUTO -1
+#define MPX_PROGRESS_THREAD 0
+#define MPX_PROGRESS_CALLER 1
 
 /* Values of mpx_executor_options.isolation. */
 #define MPX_ISOLATION_NONE 0
@@ -258,7 +274,8 @@ MPX_API void mpx_executor_options_init(mpx_executor_options *opts);
  * opts may be NULL for the defaults.
  * Errors (returned on every rank alike where the cause is global):
  * MPX_EINVAL (bad options, root out of range, MPI not initialised),
- * MPX_ETHREAD (MPI thread level below MPI_THREAD_SERIALIZED),
+ * MPX_ETHREAD (MPI thread level below MPI_THREAD_FUNNELED, or below
+ * MPI_THREAD_SERIALIZED with progress MPX_PROGRESS_THREAD),
  * MPX_EMISMATCH (ranks registered different tasks; mpx_last_error() names
  * the difference), MPX_EBUSY (this process already holds an executor whose
  * manager still runs; refused before any collective), MPX_EMPI,
@@ -267,9 +284,26 @@ MPX_API void mpx_executor_options_init(mpx_executor_options *opts);
  * for a live executor and the registration of the new one are not one
  * step). With MPI_THREAD_MULTIPLE the root may use MPI on other
  * communicators while the pool is live; with MPI_THREAD_SERIALIZED it must
- * make no MPI call between creation and mpx_executor_destroy(). */
+ * make no MPI call between creation and mpx_executor_destroy() unless the
+ * pool is progressed by its callers (then the root's own MPI calls only
+ * must not overlap mpx calls). */
 MPX_API int mpx_executor_create(MPI_Comm comm, const mpx_executor_options *opts,
                                 mpx_executor **ex);
+
+/* With caller progress (mpx_executor_options.progress): receives the
+ * results that have arrived (their futures finish, their done-callbacks
+ * run on this thread) and sends queued work to free workers, without
+ * blocking. A program that computes between mpx calls calls it now and
+ * then (every few milliseconds of its own work) so that workers do not
+ * sit idle; the calls that wait do it themselves. With a manager thread
+ * it returns 0 at once. Root only.
+ * Errors: MPX_EINVAL (NULL), MPX_ETHREAD (not the main thread while MPI
+ * provides MPI_THREAD_FUNNELED), MPX_EDEADLK (from a done-callback). */
+MPX_API int mpx_executor_progress(mpx_executor *ex);
+
+/* MPX_PROGRESS_THREAD or MPX_PROGRESS_CALLER: who moves this pool (the
+ * option's MPX_PROGRESS_AUTO resolved); -1 for NULL. Root only. */
+MPX_API int mpx_executor_progress_mode(const mpx_executor *ex);
 
 /* Number of worker ranks (size of comm - 1), or 1 in single-rank mode;
  * 0 for NULL. Root only, thread-safe. */

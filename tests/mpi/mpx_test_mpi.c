@@ -146,6 +146,9 @@ int mt_run(const mt_suite *suites, unsigned watchdog_s) {
   return total ? 1 : 0;
 }
 
+/* The pool of the last mt_pool_begin() (root), for mt_wait_count(). */
+static mpx_executor *current;
+
 mpx_executor *mt_pool_begin(MPI_Comm comm, const mpx_executor_options *opts,
                             int *ok) {
   int crank = -1;
@@ -154,6 +157,7 @@ mpx_executor *mt_pool_begin(MPI_Comm comm, const mpx_executor_options *opts,
   mpx_executor *ex = NULL;
   int rc = mpx_executor_create(comm, opts, &ex);
   *ok = rc == 0 && (ex != NULL) == (crank == root);
+  current = ex;
   if (rc != 0 && mt_is_root()) {
     printf("\n    mpx_executor_create: %s: %s\n", mpx_err_name(rc),
            mpx_last_error());
@@ -163,6 +167,7 @@ mpx_executor *mt_pool_begin(MPI_Comm comm, const mpx_executor_options *opts,
 }
 
 void mt_pool_end(mpx_executor **ex, int ok) {
+  current = NULL;
   if (*ex) {
     int src = mpx_executor_shutdown(*ex, 1, 0);
     int drc = mpx_executor_destroy(ex);
@@ -192,11 +197,17 @@ uint64_t mt_rand(uint64_t *state) {
   return x * 0x2545F4914F6CDD1DULL;
 }
 
+int mt_caller_mode(void) {
+  return current && mpx_executor_progress_mode(current) == MPX_PROGRESS_CALLER;
+}
+
 int mt_wait_count(atomic_int *counter, int target, double timeout) {
   double end = mt_now() + timeout;
   while (atomic_load(counter) < target) {
     if (mt_now() > end)
       return 0;
+    if (current)
+      mpx_executor_progress(current); /* 0 at once with a manager thread */
     mt_sleep_ms(1);
   }
   return 1;

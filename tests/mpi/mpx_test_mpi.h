@@ -128,6 +128,12 @@ uint64_t mt_rand(uint64_t *state);
  * for them instead of assuming an order. */
 int mt_wait_count(atomic_int *counter, int target, double timeout);
 
+/* Whether the pool of the last mt_pool_begin() is moved by its callers
+ * (MPX_PROGRESS_CALLER): its done-callbacks then run on the thread that
+ * waits, and mt_wait_count() turns it (mpx_executor_progress) as a
+ * program that computes between calls does. */
+int mt_caller_mode(void);
+
 /* 1 when the NUL-terminated text s contains sub (NULL s never does). */
 int mt_contains(const char *s, const char *sub);
 

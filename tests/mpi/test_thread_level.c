@@ -1,8 +1,9 @@
 /*
- * test_thread_level.c -- creation below MPI_THREAD_SERIALIZED.
+ * test_thread_level.c -- creation below MPI_THREAD_FUNNELED.
  *
- * MPI is initialised with MPI_Init_thread(MPI_THREAD_SINGLE), so the
- * manager thread could not make MPI calls safely: creation must fail with
+ * MPI is initialised with MPI_Init_thread(MPI_THREAD_SINGLE), so neither
+ * a manager thread nor the main thread's turns (caller progress,
+ * test_progress.c) may make MPI calls safely: creation must fail with
  * MPX_ETHREAD on every rank (no rank left serving), mpx_last_error() must
  * name the level needed, and mpx_init() on the already initialised MPI
  * must report the same. It initialises MPI itself, so it does not use the
@@ -29,7 +30,7 @@ static int noop(mpx_task_ctx *ctx, const void *arg, size_t len) {
 static void test_create_refused(void) {
   CU_ASSERT_EQUAL(create_rc, MPX_ETHREAD);
   CU_ASSERT_TRUE(all_ethread);
-  CU_ASSERT_PTR_NOT_NULL(strstr(detail, "MPI_THREAD_SERIALIZED"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(detail, "MPI_THREAD_FUNNELED"));
 }
 
 static void test_init_reports_level(void) {
@@ -48,14 +49,14 @@ int main(int argc, char **argv) {
   int mine = create_rc == MPX_ETHREAD && ex == NULL;
   MPI_Allreduce(&mine, &all_ethread, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   init_rc =
-      provided < MPI_THREAD_SERIALIZED ? mpx_init(&argc, &argv) : MPX_ETHREAD;
+      provided < MPI_THREAD_FUNNELED ? mpx_init(&argc, &argv) : MPX_ETHREAD;
   int failures = 0;
   if (rank == 0) {
-    if (provided >= MPI_THREAD_SERIALIZED)
+    if (provided >= MPI_THREAD_FUNNELED)
       fprintf(stderr, "note: MPI gave thread level %d for SINGLE\n", provided);
     CU_initialize_registry();
     CU_pSuite s = CU_add_suite("thread level", NULL, NULL);
-    CU_add_test(s, "creation refused below SERIALIZED", test_create_refused);
+    CU_add_test(s, "creation refused below FUNNELED", test_create_refused);
     CU_add_test(s, "mpx_init reports the level", test_init_reports_level);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
