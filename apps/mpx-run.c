@@ -640,17 +640,48 @@ static void guard_tell(pid_t pgid) {
   (void)w; /* a guard that is gone cannot help */
 }
 
-/* The environment of a command: this process's, with env[0..nenv)
- * ("VAR=value") set. Returns a malloc'd array (the strings borrowed). */
+/* Whether the variable s ("NAME=value") is one the MPI launcher gave this
+ * rank to join the job: a command is not part of the job, and an MPI
+ * program it starts must run as a process of its own (with them it would
+ * try to join this job, or see itself alone while they say otherwise). */
+static int launcher_var(const char *s) {
+  static const char *const prefixes[] = {"OMPI_COMM_WORLD_",
+                                         "OMPI_MCA_orte_",
+                                         "OMPI_MCA_ess",
+                                         "OMPI_MCA_pmix",
+                                         "OMPI_MCA_initial_wdir=",
+                                         "OMPI_FILE_LOCATION=",
+                                         "OMPI_UNIVERSE_SIZE=",
+                                         "OMPI_FIRST_RANKS=",
+                                         "OMPI_APP_CTX_NUM_PROCS=",
+                                         "OMPI_NUM_APP_CTX=",
+                                         "OMPI_COMMAND=",
+                                         "OMPI_ARGV=",
+                                         "PMIX_",
+                                         "PMI_",
+                                         "MPI_LOCALNRANKS=",
+                                         "MPI_LOCALRANKID="};
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+    if (strncmp(s, prefixes[i], strlen(prefixes[i])) == 0)
+      return 1;
+  return 0;
+}
+
+/* The environment of a command: this process's without the launcher's
+ * variables (launcher_var), with env[0..nenv) ("VAR=value") set. Returns
+ * a malloc'd array (the strings borrowed). */
 static char **command_env(char **env, uint32_t nenv) {
   extern char **environ;
-  size_t n = 0;
-  while (environ[n])
-    n++;
-  char **e = malloc((n + nenv + 1) * sizeof *e);
+  size_t all = 0;
+  while (environ[all])
+    all++;
+  char **e = malloc((all + nenv + 1) * sizeof *e);
   if (!e)
     return NULL;
-  memcpy(e, environ, n * sizeof *e);
+  size_t n = 0;
+  for (size_t i = 0; i < all; i++)
+    if (!launcher_var(environ[i]))
+      e[n++] = environ[i];
   for (uint32_t k = 0; k < nenv; k++) {
     size_t name = strcspn(env[k], "=");
     size_t i = 0;

@@ -336,6 +336,50 @@ out:
   return rc;
 }
 
+/* A process that sees itself as the only MPI process while its launcher
+ * says it started more: the program was built with another MPI than the
+ * launcher's (an MPICH program under Open MPI's mpirun, say), and each
+ * process would run a pool of its own, computing everything N times
+ * over. Returns 0 or MPX_ELAUNCH (MPX_SINGLETON=1: one process alone is
+ * meant, as for a program a command of mpx-run starts). */
+static int check_launcher(void) {
+  int world = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  const char *single = getenv("MPX_SINGLETON");
+  if (world != 1 || (single && !strcmp(single, "1")))
+    return 0;
+  /* Open MPI's mpirun, MPICH's Hydra (PMI-1), SLURM's srun step (when it
+   * wired MPI up: a process a step's task starts is not part of it) */
+  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
+                                     "MPI_LOCALNRANKS", "SLURM_STEP_NUM_TASKS"};
+  int wired = getenv("PMIX_RANK") || getenv("PMI_RANK");
+  for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+    const char *v = getenv(vars[i]);
+    if (i == 3 && !wired)
+      continue;
+    char *end;
+    long n = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || n <= 1)
+      continue;
+    char lib[MPI_MAX_LIBRARY_VERSION_STRING] = "";
+    int len = 0;
+    MPI_Get_library_version(lib, &len);
+    lib[strcspn(lib, "\n,")] = '\0';
+    for (char *c = lib; *c; c++)
+      if (*c == '\t')
+        *c = ' ';
+    return mpx__fail(MPX_ELAUNCH,
+                     "this process sees 1 MPI process, but its launcher "
+                     "started %ld (%s=%s): the program is built with another "
+                     "MPI than the launcher's (this program: %s). Start it "
+                     "with its own MPI's launcher (mpiexec.mpich for MPICH, "
+                     "mpirun.openmpi for Open MPI), or set MPX_SINGLETON=1 "
+                     "if each process is meant to run alone",
+                     n, vars[i], v, lib);
+  }
+  return 0;
+}
+
 /* Creates the executor (see mpx_executor_create); failures set a message
  * that mpx_executor_create() prefixes with its name. */
 static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
@@ -365,7 +409,10 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
   int rank, size;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  int rc = agree_options(comm, size, &o);
+  int rc = size == 1 ? check_launcher() : 0;
+  if (rc != 0)
+    return rc;
+  rc = agree_options(comm, size, &o);
   if (rc != 0)
     return rc;
 

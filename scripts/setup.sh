@@ -2,7 +2,8 @@
 # Installs every Debian package mpx needs to build, test and benchmark,
 # including a single-node SLURM (munge, slurmctld, slurmd, slurm-client)
 # for the slurm tests (nothing is started: tests/slurm/slurm-up.sh does it)
-# and GNU parallel, which the mpx-run tests compare against.
+# and GNU parallel, which the mpx-run tests compare against. MPICH and its
+# HDF5 install beside Open MPI, which stays the default (mpicc, mpirun).
 # Idempotent: packages already present are not fetched again, and apt is
 # only updated when something is missing.
 set -euo pipefail
@@ -11,6 +12,7 @@ PKGS=(
   build-essential cmake pkg-config git
   openmpi-bin libopenmpi-dev
   libhdf5-openmpi-dev hdf5-tools
+  mpich libmpich-dev libhdf5-mpich-dev
   libcunit1-dev
   libfftw3-dev espeak-ng zlib1g-dev
   python3 python3-mpi4py python3-numpy python3-h5py

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test (CUnit unit tests
-# and the MPI tests at 1, 2 and 4 processes) under ctest.
+# and the MPI tests at 1, 2 and 4 processes) under ctest; then, for a plain
+# run without ctest arguments, builds mpx with MPICH as well (build-mpich)
+# and runs the MPICH stage: the core MPI tests, a job's kills and resumes,
+# and both MPIs' programs under the other's launcher (MPX_MPICH_TESTS, a
+# ctest -R regex, picks them).
 # Usage: scripts/test.sh [--sanitize address|thread] [ctest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,5 +24,12 @@ export OMPI_MCA_mca_base_component_disable_dlclose=1
 # can only add reports, never hide one.
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0:use_tls=0"
 export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:report_signal_unsafe=0"
-cd "$dir"
-ctest --output-on-failure --verbose "$@"
+mpich_stage=0
+[ ${#san_args[@]} -eq 0 ] && [ $# -eq 0 ] && mpich_stage=1
+(cd "$dir" && ctest --output-on-failure --verbose "$@")
+if [ "$mpich_stage" = 1 ]; then
+  echo "== the MPICH stage (mpicc.mpich, mpiexec.mpich)"
+  mdir=$(bash scripts/build.sh --mpi mpich | tail -n 1)
+  cd "$mdir"
+  ctest --output-on-failure --verbose -R "${MPX_MPICH_TESTS:-^(test_errors|test_executor_np4|test_executor_caller_np2|test_broken_np2|test_thread_level_np2|test_progress_np2|test_launcher_np1|test_map_np4|test_job_np2|test_sched_np4|launcher_cross|seeds_np4|bench_tiny_np3|job_resume)$}"
+fi

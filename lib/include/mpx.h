@@ -276,6 +276,9 @@ MPX_API void mpx_executor_options_init(mpx_executor_options *opts);
  * MPX_EINVAL (bad options, root out of range, MPI not initialised),
  * MPX_ETHREAD (MPI thread level below MPI_THREAD_FUNNELED, or below
  * MPI_THREAD_SERIALIZED with progress MPX_PROGRESS_THREAD),
+ * MPX_ELAUNCH (a one-process MPI whose launcher says it started more: a
+ * program built with another MPI than the launcher's; MPX_SINGLETON=1 when
+ * one process alone is meant),
  * MPX_EMISMATCH (ranks registered different tasks; mpx_last_error() names
  * the difference), MPX_EBUSY (this process already holds an executor whose
  * manager still runs; refused before any collective), MPX_EMPI,

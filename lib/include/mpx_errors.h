@@ -26,7 +26,9 @@
   X(EMPI, -12, "MPI call failed")                                              \
   X(EPROTO, -13, "malformed or unknown message")                               \
   X(EMISMATCH, -14, "ranks registered different tasks")                        \
-  X(ETHREAD, -15, "MPI thread support below MPI_THREAD_SERIALIZED")            \
+  X(ETHREAD, -15,                                                              \
+    "MPI thread support below what the pool needs (MPI_THREAD_FUNNELED, "      \
+    "MPI_THREAD_SERIALIZED for a manager thread)")                             \
   X(EOF, -16, "iterator exhausted")                                            \
   X(ESYS, -17, "system call failed")                                           \
   X(E2BIG, -18, "argument too large")                                          \
@@ -40,7 +42,9 @@
   X(ECRASHED, -24, "task's process was killed by a signal")                    \
   X(EEXIT, -25, "task ended its process (exit() inside a task)")               \
   X(ETIMELIMIT, -26, "task exceeded its time limit")                           \
-  X(EMEMLIMIT, -27, "task exceeded its memory limit")
+  X(EMEMLIMIT, -27, "task exceeded its memory limit")                          \
+  X(ELAUNCH, -28,                                                              \
+    "started by the launcher of another MPI: each process sees itself alone")
 
 enum mpx_errno {
 #define MPX_ERRNO_ENUM(name, value, msg) MPX_##name = value,

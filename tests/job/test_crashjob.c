@@ -50,8 +50,8 @@
 #include "runcmd.h"
 
 static const char *pydir;
-static jt_w4job w4, w4once; /* w4once passes W4JOB_CRASH_ONCE_DIR on */
-static char dir[256], flags_once[1024], ref[512];
+static jt_w4job w4;
+static char dir[256], ref[512];
 static int have_ref;
 
 enum { ITEMS = JT_ITEMS, PARTS = JT_PARTS };
@@ -81,7 +81,7 @@ static void job_cmd(char *buf, size_t cap, const char *out,
   char env[600] = "";
   if (once_dir)
     snprintf(env, sizeof env, "W4JOB_CRASH_ONCE_DIR=%s", once_dir);
-  jt_job_cmd(buf, cap, once_dir ? &w4once : &w4, DELAY_US, env, out, extra);
+  jt_job_cmd(buf, cap, &w4, DELAY_US, env, out, extra);
 }
 
 /* Runs a job to its end (at most RUN_TIMEOUT); returns its status. */
@@ -380,10 +380,6 @@ int main(int argc, char **argv) {
       rc_cunit_init(dir, sizeof dir, "/tmp/mpx-crashjob-XXXXXX") != 0)
     return 2;
   w4.exec = 1; /* the pid rc_start() returns is mpirun's */
-  w4once = w4;
-  snprintf(flags_once, sizeof flags_once, "%s -x W4JOB_CRASH_ONCE_DIR",
-           w4.flags);
-  w4once.flags = flags_once;
   unsigned seed = (unsigned)time(NULL);
   printf("seed %u\n", seed);
   srand(seed);

@@ -55,7 +55,8 @@ static const struct {
                 {"MPX_ECRASHED", -24, MPX_ECRASHED},
                 {"MPX_EEXIT", -25, MPX_EEXIT},
                 {"MPX_ETIMELIMIT", -26, MPX_ETIMELIMIT},
-                {"MPX_EMEMLIMIT", -27, MPX_EMEMLIMIT}};
+                {"MPX_EMEMLIMIT", -27, MPX_EMEMLIMIT},
+                {"MPX_ELAUNCH", -28, MPX_ELAUNCH}};
 #define NRELEASED (sizeof released / sizeof released[0])
 
 static void test_released_values(void) {
