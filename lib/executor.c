@@ -348,15 +348,21 @@ static int check_launcher(void) {
   const char *single = getenv("MPX_SINGLETON");
   if (world != 1 || (single && !strcmp(single, "1")))
     return 0;
-  /* Open MPI's mpirun, MPICH's Hydra (PMI-1), SLURM's srun step (when it
-   * wired MPI up: a process a step's task starts is not part of it) */
-  static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE",
-                                     "MPI_LOCALNRANKS", "SLURM_STEP_NUM_TASKS"};
+  /* Open MPI's mpirun, MPICH's Hydra (PMI-1), SLURM's srun step (only
+   * when it wired MPI up: a process a step's task starts is not part of
+   * it) */
+  static const struct {
+    const char *name;
+    int if_wired;
+  } vars[] = {{"OMPI_COMM_WORLD_SIZE", 0},
+              {"PMI_SIZE", 0},
+              {"MPI_LOCALNRANKS", 0},
+              {"SLURM_STEP_NUM_TASKS", 1}};
   int wired = getenv("PMIX_RANK") || getenv("PMI_RANK");
   for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-    const char *v = getenv(vars[i]);
-    if (i == 3 && !wired)
+    if (vars[i].if_wired && !wired)
       continue;
+    const char *v = getenv(vars[i].name);
     char *end;
     long n = v ? strtol(v, &end, 10) : 0;
     if (!v || *end || n <= 1)
@@ -375,7 +381,7 @@ static int check_launcher(void) {
                      "with its own MPI's launcher (mpiexec.mpich for MPICH, "
                      "mpirun.openmpi for Open MPI), or set MPX_SINGLETON=1 "
                      "if each process is meant to run alone",
-                     n, vars[i], v, lib);
+                     n, vars[i].name, v, lib);
   }
   return 0;
 }
@@ -494,7 +500,7 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
        (o.progress == MPX_PROGRESS_AUTO && provided < MPI_THREAD_SERIALIZED));
   ex->mgr = pthread_self();
   if (ex->caller) {
-    if (mpx__manager_caller_setup(ex) != 0) {
+    if (mpx__manager_caller_setup(ex, provided) != 0) {
       ex->caller = 0;
       ex->shutdown = 1;
       ex->mgr_done = 1;
@@ -703,7 +709,7 @@ int mpx_executor_shutdown(mpx_executor *ex, int wait, int cancel_futures) {
 }
 
 long mpx__executor_turn(mpx_executor *ex) {
-  return ex->caller ? mpx__sync_turn(ex->sync) : -1;
+  return ex->caller ? mpx__manager_caller_turn(ex) : -1;
 }
 
 /* Moves a pool progressed by its callers: results in (their

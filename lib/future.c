@@ -64,16 +64,6 @@ void mpx__sync_set_progress(mpx__sync *s, long (*fn)(void *), void *arg) {
   pthread_mutex_unlock(&s->mu);
 }
 
-long mpx__sync_turn(mpx__sync *s) {
-  pthread_mutex_lock(&s->mu);
-  long (*fn)(void *) = s->progress;
-  void *arg = s->progress_arg;
-  pthread_mutex_unlock(&s->mu);
-  if (!fn)
-    return -1;
-  return fn(arg);
-}
-
 void mpx__sync_ref(mpx__sync *s) {
   atomic_fetch_add(&s->refs, 1);
 }

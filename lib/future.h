@@ -40,11 +40,6 @@ typedef struct mpx__sync {
 
 /* Sets (or with NULL clears) the sync's progress hook. */
 void mpx__sync_set_progress(mpx__sync *s, long (*fn)(void *), void *arg);
-/* For a wait outside the sync's own (an unordered map's queue): when the
- * pool is progressed by its callers, turns it once and returns how long
- * to wait before the next turn (us, >= 0); -1 when a manager thread moves
- * it. Called without mu held. */
-long mpx__sync_turn(mpx__sync *s);
 
 /* Creates a sync with one reference (the owner's). */
 int mpx__sync_create(mpx__sync **s);

@@ -773,6 +773,16 @@ static int may_turn(const mpx_executor *ex) {
   return main_thread;
 }
 
+/* One turn on a caller's thread (step_mu held): its done-callbacks may not
+ * wait, as on the manager thread. Returns mgr_step()'s result. */
+static int caller_step(mpx_executor *ex) {
+  int saved = mpx__future_no_block();
+  mpx__future_set_no_block(1);
+  int moved = mgr_step(ex);
+  mpx__future_set_no_block(saved);
+  return moved;
+}
+
 /* One turn of a pool progressed by its callers (the sync's progress hook):
  * returns how long the caller should wait before the next turn, in
  * microseconds (0: at once). Only one thread turns at a time (step_mu);
@@ -784,22 +794,20 @@ static long caller_turn(void *arg) {
     return ex->sleep_max_us;
   if (pthread_mutex_trylock(&ex->step_mu) != 0)
     return 50; /* another thread turns: its completions wake this one */
-  int saved = mpx__future_no_block();
-  mpx__future_set_no_block(1); /* done-callbacks may not wait, as on the
-                                  manager thread */
-  int moved = mgr_step(ex);
-  mpx__future_set_no_block(saved);
+  int moved = caller_step(ex);
   long us = moved < 0 ? 0 : mgr_idle_us(ex, moved, &ex->caller_sleep_us);
   pthread_mutex_unlock(&ex->step_mu);
   /* No thread sleeps on mgr_cv to be woken by a submit here. */
   return us < ex->sleep_max_us ? us : ex->sleep_max_us;
 }
 
-int mpx__manager_caller_setup(mpx_executor *ex) {
+long mpx__manager_caller_turn(mpx_executor *ex) {
+  return caller_turn(ex);
+}
+
+int mpx__manager_caller_setup(mpx_executor *ex, int provided) {
   ex->loop.last_active = mpx__now();
   ex->caller_sleep_us = 1;
-  int provided = MPI_THREAD_SINGLE;
-  MPI_Query_thread(&provided);
   ex->funneled = provided < MPI_THREAD_SERIALIZED;
   if (pthread_mutex_init(&ex->step_mu, NULL) != 0)
     return MPX_ESYS;
@@ -811,12 +819,8 @@ void mpx__manager_submitted(mpx_executor *ex) {
   if (!may_turn(ex) || pthread_mutex_trylock(&ex->step_mu) != 0)
     return;
   if (ex->inflight < (size_t)ex->nworkers * (size_t)ex->opts.prefetch ||
-      ++ex->submits % 16 == 0) {
-    int saved = mpx__future_no_block();
-    mpx__future_set_no_block(1);
-    mgr_step(ex);
-    mpx__future_set_no_block(saved);
-  }
+      ++ex->submits % 16 == 0)
+    caller_step(ex);
   pthread_mutex_unlock(&ex->step_mu);
 }
 
@@ -827,10 +831,7 @@ int mpx__manager_turn(mpx_executor *ex, int *moved) {
                      "MPI provides MPI_THREAD_FUNNELED: only the main "
                      "thread may progress the pool");
   pthread_mutex_lock(&ex->step_mu);
-  int saved = mpx__future_no_block();
-  mpx__future_set_no_block(1);
-  int m = mgr_step(ex);
-  mpx__future_set_no_block(saved);
+  int m = caller_step(ex);
   if (m > 0)
     ex->caller_sleep_us = 1;
   pthread_mutex_unlock(&ex->step_mu);

@@ -88,9 +88,13 @@ struct mpx_executor {
 void *mpx__manager_main(void *arg);
 
 /* Caller progress (no manager thread): sets the pool up to be turned by
- * the threads that wait on it (the sync's progress hook). Returns 0 or
- * MPX_ESYS. */
-int mpx__manager_caller_setup(mpx_executor *ex);
+ * the threads that wait on it (the sync's progress hook); provided is
+ * MPI's thread level. Returns 0 or MPX_ESYS. */
+int mpx__manager_caller_setup(mpx_executor *ex, int provided);
+/* The sync's progress hook itself, for a wait outside the sync (an
+ * unordered map's queue): turns the pool once if this thread may and no
+ * other does; returns how long to wait before the next turn (us). */
+long mpx__manager_caller_turn(mpx_executor *ex);
 /* One turn, for mpx_executor_progress(): *moved says whether anything
  * did. Returns 0, or MPX_ETHREAD off the main thread under
  * MPI_THREAD_FUNNELED. */

@@ -92,6 +92,19 @@ static int add_suites(const mt_suite *suites) {
   return 0;
 }
 
+int mt_run_on_root(void) {
+  int rank = 0, failures = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0) {
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    failures = (int)CU_get_number_of_failures();
+    CU_cleanup_registry();
+  }
+  MPI_Bcast(&failures, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  return failures;
+}
+
 void mt_watchdog(unsigned watchdog_s) {
   const char *env = getenv("MPX_TEST_WATCHDOG");
   if (env && *env)

@@ -53,6 +53,13 @@ void mt_init(int *argc, char ***argv);
  * MPX_TEST_WATCHDOG overrides it). */
 int mt_run(const mt_suite *suites, unsigned watchdog_s);
 
+/* For programs that initialise MPI themselves (at another thread level)
+ * and do their MPI work before CUnit runs: rank 0 runs the tests it
+ * registered with the basic runner (the summary CI reads) and cleans the
+ * registry up; returns rank 0's failure count on every rank. Collective
+ * over MPI_COMM_WORLD. */
+int mt_run_on_root(void);
+
 /* Arms the watchdog mt_run() uses (0: none; MPX_TEST_WATCHDOG overrides
  * it), for programs that cannot use mt_run(). */
 void mt_watchdog(unsigned watchdog_s);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "mpx.h"
+#include "mpx_test_mpi.h"
 
 static int noop(mpx_task_ctx *ctx, const void *arg, size_t len) {
   (void)arg;
@@ -109,10 +110,7 @@ int main(int argc, char **argv) {
   CU_pSuite s = CU_add_suite("another MPI's launcher", NULL, NULL);
   CU_add_test(s, "refused with MPX_ELAUNCH", test_refused);
   CU_add_test(s, "one process meant", test_allowed);
-  CU_basic_set_mode(CU_BRM_VERBOSE);
-  CU_basic_run_tests();
-  int failures = (int)CU_get_number_of_failures();
-  CU_cleanup_registry();
+  int failures = mt_run_on_root();
   clear_all();
   for (int i = 0; i < NVARS; i++)
     if (saved[i]) {

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "mpx.h"
+#include "mpx_test_mpi.h"
 
 static int rank, size;
 static pthread_t main_thread;
@@ -370,7 +371,6 @@ int main(int argc, char **argv) {
     R.shutdown_ok =
         mpx_executor_shutdown(ex, 1, 0) == 0 && mpx_executor_destroy(&ex) == 0;
   }
-  int failures = 0;
   if (rank == 0) {
     if (provided != MPI_THREAD_FUNNELED)
       fprintf(stderr, "note: MPI gave thread level %d for FUNNELED\n",
@@ -388,12 +388,8 @@ int main(int argc, char **argv) {
     CU_add_test(s, "done-callbacks on the main thread", test_callback);
     CU_add_test(s, "a second thread", test_other_thread);
     CU_add_test(s, "shutdown and destroy", test_shutdown);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = (int)CU_get_number_of_failures();
-    CU_cleanup_registry();
   }
-  MPI_Bcast(&failures, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  int failures = mt_run_on_root();
   MPI_Finalize();
   return failures ? 1 : 0;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mpx.h"
+#include "mpx_test_mpi.h"
 
 static int rank;
 static int create_rc, init_rc;
@@ -50,7 +51,6 @@ int main(int argc, char **argv) {
   MPI_Allreduce(&mine, &all_ethread, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
   init_rc =
       provided < MPI_THREAD_FUNNELED ? mpx_init(&argc, &argv) : MPX_ETHREAD;
-  int failures = 0;
   if (rank == 0) {
     if (provided >= MPI_THREAD_FUNNELED)
       fprintf(stderr, "note: MPI gave thread level %d for SINGLE\n", provided);
@@ -58,12 +58,8 @@ int main(int argc, char **argv) {
     CU_pSuite s = CU_add_suite("thread level", NULL, NULL);
     CU_add_test(s, "creation refused below FUNNELED", test_create_refused);
     CU_add_test(s, "mpx_init reports the level", test_init_reports_level);
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    failures = (int)CU_get_number_of_failures();
-    CU_cleanup_registry();
   }
-  MPI_Bcast(&failures, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  int failures = mt_run_on_root();
   MPI_Finalize();
   return failures ? 1 : 0;
 }
