@@ -447,16 +447,17 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
   }
 
   mpx_executor *ex = calloc(1, sizeof *ex);
-  int *credits = calloc((size_t)size, sizeof *credits);
   unsigned char *cancelled = calloc((size_t)size, 1);
-  if (!ex || !credits || !cancelled || mpx__sync_create(&ex->sync) != 0 ||
-      mpx__worktable_init(&ex->table) != 0) {
+  if (!ex || !cancelled || mpx__sync_create(&ex->sync) != 0 ||
+      mpx__worktable_init(&ex->table) != 0 ||
+      mpx__credits_init(&ex->credits, size, o.root, o.prefetch) != 0) {
     if (ex && ex->sync)
       mpx__sync_unref(ex->sync);
-    if (ex)
+    if (ex) {
       mpx__worktable_destroy(&ex->table);
+      mpx__credits_destroy(&ex->credits);
+    }
     free(ex);
-    free(credits);
     free(cancelled);
     free(initarg);
     /* The workers are already serving: release them before failing. */
@@ -474,15 +475,11 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
   ex->opts = o;
   ex->init = pi;
   ex->initarg = initarg;
-  ex->credits = credits;
   ex->cancelled = cancelled;
   ex->task_s = -1;
   ex->spin_s = 1e-6 * (double)mpx__env_long("MPX_MANAGER_SPIN_US", 200);
   ex->sleep_max_us = mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
   ex->span = MPX__PREFETCH_SPAN * 1e-6 * (double)ex->sleep_max_us;
-  for (int w = 0; w < size; w++)
-    credits[w] = w == o.root ? 0 : o.prefetch;
-  ex->last_rank = (o.root + 1) % size;
   ex->next_id = 1;
   ex->wake_fd = -1;
   pthread_condattr_t ca;
@@ -774,7 +771,7 @@ int mpx_executor_destroy(mpx_executor **exp) {
   }
   if (ex->comm != MPI_COMM_NULL) /* mpx_finalize() may have freed it */
     MPI_Comm_free(&ex->comm);
-  free(ex->credits);
+  mpx__credits_destroy(&ex->credits);
   free(ex->cancelled);
   free(ex->initarg);
   mpx__registry_hold(-1);

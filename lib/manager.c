@@ -222,30 +222,31 @@ static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
     mpx__future_ref(tailf);
   rc = mpx__send_start(ex->comm, w, &ex->mb, tailf ? release_arg : NULL, tailf,
                        &ex->sends);
-  ex->credits[w]--;
+  mpx__credits_take(&ex->credits, w); /* w had a free credit */
   return rc;
 }
 
 /* Sends call items to workers with credit, breadth first: every idle
  * worker gets an item before any worker gets a second one, and among
- * equals the warmest (the one that reported last) goes first. Returns the
- * number of tasks sent, or a negative code when the pool must break. */
+ * equals the warmest (the one that reported last) goes first. Only the
+ * workers with a free credit are visited (ex->credits keeps them in
+ * lists by the items they hold), so a turn costs nothing per busy rank.
+ * Returns the number of tasks sent, or a negative code when the pool must
+ * break. */
 static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
   long sent = 0;
   int prefetch = -1; /* decided under the lock, once something may go out */
-  for (int level = 1; level <= ex->opts.prefetch; level++) {
-    if (prefetch >= 0 && level > prefetch)
+  for (int held = 0; held < ex->opts.prefetch; held++) {
+    if (prefetch >= 0 && held >= prefetch)
       break;
-    for (int k = 0; k < ex->size; k++) {
-      int w = (ex->last_rank + k) % ex->size;
-      /* credits[w] counts down from opts.prefetch as items go out. */
-      if (w == ex->root || ex->opts.prefetch - ex->credits[w] >= level)
-        continue;
+    for (int w = mpx__credits_first(&ex->credits, held), next; w >= 0;
+         w = next) {
+      next = mpx__credits_next(&ex->credits, w); /* before w moves */
       pthread_mutex_lock(&ex->sync->mu);
       size_t backlog = ex->npending + ex->nretry;
       if (prefetch < 0)
         prefetch = prefetch_now(ex, backlog);
-      if (level > prefetch) {
+      if (held >= prefetch) {
         pthread_mutex_unlock(&ex->sync->mu);
         return sent;
       }
@@ -505,9 +506,10 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
     complete_locked(ex, f, st, res, (size_t)it.len, err, q);
   }
   pthread_mutex_unlock(&ex->sync->mu);
-  if (rc == 0 && (r->hdr.flags & MPX_MSG_END_OF_CALL))
-    ex->credits[r->src]++;
-  ex->last_rank = r->src;
+  if (rc == 0 && (r->hdr.flags & MPX_MSG_END_OF_CALL) &&
+      mpx__credits_give(&ex->credits, r->src) != 0)
+    rc = mpx__fail(MPX_EPROTO, "rank %d ended a call item it did not hold",
+                   r->src);
   /* The worker's own run time for this message: with nworkers such streams
    * a result is due about every busy / nworkers, whatever the manager's
    * own reaction time was. */
@@ -604,8 +606,8 @@ static int send_cancels(mpx_executor *ex) {
     cancel_retries(ex);
   ex->cancels_sent = want;
   for (int w = 0; w < ex->size; w++) {
-    if (w == ex->root || ex->credits[w] == ex->opts.prefetch)
-      continue;
+    if (mpx__credits_held(&ex->credits, w) <= 0)
+      continue; /* the root, or a worker holding nothing */
     int rc = MPI_Send(&want, 1, MPI_INT, w, MPX_TAG_CTL, ex->comm);
     if (rc != MPI_SUCCESS)
       return mpx__mpi_fail(rc, "MPI_Send of a cancel");

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "credits.h"
 #include "future.h"
 #include "msg.h"
 #include "supervise.h"
@@ -64,10 +65,9 @@ struct mpx_executor {
   /* Manager thread only (with caller progress: whoever holds step_mu). */
   mpx__mgr_loop loop;
   mpx__worktable table;
-  int *credits;     /* per rank: call items that may still be sent */
+  mpx__credits credits; /* the workers by call items held */
   double gap;       /* moving average of the expected time between results */
   double task_s;    /* moving average of one task's run time, < 0 unknown */
-  int last_rank;    /* the worker that reported last (warmest) */
   int cancels_sent; /* cancel_req was passed on to the workers */
   unsigned char *cancelled; /* per rank: a CANCEL was sent to it */
   double spin_s;            /* MPX_MANAGER_SPIN_US */
