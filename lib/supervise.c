@@ -697,7 +697,12 @@ static int death_cause(const mpx__sup *s, const slot *sl, const job *j, int ws,
   if (s->c.mem_limit)
     fmt_bytes(lim, sizeof lim, s->c.mem_limit);
   int oom = s->c.mem_limit && sl->noted && sl->note_errno == ENOMEM;
-  if (sl->kill_why == KILL_TIME && !sl->note_first) {
+  /* Killed by a signal mpx does not send: the process crashed by itself,
+   * even when its time limit passed before it was gone (a core dump being
+   * written, a sanitizer reporting the crash). */
+  int own_sig =
+      WIFSIGNALED(ws) && WTERMSIG(ws) != SIGTERM && WTERMSIG(ws) != SIGKILL;
+  if (sl->kill_why == KILL_TIME && !sl->note_first && !own_sig) {
     code = MPX_ETIMELIMIT;
     snprintf(cause, sizeof cause,
              "exceeded its time limit of %g s (stopped with %s)", j->limit,
@@ -742,8 +747,12 @@ static int death_cause(const mpx__sup *s, const slot *sl, const job *j, int ws,
      * been our SIGTERM at a time limit while it was dying slowly. */
     int sig = sl->note_first && sl->note_sig > 0 ? sl->note_sig : WTERMSIG(ws);
     code = MPX_ECRASHED;
-    snprintf(cause, sizeof cause, "was killed by %s (%s)%s", signame(sig),
-             strsignal(sig),
+    char late[96] = "";
+    if (sl->kill_why == KILL_TIME && !sl->note_first)
+      snprintf(late, sizeof late, ", dying after its time limit of %g s",
+               j->limit);
+    snprintf(cause, sizeof cause, "was killed by %s (%s)%s%s", signame(sig),
+             strsignal(sig), late,
              sig == SIGKILL && !sl->noted
                  ? "; from outside mpx: the kernel's OOM killer or a user"
                  : "");
