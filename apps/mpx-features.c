@@ -674,6 +674,7 @@ int main(int argc, char **argv) {
     mpx_executor_destroy(&ex);
   }
   free(a.inputs);
-  mpx_finalize();
-  return status;
+  /* Every rank exits with the job's status (MPICH's Hydra, signalled,
+   * may report a worker's). */
+  return mpx_finalize_status(status);
 }

@@ -1814,6 +1814,7 @@ int main(int argc, char **argv) {
     mpx_executor_destroy(&ex);
   }
   free(o.env);
-  mpx_finalize();
-  return status;
+  /* Every rank exits with the run's status (MPICH's Hydra, signalled,
+   * may report a worker's). */
+  return mpx_finalize_status(status);
 }

@@ -205,6 +205,5 @@ int main(int argc, char **argv) {
     printf("\n%d callbacks ran; pool shut down cleanly\n",
            atomic_load(&callbacks_run));
   }
-  mpx_finalize();
-  return rc ? 1 : 0;
+  return mpx_finalize_status(rc ? 1 : 0);
 }

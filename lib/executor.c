@@ -806,15 +806,14 @@ int mpx_init(int *argc, char ***argv) {
   return 0;
 }
 
-/* Finalises MPI if mpx_init initialised it. */
-int mpx_finalize(void) {
+/* As Python joins its executors at exit: a pool never shut down is shut
+ * down here (waiting, nothing cancelled), since its workers wait in their
+ * loop and MPI_Finalize (or a collective) would wait for them forever. Its
+ * handle stays valid for mpx_executor_destroy(); only its communicator
+ * goes, while MPI is still there to free it. */
+static void end_live_pools(void) {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  /* As Python joins its executors at exit: a pool never shut down is shut
-   * down here (waiting, nothing cancelled), since its workers wait in
-   * their loop and MPI_Finalize would wait for them forever. Its handle
-   * stays valid for mpx_executor_destroy(); only its communicator goes,
-   * while MPI is still there to free it. */
   pthread_mutex_lock(&live_mu);
   for (mpx_executor *ex = live_head; ex && !finalized; ex = ex->live_next) {
     mpx_executor_shutdown(ex, 1, 0);
@@ -823,7 +822,28 @@ int mpx_finalize(void) {
       MPI_Comm_free(&ex->comm);
   }
   pthread_mutex_unlock(&live_mu);
+}
+
+/* Finalises MPI if mpx_init initialised it. */
+int mpx_finalize(void) {
+  end_live_pools();
+  int finalized = 0;
+  MPI_Finalized(&finalized);
   if (we_initialised && !finalized && MPI_Finalize() != MPI_SUCCESS)
     return mpx__fail(MPX_EMPI, "mpx_finalize: MPI_Finalize failed");
   return 0;
+}
+
+int mpx_finalize_status(int status) {
+  int init = 0, finalized = 0, agreed = status;
+  end_live_pools(); /* their workers are not here to agree yet */
+  MPI_Initialized(&init);
+  MPI_Finalized(&finalized);
+  if (init && !finalized &&
+      MPI_Allreduce(&status, &agreed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) !=
+          MPI_SUCCESS)
+    agreed = status;
+  if (mpx_finalize() != 0 && agreed == 0)
+    agreed = 1;
+  return agreed;
 }

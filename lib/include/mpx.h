@@ -97,6 +97,19 @@ MPX_API int mpx_init(int *argc, char ***argv);
  * mpx_init(), once no other thread uses mpx. Returns 0 or MPX_EMPI. */
 MPX_API int mpx_finalize(void);
 
+/* As mpx_finalize(), after agreeing on the program's exit status: returns
+ * the largest `status` any rank passed, so that main() can return it on
+ * every rank (`return mpx_finalize_status(status);`), the root with the
+ * job's status and the workers with 0. A launcher that reports the status
+ * of some ranks only then still reports the job's: MPICH's Hydra does so
+ * when it is itself signalled (SIGTERM to mpiexec, as a batch system
+ * sends it), and exited 0 after an interrupted job whose rank 0 alone
+ * exited 1. Returns the rank's own status where MPI is not initialised,
+ * already finalised or the agreement fails, and 1 for a status of 0 when
+ * finalising fails. Collective over MPI_COMM_WORLD; same rules as
+ * mpx_finalize(). */
+MPX_API int mpx_finalize_status(int status);
+
 /* ------------------------------------------------------------------------ */
 /* Tasks                                                                    */
 /* ------------------------------------------------------------------------ */

@@ -9,6 +9,11 @@
  * the root waiting in MPI_Finalize for workers that wait for it. The
  * handle stays valid for mpx_executor_destroy() afterwards.
  *
+ * With the argument "status" it checks mpx_finalize_status() instead:
+ * called with a pool still live (its workers must be released before the
+ * ranks can agree), the root passing 3, the last worker 7 when there are
+ * two or more workers and the others 0, every rank gets the largest.
+ *
  * MPI is finalised inside the test, so this program cannot use the shared
  * harness (which reduces results over MPI at the end): the root runs the
  * CUnit suite and prints its summary, the workers check their own calls
@@ -50,11 +55,41 @@ static void test_finalize_joins(void) {
   CU_ASSERT(ex == NULL);
 }
 
+static int nranks, want_status;
+
+/* Root: a live pool, then the agreed status. */
+static void test_finalize_status(void) {
+  mpx_executor *ex = NULL;
+  CU_ASSERT_FATAL(mpx_executor_create(MPI_COMM_WORLD, NULL, &ex) == 0);
+  mpx_future *f = NULL;
+  int ms = 100;
+  CU_ASSERT_FATAL(mpx_submit(ex, "nap", &ms, sizeof ms, &f) == 0);
+  CU_ASSERT(mpx_finalize_status(3) == want_status);
+  int fin = 0;
+  MPI_Finalized(&fin);
+  CU_ASSERT(fin == 1);
+  CU_ASSERT(mpx_future_result(f, 0, NULL, NULL) == 0);
+  mpx_future_destroy(&f);
+  CU_ASSERT(mpx_executor_destroy(&ex) == 0);
+}
+
 int main(int argc, char **argv) {
   mt_init(&argc, &argv);
   mt_watchdog(60);
   if (mpx_register("nap", mt_task_nap) != 0)
     return 2;
+  int status_mode = argc > 1 && !strcmp(argv[1], "status");
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &nranks);
+  want_status = nranks > 2 ? 7 : 3;
+  if (status_mode && !mt_is_root()) {
+    mpx_executor *ex = NULL;
+    int rc = mpx_executor_create(MPI_COMM_WORLD, NULL, &ex);
+    int mine = nranks > 2 && rank == nranks - 1 ? 7 : 0;
+    int got = mpx_finalize_status(mine);
+    return rc == 0 && ex == NULL && got == want_status ? 0 : 1;
+  }
   if (!mt_is_root()) {
     /* A worker: serves until the root's finalize shuts the pool down. */
     mpx_executor *ex = NULL;
@@ -65,7 +100,9 @@ int main(int argc, char **argv) {
   if (CU_initialize_registry() != CUE_SUCCESS)
     return 2;
   CU_pSuite s = CU_add_suite("finalize_live", NULL, NULL);
-  if (!s || !CU_add_test(s, "finalize_joins", test_finalize_joins))
+  if (!s ||
+      !CU_add_test(s, status_mode ? "finalize_status" : "finalize_joins",
+                   status_mode ? test_finalize_status : test_finalize_joins))
     return 2;
   CU_basic_set_mode(CU_BRM_VERBOSE);
   CU_basic_run_tests();

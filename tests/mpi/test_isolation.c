@@ -171,10 +171,12 @@ static int task_stubborn(mpx_task_ctx *ctx, const void *arg, size_t len) {
 
 /* A crash that takes longer to end than the time limit (a core dump of a
  * big process being written, a sanitizer reporting the crash): its
- * SIGSEGV handler holds SIGTERM off for 300 ms, then the default action
- * ends the process with SIGSEGV. */
+ * SIGSEGV handler holds SIGTERM off for the milliseconds it is given,
+ * then the default action ends the process with SIGSEGV. */
+static long slow_ms;
+
 static void slow_segv(int sig) {
-  struct timespec ts = {0, 300 * 1000 * 1000};
+  struct timespec ts = {slow_ms / 1000, (slow_ms % 1000) * 1000000};
   while (nanosleep(&ts, &ts) != 0)
     ;
   signal(sig, SIG_DFL);
@@ -182,9 +184,11 @@ static void slow_segv(int sig) {
 }
 
 static int task_slowcrash(mpx_task_ctx *ctx, const void *arg, size_t len) {
-  (void)ctx;
-  (void)arg;
-  (void)len;
+  int64_t ms;
+  if (len != 8)
+    return mpx_task_fail(ctx, "slowcrash wants 8 bytes");
+  memcpy(&ms, arg, 8);
+  slow_ms = (long)ms;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = slow_segv;
@@ -354,8 +358,10 @@ static void test_storm(void) {
     MT_ASSERT(strstr(err_of(st), "stopped with SIGKILL") != NULL);
     MT_ASSERT(mt_now() - t1 < 10);
     mpx_future_destroy(&st);
-    /* A crash still dying when its time limit passes is a crash. */
-    MT_ASSERT(mpx_submit(ex, "slowcrash", NULL, 0, &st) == 0);
+    /* A crash still dying when its time limit passes is a crash (gone
+     * within the grace period of 1 s, so not killed). */
+    int64_t ms = (int64_t)(o.task_timeout * 1000) + 250;
+    MT_ASSERT(mpx_submit(ex, "slowcrash", &ms, 8, &st) == 0);
     MT_ASSERT(mpx_future_result(st, 20, NULL, NULL) == MPX_ECRASHED);
     MT_ASSERT(strstr(err_of(st), "killed by SIGSEGV") != NULL);
     MT_ASSERT(strstr(err_of(st), "after its time limit") != NULL);
