@@ -16,6 +16,11 @@
 #   parallel -j2     GNU parallel
 #   xargs -P 2       xargs -P 2 -I{} sh -c {} (one shell a command: the
 #                    floor of fork+exec for shell command lines)
+#   exec floor       a 40-line C loop keeping 2 commands running, each
+#                    line's words started with posix_spawnp, no shell (as
+#                    mpx-run starts such plain commands) and nothing else:
+#                    what the processes themselves cost on this machine;
+#                    no farm of 2 workers can be faster
 #   disBatch-style   a Python loop as disBatch's engine runs tasks: 2
 #                    threads, each taking the next line, running it with
 #                    subprocess (shell=True) and appending a status line
@@ -71,6 +76,50 @@ for t in ts: t.start()
 for t in ts: t.join()
 PY
 
+cat > "$T/floor.c" <<'C'
+#define _GNU_SOURCE
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+extern char **environ;
+int main(int argc, char **argv) {
+  int w = atoi(argv[1]), running = 0, bad = 0;
+  FILE *f = fopen(argv[2], "r");
+  char line[4096];
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  for (;;) {
+    int more = f && fgets(line, sizeof line, f) != NULL;
+    if (!more && running == 0)
+      break;
+    if (running == w || !more) {
+      int st;
+      if (wait(&st) > 0) {
+        running--;
+        bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+      }
+    }
+    if (!more)
+      continue;
+    char *av[64];
+    int n = 0;
+    for (char *t = strtok(line, " \t\n"); t && n < 63; t = strtok(NULL, " \t\n"))
+      av[n++] = t;
+    av[n] = NULL;
+    pid_t pid;
+    if (n && posix_spawnp(&pid, av[0], &fa, NULL, av, environ) == 0)
+      running++;
+    else
+      bad++;
+  }
+  return bad != 0;
+}
+C
+cc -O2 -include fcntl.h -o "$T/floor" "$T/floor.c"
+
 run() { # workload name command...
   local w=$1 name=$2
   shift 2
@@ -86,6 +135,7 @@ farms() { # workload file
   run "$1" "mpx-run -o" $MPI "$B" -q -o "$T/o.h5" "$2"
   run "$1" "parallel -j2" parallel -j2 -a "$2"
   run "$1" "xargs -P 2" xargs -P 2 -I{} sh -c {} < "$2"
+  run "$1" "exec floor" "$T/floor" 2 "$2"
   run "$1" "disBatch-style" /usr/bin/python3 "$T/disbatch.py" "$2" "$T/status" 2
 }
 for r in $(seq "$R"); do
@@ -121,9 +171,13 @@ for w, by in runs.items():
               f"  {n / m:7.0f} commands/s  {1000 * m / n:6.2f} ms each")
     if "mpx-run" in by and w != "out":
         base = med(by["mpx-run"])
-        for peer in ("parallel -j2", "xargs -P 2", "disBatch-style"):
+        for peer in ("parallel -j2", "xargs -P 2", "exec floor", "disBatch-style"):
             if peer in by:
                 print(f"  mpx-run throughput / {peer}: {med(by[peer]) / base:.2f}")
+        if "exec floor" in by and "parallel -j2" in by:
+            print(f"  the exec floor's throughput / parallel -j2: "
+                  f"{med(by['parallel -j2']) / med(by['exec floor']):.2f}"
+                  f" (the most any farm of 2 could reach here)")
         if "mpx-run -o" in by:
             print(f"  mpx-run -o throughput / parallel -j2: "
                   f"{med(by['parallel -j2']) / med(by['mpx-run -o']):.2f},"

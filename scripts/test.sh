@@ -27,10 +27,12 @@ export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0:fast
 export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:report_signal_unsafe=0"
 mpich_stage=0
 [ ${#san_args[@]} -eq 0 ] && [ $# -eq 0 ] && mpich_stage=1
-(cd "$dir" && ctest --output-on-failure --verbose "$@")
+# Two tests at a time: most wait on launches, kills and SLURM; the timed
+# ones are RUN_SERIAL (MPX_TEST_JOBS=1 runs all one by one).
+(cd "$dir" && ctest --output-on-failure --verbose -j "${MPX_TEST_JOBS:-2}" "$@")
 if [ "$mpich_stage" = 1 ]; then
   echo "== the MPICH stage (mpicc.mpich, mpiexec.mpich)"
   mdir=$(bash scripts/build.sh --mpi mpich | tail -n 1)
   cd "$mdir"
-  ctest --output-on-failure --verbose -R "${MPX_MPICH_TESTS:-^(test_errors|test_executor_np4|test_executor_caller_np2|test_broken_np2|test_thread_level_np2|test_progress_np2|test_launcher_np1|test_map_np4|test_job_np2|test_sched_np4|launcher_cross|seeds_np4|bench_tiny_np3|job_resume|job_guard|test_finalize_status_np4)$}"
+  ctest --output-on-failure --verbose -j "${MPX_TEST_JOBS:-2}" -R "${MPX_MPICH_TESTS:-^(test_errors|test_executor_np4|test_executor_caller_np2|test_broken_np2|test_thread_level_np2|test_progress_np2|test_launcher_np1|test_map_np4|test_job_np2|test_sched_np4|launcher_cross|seeds_np4|bench_tiny_np3|job_resume|job_guard|test_finalize_status_np4)$}"
 fi
