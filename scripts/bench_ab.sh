@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# bench_ab.sh -- two builds of mpx-bench (before/after a change) side by side
+# at 3 ranks: tiny, latency and 1 ms spin, each with the manager thread and
+# with caller progress, the builds alternating in every round so that the
+# machine's drift hits them alike. Prints each case's median [min-max] and
+# the ratio after/before (> 1: after is better).
+#
+#   A=/path/build-before B=/path/build-after R=5 bash scripts/bench_ab.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A=${A:?A=build dir before}
+B=${B:?B=build dir after}
+R=${R:-5}
+TINY=${TINY:-200000}
+LAT=${LAT:-3000}
+SPIN=${SPIN:-1000}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+out=$(mktemp /tmp/mpx-bench-ab-XXXXXX)
+trap 'rm -f "$out"' EXIT
+for d in "$A" "$B"; do
+  [ -x "$d/apps/mpx-bench" ] || { echo "no $d/apps/mpx-bench" >&2; exit 1; }
+done
+one() { # build label progress workload args...
+  local d=$1 label=$2 prog=$3
+  shift 3
+  local line
+  line=$(timeout 300 mpirun --oversubscribe --bind-to none -n 3 \
+    "$d/apps/mpx-bench" "$@" --progress "$prog" | tail -n 1)
+  echo "$label|$prog|$1|$line" >> "$out"
+}
+for r in $(seq "$R"); do
+  echo "round $r of $R" >&2
+  for prog in thread caller; do
+    for side in A B; do
+      d=$A
+      [ $side = B ] && d=$B
+      one "$d" $side $prog tiny --tasks "$TINY"
+      one "$d" $side $prog latency --tasks "$LAT"
+      one "$d" $side $prog spin --tasks "$SPIN" --us 1000
+    done
+  done
+done
+/usr/bin/python3 - "$out" "$A" "$B" <<'PY'
+import json, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    side, prog, wl, js = line.rstrip("\n").split("|", 3)
+    j = json.loads(js)
+    key = {"tiny": "tasks_per_s", "latency": "p50_us", "spin": "efficiency"}[wl]
+    runs.setdefault((wl, prog), {}).setdefault(side, []).append(j[key])
+print(f"before (A) = {sys.argv[2]}, after (B) = {sys.argv[3]}")
+for (wl, prog), by in sorted(runs.items()):
+    a, b = by.get("A", []), by.get("B", [])
+    ma, mb = statistics.median(a), statistics.median(b)
+    better = ma / mb if wl == "latency" else mb / ma
+    unit = {"tiny": "tasks/s", "latency": "us p50", "spin": "efficiency"}[wl]
+    print(f"{wl:8s} {prog:7s} A {ma:12.4g} [{min(a):.4g}-{max(a):.4g}]"
+          f"  B {mb:12.4g} [{min(b):.4g}-{max(b):.4g}] {unit:10s} B/A {better:.3f}")
+for wl in ("tiny", "latency", "spin"):
+    t, c = runs.get((wl, "thread"), {}).get("B"), runs.get((wl, "caller"), {}).get("B")
+    if t and c:
+        mt, mc = statistics.median(t), statistics.median(c)
+        r = mt / mc if wl == "latency" else mc / mt
+        print(f"after, caller progress against the manager thread: {wl} {r:.3f}")
+PY
