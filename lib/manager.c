@@ -749,16 +749,17 @@ static void manager_mpi(mpx_executor *ex) {
   ex->loop.last_active = mpx__now();
   long sleep_us = 1;
   for (;;) {
+    double t0 = mpx__now();
     int moved = mgr_step(ex);
     if (moved < 0)
       break;
     long us = mgr_idle_us(ex, moved, &sleep_us);
-    if (us == 0) {
-      if (!moved)
-        mpx__cpu_relax();
-      continue;
-    }
-    mgr_sleep(ex, us);
+    if (us > 0)
+      mgr_sleep(ex, us);
+    else if (!moved)
+      mpx__cpu_relax();
+    if (!moved) /* an empty poll and its back-off: idle, not work */
+      mpx__sync_idle_add(ex->sync, mpx__now() - t0);
   }
 }
 
@@ -794,7 +795,10 @@ static long caller_turn(void *arg) {
     return ex->sleep_max_us;
   if (pthread_mutex_trylock(&ex->step_mu) != 0)
     return 50; /* another thread turns: its completions wake this one */
+  double t0 = mpx__now();
   int moved = caller_step(ex);
+  if (moved == 0) /* a poll that found nothing: idle, not work */
+    mpx__sync_idle_add(ex->sync, mpx__now() - t0);
   long us = moved < 0 ? 0 : mgr_idle_us(ex, moved, &ex->caller_sleep_us);
   pthread_mutex_unlock(&ex->step_mu);
   /* No thread sleeps on mgr_cv to be woken by a submit here. */
@@ -808,7 +812,8 @@ long mpx__manager_caller_turn(mpx_executor *ex) {
 int mpx__manager_caller_setup(mpx_executor *ex, int provided) {
   ex->loop.last_active = mpx__now();
   ex->caller_sleep_us = 1;
-  ex->funneled = provided < MPI_THREAD_SERIALIZED;
+  /* Under MPI_THREAD_SINGLE the rank has one thread: no check needed. */
+  ex->funneled = provided == MPI_THREAD_FUNNELED;
   if (pthread_mutex_init(&ex->step_mu, NULL) != 0)
     return MPX_ESYS;
   mpx__sync_set_progress(ex->sync, caller_turn, ex);
@@ -847,10 +852,13 @@ void mpx__manager_caller_run(mpx_executor *ex) {
     if (done)
       return;
     long us = caller_turn(ex);
-    if (us > 0)
+    if (us > 0) {
+      double t0 = mpx__now();
       mpx__sleep_us((unsigned)us);
-    else
+      mpx__sync_idle_add(ex->sync, mpx__now() - t0);
+    } else {
       mpx__cpu_relax();
+    }
   }
 }
 

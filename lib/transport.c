@@ -118,27 +118,57 @@ int mpx__send_progress(mpx__send **list, int wait) {
   return result;
 }
 
+/* A matched probe for a message head, and its receive. SimGrid's SMPI has
+ * no MPI_Improbe/MPI_Mrecv; its ranks run one thread (MPI_THREAD_SINGLE),
+ * so no other receive can take the probed head before an MPI_Recv by its
+ * source and tag gets it (messages of one source and tag do not overtake
+ * each other). */
+static int head_probe(MPI_Comm comm, int *flag, MPI_Message *m,
+                      MPI_Status *st) {
+#ifdef MPX_SMPI
+  *m = MPI_MESSAGE_NULL;
+  int rc = MPI_Iprobe(MPI_ANY_SOURCE, MPX_TAG_HEAD, comm, flag, st);
+  return rc == MPI_SUCCESS ? 0 : mpx__mpi_fail(rc, "MPI_Iprobe");
+#else
+  int rc = MPI_Improbe(MPI_ANY_SOURCE, MPX_TAG_HEAD, comm, flag, m, st);
+  return rc == MPI_SUCCESS ? 0 : mpx__mpi_fail(rc, "MPI_Improbe");
+#endif
+}
+
+static int head_recv(void *buf, int count, MPI_Message *m, const MPI_Status *st,
+                     MPI_Comm comm) {
+#ifdef MPX_SMPI
+  (void)m;
+  return MPI_Recv(buf, count, MPI_BYTE, st->MPI_SOURCE, MPX_TAG_HEAD, comm,
+                  MPI_STATUS_IGNORE);
+#else
+  (void)st;
+  (void)comm;
+  return MPI_Mrecv(buf, count, MPI_BYTE, m, MPI_STATUS_IGNORE);
+#endif
+}
+
 int mpx__recv_poll(MPI_Comm comm, mpx__recvd *r) {
   memset(r, 0, sizeof *r);
   int flag = 0, count = 0;
   MPI_Message m;
   MPI_Status st;
-  int rc = MPI_Improbe(MPI_ANY_SOURCE, MPX_TAG_HEAD, comm, &flag, &m, &st);
-  if (rc != MPI_SUCCESS)
-    return mpx__mpi_fail(rc, "MPI_Improbe");
+  int rc = head_probe(comm, &flag, &m, &st);
+  if (rc != 0)
+    return rc;
   if (!flag)
     return 0;
   r->src = st.MPI_SOURCE;
   MPI_Get_count(&st, MPI_BYTE, &count);
   unsigned char *head = malloc(count > 0 ? (size_t)count : 1);
   if (!head) {
-    MPI_Mrecv(NULL, 0, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+    head_recv(NULL, 0, &m, &st, comm);
     return mpx__fail(MPX_ENOMEM,
                      "out of memory receiving a %d-byte message head from "
                      "rank %d",
                      count, r->src);
   }
-  rc = MPI_Mrecv(head, count, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+  rc = head_recv(head, count, &m, &st, comm);
   if (rc != MPI_SUCCESS) {
     free(head);
     return mpx__mpi_fail(rc, "MPI_Mrecv");
