@@ -578,6 +578,7 @@ static int submit_owned(mpx_executor *ex, uint32_t task_id, void *arg,
                         size_t len, int retries, double limit,
                         mpx_future **fut) {
   mpx__sync *s = ex->sync;
+  mpx__sim_charge(MPX__SIM_SUBMIT, 1);
   pthread_mutex_lock(&s->mu);
   int rc = 0;
   if (ex->broken)

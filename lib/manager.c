@@ -238,6 +238,9 @@ static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
       break;
     for (int k = 0; k < ex->size; k++) {
       int w = (ex->last_rank + k) % ex->size;
+#ifdef MPX_SMPI
+      ex->sim_visits++; /* charged by mgr_step (MPX__SIM_SCAN) */
+#endif
       /* credits[w] counts down from opts.prefetch as items go out. */
       if (w == ex->root || ex->opts.prefetch - ex->credits[w] >= level)
         continue;
@@ -691,6 +694,10 @@ static int mgr_step(mpx_executor *ex) {
   mpx__cbq_run(&L->q);
   if (rc == 0) {
     long sent = dispatch(ex, &L->buf, &L->cap);
+#ifdef MPX_SMPI
+    mpx__sim_charge(MPX__SIM_SCAN, (double)ex->sim_visits);
+    ex->sim_visits = 0;
+#endif
     if (sent < 0)
       rc = (int)sent;
     else if (sent > 0)

@@ -39,6 +39,10 @@ int mpx__send_start(MPI_Comm comm, int dest, mpx__msgbuf *b,
                     mpx__send **list) {
   size_t frag = mpx__frag_max();
   uint64_t nfrag = b->tail_len ? (b->tail_len + frag - 1) / frag : 0;
+  if (b->kind == MPX_MSG_CALL || b->kind == MPX_MSG_RESULT)
+    mpx__sim_charge(b->kind == MPX_MSG_CALL ? MPX__SIM_SEND_CALL
+                                            : MPX__SIM_SEND_RESULT,
+                    b->nitems);
   mpx__send *s = calloc(1, sizeof *s);
   MPI_Request *reqs = malloc((size_t)(1 + nfrag) * sizeof *reqs);
   if (!s || !reqs || b->len > INT_MAX) {
@@ -156,8 +160,10 @@ int mpx__recv_poll(MPI_Comm comm, mpx__recvd *r) {
   int rc = head_probe(comm, &flag, &m, &st);
   if (rc != 0)
     return rc;
-  if (!flag)
+  if (!flag) {
+    mpx__sim_charge(MPX__SIM_POLL, 0);
     return 0;
+  }
   r->src = st.MPI_SOURCE;
   MPI_Get_count(&st, MPI_BYTE, &count);
   unsigned char *head = malloc(count > 0 ? (size_t)count : 1);
@@ -179,6 +185,10 @@ int mpx__recv_poll(MPI_Comm comm, mpx__recvd *r) {
                      count, r->src);
   }
   r->head = head;
+  if (r->hdr.kind == MPX_MSG_CALL || r->hdr.kind == MPX_MSG_RESULT)
+    mpx__sim_charge(r->hdr.kind == MPX_MSG_CALL ? MPX__SIM_RECV_CALL
+                                                : MPX__SIM_RECV_RESULT,
+                    r->hdr.nitems);
   if (r->hdr.tail_len) {
     if (r->hdr.tail_len > SIZE_MAX - 16 ||
         !(r->tail = mpx__alloc((size_t)r->hdr.tail_len))) {
