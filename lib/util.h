@@ -111,6 +111,7 @@ enum {
                            (the tasks' own time is theirs) */
   MPX__SIM_SEND_RESULT, /* worker: encode and send n results */
   MPX__SIM_POLL,        /* any rank: a poll that found nothing */
+  MPX__SIM_YIELD,       /* any rank: a spin step's yield (mpx__cpu_relax) */
   MPX__SIM_N
 };
 #ifdef MPX_SMPI
