@@ -73,7 +73,7 @@ run() { # workload ranks us tasks
   args=("$wl" --tasks "$n" --progress "$progress")
   [ "$wl" = spin ] && args+=(--us "$u")
   t0=$(date +%s.%N)
-  line=$(smpirun -np "$r" -platform "$plat" -hostfile "$tmp/hostfile-$r" \
+  line=$(cd "$tmp" && smpirun -np "$r" -platform "$plat" -hostfile "$tmp/hostfile-$r" \
            "${opts[@]}" "$bench" "${args[@]}" 2>"$tmp/err" | grep '^{' | tail -1) || true
   t1=$(date +%s.%N)
   if [ -z "$line" ]; then
@@ -96,16 +96,18 @@ PY
 
 # Task counts: tiny 20,000 (at least 4 per worker: its rate is the
 # root's, reached long before), spin 20 tasks per worker for 1 ms and 4
-# per worker for 10 ms (at least 40 in all).
+# per worker for 10 ms (at least 40 in all); beyond 4,096 workers 4 and 2
+# per worker, so that 16,384 ranks simulate in minutes (the flat root is
+# saturated there whatever the count).
 default_tasks() { # workload ranks us
-  local w=$(( $2 > 1 ? $2 - 1 : 1 ))
+  local w=$(( $2 > 1 ? $2 - 1 : 1 )) per
   if [ "$1" = tiny ]; then
     echo $(( 4 * w > 20000 ? 4 * w : 20000 ))
-  elif [ "$3" -ge 10000 ]; then
-    echo $(( 4 * w > 40 ? 4 * w : 40 ))
-  else
-    echo $(( 20 * w > 40 ? 20 * w : 40 ))
+    return
   fi
+  if [ "$3" -ge 10000 ]; then per=4; else per=20; fi
+  [ "$w" -gt 4096 ] && per=$(( per / 5 > 2 ? per / 5 : 2 ))
+  echo $(( per * w > 40 ? per * w : 40 ))
 }
 
 if [ -n "$ranks" ]; then
