@@ -122,6 +122,12 @@ static int spin(mpx_task_ctx *ctx, const void *arg, size_t len) {
     return mpx_task_fail(ctx, "spin needs 8 bytes, got %zu", len);
   uint64_t us;
   memcpy(&us, arg, sizeof us);
+#ifdef MPX_SMPI
+  /* Simulated: U us of this rank's simulated CPU, exactly (the loop below
+   * would read the simulated clock thousands of times per task). */
+  smpi_execute_benched(1e-6 * (double)us);
+  return mpx_task_return(ctx, &us, sizeof us);
+#endif
   struct timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   double end =
@@ -207,6 +213,20 @@ static long maxrss_kib(void) {
   return ru.ru_maxrss;
 }
 
+/* The executor whose idle time root_busy reads. */
+static mpx_executor *g_ex;
+
+/* ",\"root_busy\":B" for a run of dt seconds that started when the pool's
+ * idle time was idle0: the share of the root's time spent working the pool
+ * (mpx_executor_idle_seconds), for report_x's extra. Static storage. */
+static const char *root_busy(double dt, double idle0) {
+  static char buf[48];
+  double idle = mpx_executor_idle_seconds(g_ex) - idle0;
+  double b = dt > 0 ? 1.0 - idle / dt : 0.0;
+  snprintf(buf, sizeof buf, ",\"root_busy\":%.4f", b < 0 ? 0.0 : b);
+  return buf;
+}
+
 static void warm_up(mpx_executor *ex) {
   int n = 4 * mpx_executor_workers(ex);
   mpx_future **fs = calloc((size_t)n, sizeof *fs);
@@ -221,7 +241,7 @@ static void warm_up(mpx_executor *ex) {
 static void run_tiny(mpx_executor *ex, int ranks, long n) {
   mpx_future **fs = malloc((size_t)n * sizeof *fs);
   warm_up(ex);
-  double t = now();
+  double t = now(), idle = mpx_executor_idle_seconds(ex);
   for (long i = 0; i < n; i++)
     fs[i] = submit_u64(ex, "square", (uint64_t)i);
   mpx_as_completed *it;
@@ -253,7 +273,8 @@ static void run_tiny(mpx_executor *ex, int ranks, long n) {
   for (long i = 0; i < n; i++)
     mpx_future_destroy(&fs[i]);
   free(fs);
-  report("tiny", ranks, mpx_executor_workers(ex), n, dt, -1, -1, -1);
+  report_x("tiny", ranks, mpx_executor_workers(ex), n, dt, -1, -1, -1,
+           root_busy(dt, idle));
 }
 
 static void run_latency(mpx_executor *ex, int ranks, long n) {
@@ -280,11 +301,12 @@ static void run_latency(mpx_executor *ex, int ranks, long n) {
 static void run_spin(mpx_executor *ex, int ranks, long n, long us) {
   mpx_future **fs = malloc((size_t)n * sizeof *fs);
   warm_up(ex);
-  double t = now();
+  double t = now(), idle = mpx_executor_idle_seconds(ex);
   for (long i = 0; i < n; i++)
     fs[i] = submit_u64(ex, "spin", (uint64_t)us);
   mpx_wait(fs, (size_t)n, MPX_ALL_COMPLETED, MPX_FOREVER, NULL, NULL);
   double dt = now() - t;
+  const char *busy = root_busy(dt, idle);
   for (long i = 0; i < n; i++) {
     if (mpx_future_exception(fs[i], 0) != 0)
       die("spin task", mpx_future_exception(fs[i], 0));
@@ -292,8 +314,8 @@ static void run_spin(mpx_executor *ex, int ranks, long n, long us) {
   }
   free(fs);
   int w = mpx_executor_workers(ex);
-  report("spin", ranks, w, n, dt, -1, -1,
-         (double)n * (double)us * 1e-6 / ((double)w * dt));
+  report_x("spin", ranks, w, n, dt, -1, -1,
+           (double)n * (double)us * 1e-6 / ((double)w * dt), busy);
 }
 
 /* ---------------------------------------------------------------- map */
@@ -1024,6 +1046,7 @@ int main(int argc, char **argv) {
   double root_share = 0;
   if (ex && mpx_executor_progress_mode(ex) == MPX_PROGRESS_CALLER)
     g_progress = "caller";
+  g_ex = ex;
   if (ex) {
     if (!strcmp(wl, "tiny")) {
       run_tiny(ex, ranks, tasks);

@@ -168,12 +168,24 @@ static int agree(MPI_Comm comm, int rc, const char *what) {
 static int agree_options(MPI_Comm comm, int size, mpx_executor_options *o) {
   int provided = 0, rc = 0;
   MPI_Query_thread(&provided);
-  if (provided < MPI_THREAD_FUNNELED)
+  /* Under MPI_THREAD_SINGLE the process may run one thread only: a pool
+   * of several ranks moved by its callers starts none (its MPI calls are
+   * made inside the caller's mpx calls, the workers' on the thread that
+   * created the pool), so it runs; a manager thread, or the thread a
+   * one-rank pool runs its tasks on, would break that promise. SimGrid's
+   * SMPI provides no more than this. */
+  if (provided < MPI_THREAD_FUNNELED &&
+      (size == 1 || o->progress == MPX_PROGRESS_THREAD))
     rc = mpx__fail(MPX_ETHREAD,
-                   "MPI provides thread level %d; mpx needs "
-                   "MPI_THREAD_FUNNELED or higher (use mpx_init or "
-                   "MPI_Init_thread)",
-                   provided);
+                   "MPI provides thread level %d (MPI_THREAD_SINGLE), where "
+                   "%s; it needs MPI_THREAD_FUNNELED or higher (use mpx_init "
+                   "or MPI_Init_thread). Under MPI_THREAD_SINGLE only a pool "
+                   "of several ranks moved by its callers runs "
+                   "(MPX_PROGRESS_CALLER or auto)",
+                   provided,
+                   size == 1 ? "a one-rank pool runs its tasks on a thread"
+                             : "a manager thread would run beside the "
+                               "program's");
   else if (provided < MPI_THREAD_SERIALIZED && size > 1 &&
            o->progress == MPX_PROGRESS_THREAD)
     rc = mpx__fail(MPX_ETHREAD,
@@ -563,6 +575,7 @@ static int submit_owned(mpx_executor *ex, uint32_t task_id, void *arg,
                         size_t len, int retries, double limit,
                         mpx_future **fut) {
   mpx__sync *s = ex->sync;
+  mpx__sim_charge(MPX__SIM_SUBMIT, 1);
   pthread_mutex_lock(&s->mu);
   int rc = 0;
   if (ex->broken)
@@ -705,6 +718,16 @@ int mpx_executor_shutdown(mpx_executor *ex, int wait, int cancel_futures) {
   return 0;
 }
 
+void mpx__executor_idle_add(mpx_executor *ex, double seconds) {
+  mpx__sync_idle_add(ex->sync, seconds);
+}
+
+double mpx_executor_idle_seconds(const mpx_executor *ex) {
+  if (!ex)
+    return -1;
+  return 1e-9 * (double)atomic_load(&ex->sync->idle_ns);
+}
+
 long mpx__executor_turn(mpx_executor *ex) {
   return ex->caller ? mpx__manager_caller_turn(ex) : -1;
 }
@@ -795,14 +818,10 @@ int mpx_init(int *argc, char ***argv) {
     if (rc != MPI_SUCCESS)
       return mpx__fail(MPX_EMPI, "mpx_init: MPI_Init_thread failed (%d)", rc);
     we_initialised = 1;
-  } else {
-    MPI_Query_thread(&provided);
   }
-  if (provided < MPI_THREAD_FUNNELED)
-    return mpx__fail(MPX_ETHREAD,
-                     "mpx_init: MPI provides thread level %d, below "
-                     "MPI_THREAD_FUNNELED",
-                     provided);
+  /* Any level will do: below MPI_THREAD_FUNNELED (SimGrid's SMPI gives
+   * MPI_THREAD_SINGLE) only a pool moved by its callers runs, and
+   * mpx_executor_create() says so. */
   return 0;
 }
 

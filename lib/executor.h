@@ -30,4 +30,8 @@ int mpx__executor_prefetch(const mpx_executor *ex);
  * wait before the next turn (us); -1 when a manager thread moves it. */
 long mpx__executor_turn(mpx_executor *ex);
 
+/* Counts seconds the pool's mover spent idle (a wait's back-off sleep),
+ * for mpx_executor_idle_seconds(). Any thread. */
+void mpx__executor_idle_add(mpx_executor *ex, double seconds);
+
 #endif

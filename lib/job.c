@@ -1107,6 +1107,14 @@ int mpx_job_run(mpx_executor *ex, const char *name, mpx_producer fn, void *arg,
                                   "on the manager thread, where waiting for "
                                   "results would deadlock");
   }
+  int provided = MPI_THREAD_MULTIPLE;
+  MPI_Query_thread(&provided);
+  if (provided < MPI_THREAD_FUNNELED)
+    return mpx__fail(
+        MPX_ETHREAD,
+        "mpx_job_run: MPI provides MPI_THREAD_SINGLE, and a job "
+        "writes its HDF5 file from a thread of its own; "
+        "initialise MPI with MPI_THREAD_FUNNELED or more (mpx_init)");
   int idle = 0;
   if (!atomic_compare_exchange_strong(&job_running, &idle, 1))
     return mpx__fail(MPX_EBUSY,

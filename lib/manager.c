@@ -242,6 +242,9 @@ static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
     for (int w = mpx__credits_first(&ex->credits, held), next; w >= 0;
          w = next) {
       next = mpx__credits_next(&ex->credits, w); /* before w moves */
+#ifdef MPX_SMPI
+      ex->sim_visits++; /* charged by mgr_step (MPX__SIM_SCAN) */
+#endif
       pthread_mutex_lock(&ex->sync->mu);
       size_t backlog = ex->npending + ex->nretry;
       if (prefetch < 0)
@@ -693,6 +696,10 @@ static int mgr_step(mpx_executor *ex) {
   mpx__cbq_run(&L->q);
   if (rc == 0) {
     long sent = dispatch(ex, &L->buf, &L->cap);
+#ifdef MPX_SMPI
+    mpx__sim_charge(MPX__SIM_SCAN, (double)ex->sim_visits);
+    ex->sim_visits = 0;
+#endif
     if (sent < 0)
       rc = (int)sent;
     else if (sent > 0)
@@ -751,16 +758,17 @@ static void manager_mpi(mpx_executor *ex) {
   ex->loop.last_active = mpx__now();
   long sleep_us = 1;
   for (;;) {
+    double t0 = mpx__now();
     int moved = mgr_step(ex);
     if (moved < 0)
       break;
     long us = mgr_idle_us(ex, moved, &sleep_us);
-    if (us == 0) {
-      if (!moved)
-        mpx__cpu_relax();
-      continue;
-    }
-    mgr_sleep(ex, us);
+    if (us > 0)
+      mgr_sleep(ex, us);
+    else if (!moved)
+      mpx__cpu_relax();
+    if (!moved) /* an empty poll and its back-off: idle, not work */
+      mpx__sync_idle_add(ex->sync, mpx__now() - t0);
   }
 }
 
@@ -796,7 +804,10 @@ static long caller_turn(void *arg) {
     return ex->sleep_max_us;
   if (pthread_mutex_trylock(&ex->step_mu) != 0)
     return 50; /* another thread turns: its completions wake this one */
+  double t0 = mpx__now();
   int moved = caller_step(ex);
+  if (moved == 0) /* a poll that found nothing: idle, not work */
+    mpx__sync_idle_add(ex->sync, mpx__now() - t0);
   long us = moved < 0 ? 0 : mgr_idle_us(ex, moved, &ex->caller_sleep_us);
   pthread_mutex_unlock(&ex->step_mu);
   /* No thread sleeps on mgr_cv to be woken by a submit here. */
@@ -810,7 +821,8 @@ long mpx__manager_caller_turn(mpx_executor *ex) {
 int mpx__manager_caller_setup(mpx_executor *ex, int provided) {
   ex->loop.last_active = mpx__now();
   ex->caller_sleep_us = 1;
-  ex->funneled = provided < MPI_THREAD_SERIALIZED;
+  /* Under MPI_THREAD_SINGLE the rank has one thread: no check needed. */
+  ex->funneled = provided == MPI_THREAD_FUNNELED;
   if (pthread_mutex_init(&ex->step_mu, NULL) != 0)
     return MPX_ESYS;
   mpx__sync_set_progress(ex->sync, caller_turn, ex);
@@ -849,10 +861,13 @@ void mpx__manager_caller_run(mpx_executor *ex) {
     if (done)
       return;
     long us = caller_turn(ex);
-    if (us > 0)
+    if (us > 0) {
+      double t0 = mpx__now();
       mpx__sleep_us((unsigned)us);
-    else
+      mpx__sync_idle_add(ex->sync, mpx__now() - t0);
+    } else {
       mpx__cpu_relax();
+    }
   }
 }
 

@@ -43,6 +43,7 @@ struct mpx_executor {
   pthread_mutex_t step_mu;
   long caller_sleep_us; /* the callers' back-off (step_mu) */
   unsigned submits;     /* submits while every worker was busy (step_mu) */
+  long sim_visits;      /* MPX_SMPI: worker slots dispatch visited */
 
   /* Guarded by sync->mu. */
   mpx_future *pend_head, *pend_tail; /* FIFO of pending futures */

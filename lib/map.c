@@ -539,12 +539,21 @@ static int wait_chunk(mpx_map *m, double deadline, mpx__chunk **out) {
       }
       if (us > 0 && 1e-6 * (double)us < l)
         l = 1e-6 * (double)us;
+      double t0 = mpx__now();
+#ifdef MPX_SMPI
+      /* Simulated time; no other thread of the rank can signal. */
+      pthread_mutex_unlock(&m->rq->mu);
+      mpx__sleep_us((unsigned)(l * 1e6 + 0.5));
+      pthread_mutex_lock(&m->rq->mu);
+#else
       struct timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       double t = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec + l;
       ts.tv_sec = (time_t)t;
       ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
       pthread_cond_timedwait(&m->rq->cv, &m->rq->mu, &ts);
+#endif
+      mpx__executor_idle_add(m->ex, mpx__now() - t0);
     }
     c = m->rq->head;
     m->rq->head = c->next_done;

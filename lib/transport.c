@@ -39,6 +39,10 @@ int mpx__send_start(MPI_Comm comm, int dest, mpx__msgbuf *b,
                     mpx__send **list) {
   size_t frag = mpx__frag_max();
   uint64_t nfrag = b->tail_len ? (b->tail_len + frag - 1) / frag : 0;
+  if (b->kind == MPX_MSG_CALL || b->kind == MPX_MSG_RESULT)
+    mpx__sim_charge(b->kind == MPX_MSG_CALL ? MPX__SIM_SEND_CALL
+                                            : MPX__SIM_SEND_RESULT,
+                    b->nitems);
   mpx__send *s = calloc(1, sizeof *s);
   MPI_Request *reqs = malloc((size_t)(1 + nfrag) * sizeof *reqs);
   if (!s || !reqs || b->len > INT_MAX) {
@@ -118,27 +122,59 @@ int mpx__send_progress(mpx__send **list, int wait) {
   return result;
 }
 
+/* A matched probe for a message head, and its receive. SimGrid's SMPI has
+ * no MPI_Improbe/MPI_Mrecv; its ranks run one thread (MPI_THREAD_SINGLE),
+ * so no other receive can take the probed head before an MPI_Recv by its
+ * source and tag gets it (messages of one source and tag do not overtake
+ * each other). */
+static int head_probe(MPI_Comm comm, int *flag, MPI_Message *m,
+                      MPI_Status *st) {
+#ifdef MPX_SMPI
+  *m = MPI_MESSAGE_NULL;
+  int rc = MPI_Iprobe(MPI_ANY_SOURCE, MPX_TAG_HEAD, comm, flag, st);
+  return rc == MPI_SUCCESS ? 0 : mpx__mpi_fail(rc, "MPI_Iprobe");
+#else
+  int rc = MPI_Improbe(MPI_ANY_SOURCE, MPX_TAG_HEAD, comm, flag, m, st);
+  return rc == MPI_SUCCESS ? 0 : mpx__mpi_fail(rc, "MPI_Improbe");
+#endif
+}
+
+static int head_recv(void *buf, int count, MPI_Message *m, const MPI_Status *st,
+                     MPI_Comm comm) {
+#ifdef MPX_SMPI
+  (void)m;
+  return MPI_Recv(buf, count, MPI_BYTE, st->MPI_SOURCE, MPX_TAG_HEAD, comm,
+                  MPI_STATUS_IGNORE);
+#else
+  (void)st;
+  (void)comm;
+  return MPI_Mrecv(buf, count, MPI_BYTE, m, MPI_STATUS_IGNORE);
+#endif
+}
+
 int mpx__recv_poll(MPI_Comm comm, mpx__recvd *r) {
   memset(r, 0, sizeof *r);
   int flag = 0, count = 0;
   MPI_Message m;
   MPI_Status st;
-  int rc = MPI_Improbe(MPI_ANY_SOURCE, MPX_TAG_HEAD, comm, &flag, &m, &st);
-  if (rc != MPI_SUCCESS)
-    return mpx__mpi_fail(rc, "MPI_Improbe");
-  if (!flag)
+  int rc = head_probe(comm, &flag, &m, &st);
+  if (rc != 0)
+    return rc;
+  if (!flag) {
+    mpx__sim_charge(MPX__SIM_POLL, 0);
     return 0;
+  }
   r->src = st.MPI_SOURCE;
   MPI_Get_count(&st, MPI_BYTE, &count);
   unsigned char *head = malloc(count > 0 ? (size_t)count : 1);
   if (!head) {
-    MPI_Mrecv(NULL, 0, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+    head_recv(NULL, 0, &m, &st, comm);
     return mpx__fail(MPX_ENOMEM,
                      "out of memory receiving a %d-byte message head from "
                      "rank %d",
                      count, r->src);
   }
-  rc = MPI_Mrecv(head, count, MPI_BYTE, &m, MPI_STATUS_IGNORE);
+  rc = head_recv(head, count, &m, &st, comm);
   if (rc != MPI_SUCCESS) {
     free(head);
     return mpx__mpi_fail(rc, "MPI_Mrecv");
@@ -149,6 +185,10 @@ int mpx__recv_poll(MPI_Comm comm, mpx__recvd *r) {
                      count, r->src);
   }
   r->head = head;
+  if (r->hdr.kind == MPX_MSG_CALL || r->hdr.kind == MPX_MSG_RESULT)
+    mpx__sim_charge(r->hdr.kind == MPX_MSG_CALL ? MPX__SIM_RECV_CALL
+                                                : MPX__SIM_RECV_RESULT,
+                    r->hdr.nitems);
   if (r->hdr.tail_len) {
     if (r->hdr.tail_len > SIZE_MAX - 16 ||
         !(r->tail = mpx__alloc((size_t)r->hdr.tail_len))) {

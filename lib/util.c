@@ -16,16 +16,36 @@
 
 #include "mpx.h"
 #include "util.h"
+#ifdef MPX_SMPI
+#include <simgrid/engine.h>
+#endif
 
-/* Returns CLOCK_MONOTONIC in seconds. */
+/* Returns CLOCK_MONOTONIC in seconds (under SMPI the simulated clock,
+ * read without the benchmark timer clock_gettime costs there). */
 double mpx__now(void) {
+#ifdef MPX_SMPI
+  return simgrid_get_clock();
+#endif
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Sleeps us microseconds, or yields the CPU when us is 0. */
+#ifdef MPX_SMPI
+static double sim_idle_take(void);
+#endif
+
 void mpx__sleep_us(unsigned us) {
+#ifdef MPX_SMPI
+  /* Simulated time (smpicc turns nanosleep into SMPI's sleep); the vain
+   * polls before it pass with it. */
+  double s = 1e-6 * (double)us + sim_idle_take();
+  struct timespec sts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  if (s > 0)
+    nanosleep(&sts, NULL);
+  return;
+#endif
   if (us == 0) {
     sched_yield();
     return;
@@ -54,6 +74,10 @@ static void spin_init(void) {
 }
 
 void mpx__cpu_relax(void) {
+#ifdef MPX_SMPI
+  mpx__sim_charge(MPX__SIM_YIELD, 0);
+  return;
+#endif
   pthread_once(&spin_once, spin_init);
   if (spin_yield) {
     sched_yield();
@@ -238,3 +262,61 @@ int mpx__write_all(int fd, const void *buf, size_t len) {
   }
   return 0;
 }
+
+#ifdef MPX_SMPI
+/* The costs, measured on the real machine (docs/simulation.md). */
+static const char *const sim_names[MPX__SIM_N] = {
+    "send_call", "recv_result", "submit", "scan",
+    "recv_call", "send_result", "poll",   "yield"};
+static double sim_base[MPX__SIM_N] = {1.2e-6, 1.1e-6, 0.15e-6, 0,
+                                      1.0e-6, 0.8e-6, 0.1e-6,  0.9e-6};
+static double sim_per[MPX__SIM_N] = {0.08e-6, 0.23e-6, 0, 5e-9,
+                                     0.25e-6, 0.02e-6, 0, 0};
+/* Vain polls and yields not yet passed: they pass with the next charge or
+ * sleep, one simulator call instead of one each. */
+static double sim_idle;
+static pthread_once_t sim_once = PTHREAD_ONCE_INIT;
+
+/* Reads MPX_SIM_COSTS: name=base[:per], comma separated. */
+static void sim_init(void) {
+  const char *s = getenv("MPX_SIM_COSTS");
+  while (s && *s) {
+    size_t n = strcspn(s, "=");
+    for (int i = 0; i < MPX__SIM_N && s[n] == '='; i++) {
+      if (strlen(sim_names[i]) != n || strncmp(s, sim_names[i], n) != 0)
+        continue;
+      char *end;
+      sim_base[i] = strtod(s + n + 1, &end);
+      if (*end == ':')
+        sim_per[i] = strtod(end + 1, &end);
+    }
+    s = strchr(s, ',');
+    s = s ? s + 1 : NULL;
+  }
+}
+
+void mpx__sim_charge(int what, double n) {
+  pthread_once(&sim_once, sim_init);
+  double sec = sim_base[what] + sim_per[what] * n;
+  if (what == MPX__SIM_POLL) {
+    sim_idle += sec; /* passes with the next charge or sleep */
+    return;
+  }
+  if (what == MPX__SIM_YIELD) {
+    /* A spin step passes time but, as a spinner that yields does, leaves
+     * the core to the ranks that compute: a sleep, not a computation. */
+    sim_idle += sec;
+    mpx__sleep_us(0);
+    return;
+  }
+  sec += sim_idle_take();
+  if (sec > 0)
+    smpi_execute_benched(sec); /* at the host's speed: exactly sec */
+}
+
+static double sim_idle_take(void) {
+  double s = sim_idle;
+  sim_idle = 0;
+  return s;
+}
+#endif

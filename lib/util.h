@@ -94,6 +94,32 @@ double mpx__env_double(const char *name, double def);
  * environment; returns def when unset or malformed. */
 uint64_t mpx__env_bytes(const char *name, uint64_t def);
 
+/* Costs charged as simulated computation under SimGrid's SMPI (MPX_SMPI):
+ * there the library's own CPU time is not benchmarked
+ * (smpi/simulate-computation:no, docs/simulation.md), so the costs
+ * measured on real hardware are charged at the points where they arise,
+ * each base + per x n seconds (n: the tasks in a message, the workers a
+ * dispatch visited). MPX_SIM_COSTS overrides them ("send_call=1.2e-6:8e-8,
+ * poll=2e-7"). Without MPX_SMPI nothing is charged and nothing is built. */
+enum {
+  MPX__SIM_SEND_CALL,   /* root: encode and send a call item of n tasks */
+  MPX__SIM_RECV_RESULT, /* root: receive n results, finish their futures
+                           and hand them to the program */
+  MPX__SIM_SUBMIT,      /* root: one submit */
+  MPX__SIM_SCAN,        /* root: n worker slots visited by a dispatch */
+  MPX__SIM_RECV_CALL,   /* worker: receive a call item, run its n tasks
+                           (the tasks' own time is theirs) */
+  MPX__SIM_SEND_RESULT, /* worker: encode and send n results */
+  MPX__SIM_POLL,        /* any rank: a poll that found nothing */
+  MPX__SIM_YIELD,       /* any rank: a spin step's yield (mpx__cpu_relax) */
+  MPX__SIM_N
+};
+#ifdef MPX_SMPI
+void mpx__sim_charge(int what, double n);
+#else
+#define mpx__sim_charge(what, n) ((void)0)
+#endif
+
 /* Writes all of buf to fd (again after EINTR and short writes);
  * async-signal-safe. Returns 0 or -1 (errno set). */
 int mpx__write_all(int fd, const void *buf, size_t len);

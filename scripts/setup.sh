@@ -4,6 +4,8 @@
 # for the slurm tests (nothing is started: tests/slurm/slurm-up.sh does it)
 # and GNU parallel, which the mpx-run tests compare against. MPICH and its
 # HDF5 install beside Open MPI, which stays the default (mpicc, mpirun).
+# SimGrid (libsimgrid-dev: smpicc, smpirun) runs the library under
+# simulated MPI at thousands of ranks (scripts/simulate.sh).
 # Idempotent: packages already present are not fetched again, and apt is
 # only updated when something is missing.
 set -euo pipefail
@@ -18,6 +20,7 @@ PKGS=(
   python3 python3-mpi4py python3-numpy python3-h5py
   munge slurmctld slurmd slurm-client
   parallel
+  libsimgrid-dev
 )
 
 missing=()

@@ -86,8 +86,9 @@ MPX_API const char *mpx_last_error(void);
 /* Initialises MPI with MPI_THREAD_MULTIPLE unless it is already initialised.
  * Collective over MPI_COMM_WORLD (as MPI_Init_thread). Process-wide; not
  * thread-safe: call from one thread, before any other thread uses mpx.
- * Errors: MPX_EMPI if MPI_Init_thread fails, MPX_ETHREAD if the library
- * provides less than MPI_THREAD_SERIALIZED. */
+ * Any thread level the MPI provides is accepted; mpx_executor_create()
+ * refuses a pool the level cannot carry (MPX_ETHREAD).
+ * Errors: MPX_EMPI if MPI_Init_thread fails. */
 MPX_API int mpx_init(int *argc, char ***argv);
 
 /* Finalises MPI if mpx_init initialised it and it is not finalised yet;
@@ -287,8 +288,10 @@ MPX_API void mpx_executor_options_init(mpx_executor_options *opts);
  * opts may be NULL for the defaults.
  * Errors (returned on every rank alike where the cause is global):
  * MPX_EINVAL (bad options, root out of range, MPI not initialised),
- * MPX_ETHREAD (MPI thread level below MPI_THREAD_FUNNELED, or below
- * MPI_THREAD_SERIALIZED with progress MPX_PROGRESS_THREAD),
+ * MPX_ETHREAD (MPI thread level below MPI_THREAD_SERIALIZED with progress
+ * MPX_PROGRESS_THREAD; under MPI_THREAD_SINGLE, as SimGrid's SMPI
+ * provides, only a pool of several ranks moved by its callers runs, since
+ * it starts no thread),
  * MPX_ELAUNCH (a one-process MPI whose launcher says it started more: a
  * program built with another MPI than the launcher's; MPX_SINGLETON=1 when
  * one process alone is meant),
@@ -320,6 +323,14 @@ MPX_API int mpx_executor_progress(mpx_executor *ex);
 /* MPX_PROGRESS_THREAD or MPX_PROGRESS_CALLER: who moves this pool (the
  * option's MPX_PROGRESS_AUTO resolved); -1 for NULL. Root only. */
 MPX_API int mpx_executor_progress_mode(const mpx_executor *ex);
+
+/* Seconds the pool's mover has spent idle since creation: with a manager
+ * thread its sleeps and the turns that found nothing to do; with caller
+ * progress the back-off sleeps of the calls that wait and their turns that
+ * found nothing. 1 - (its growth over an interval) / (the interval) is the
+ * share of the root's time spent working the pool (mpx-bench's
+ * root_busy). -1 for NULL. Root only, thread-safe. */
+MPX_API double mpx_executor_idle_seconds(const mpx_executor *ex);
 
 /* Number of worker ranks (size of comm - 1), or 1 in single-rank mode;
  * 0 for NULL. Root only, thread-safe. */

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The real library under SimGrid's SMPI at 64 simulated ranks (ctest
+# sim_smpi_np64, label smpi): scripts/simulate.sh builds the SMPI variant
+# into BUILD_DIR and runs 1 ms spin tasks and tiny tasks; every JSON line
+# must account for every task, with 63 workers, a rate above 0, an
+# efficiency in (0, 1] (spin) and root_busy in [0, 1].
+# Usage: check_sim.sh SOURCE_DIR BUILD_DIR. Exit 77 (skip) without SimGrid.
+set -uo pipefail
+src=$1 bdir=$2
+if ! command -v smpicc >/dev/null || ! command -v smpirun >/dev/null; then
+  echo "SKIP: SimGrid's smpicc/smpirun not installed (Debian: libsimgrid-dev)"
+  exit 77
+fi
+out=$("$src/scripts/simulate.sh" --build-dir "$bdir" --ranks 64 --workload spin --us 1000 --tasks 630) || exit 1
+out+=$'\n'$("$src/scripts/simulate.sh" --build-dir "$bdir" --ranks 64 --workload tiny --tasks 5000) || exit 1
+echo "$out"
+/usr/bin/python3 - "$out" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in sys.argv[1].splitlines() if l.startswith("{")]
+want = {"spin": 630, "tiny": 5000}
+ok = len(lines) == 2
+for d in lines:
+    bad = []
+    if d["ranks"] != 64 or d["workers"] != 63:
+        bad.append("ranks/workers")
+    if d["tasks"] != want[d["workload"]]:
+        bad.append("tasks")
+    if not d["tasks_per_s"] > 0:
+        bad.append("tasks_per_s")
+    if d["workload"] == "spin" and not 0 < d["efficiency"] <= 1:
+        bad.append("efficiency")
+    if not 0 <= d["root_busy"] <= 1:
+        bad.append("root_busy")
+    if bad:
+        ok = False
+        print("wrong:", ", ".join(bad), d)
+sys.exit(0 if ok else 1)
+PY
