@@ -5,7 +5,8 @@
 # and GNU parallel, which the mpx-run tests compare against. MPICH and its
 # HDF5 install beside Open MPI, which stays the default (mpicc, mpirun).
 # SimGrid (libsimgrid-dev: smpicc, smpirun) runs the library under
-# simulated MPI at thousands of ranks (scripts/simulate.sh).
+# simulated MPI at thousands of ranks (scripts/simulate.sh; matplotlib
+# draws its sweep).
 # Idempotent: packages already present are not fetched again, and apt is
 # only updated when something is missing.
 set -euo pipefail
@@ -20,7 +21,7 @@ PKGS=(
   python3 python3-mpi4py python3-numpy python3-h5py
   munge slurmctld slurmd slurm-client
   parallel
-  libsimgrid-dev
+  libsimgrid-dev python3-matplotlib
 )
 
 missing=()

@@ -6,6 +6,13 @@
 #                                           4096 and 16384 ranks
 #   scripts/simulate.sh --ranks R --workload tiny|spin [--us U] [--tasks N]
 #                                           one run
+#   scripts/simulate.sh --plot PNG [--from SWEEP.jsonl...]
+#                                           the sweep (or the JSON lines of
+#                                           earlier ones) drawn with
+#                                           scripts/smpi/plot.py: efficiency
+#                                           and rank 0's busy share against
+#                                           the ranks, per workload and
+#                                           dispatcher
 # Options: --platform cluster|here (cluster: 32-core nodes, 10 Gbps, 1 us
 # links; here: this machine, 2 cores, for calibration), --sizes "64 256"
 # (the sweep's rank counts), --progress caller|auto, --build-dir DIR
@@ -19,7 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ranks="" workload="" us="" tasks="" platform=cluster progress=caller
-sizes="64 256 1024 4096 16384" bdir=build-smpi keep=0
+sizes="64 256 1024 4096 16384" bdir=build-smpi keep=0 plot="" from=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --ranks) ranks=$2; shift 2 ;;
@@ -31,9 +38,14 @@ while [ $# -gt 0 ]; do
     --sizes) sizes=$2; shift 2 ;;
     --build-dir) bdir=$2; shift 2 ;;
     --keep) keep=1; shift ;;
+    --plot) plot=$2; shift 2 ;;
+    --from) from+=("$2"); shift 2 ;;
     *) sed -n '2,20p' "$0" >&2; exit 2 ;;
   esac
 done
+if [ -n "$plot" ] && [ ${#from[@]} -gt 0 ]; then
+  exec /usr/bin/python3 scripts/smpi/plot.py "${from[@]}" --out "$plot"
+fi
 case "$workload" in ""|tiny|spin) ;; *) echo "simulate.sh: workload tiny or spin" >&2; exit 2 ;; esac
 case "$platform" in cluster|here) ;; *) echo "simulate.sh: platform cluster or here" >&2; exit 2 ;; esac
 if ! command -v smpicc >/dev/null || ! command -v smpirun >/dev/null; then
@@ -90,6 +102,9 @@ out["us"] = int(sys.argv[2]) if d["workload"] == "spin" else None
 out["seconds"] = d.get("seconds")
 out["platform"] = sys.argv[5]
 out["sim_wall_s"] = round(float(sys.argv[4]) - float(sys.argv[3]), 1)
+# One root serves every worker: the only dispatcher there is so far (a
+# hierarchical one will name itself here, for plot.py's lines).
+out["dispatcher"] = "flat"
 print(json.dumps(out), flush=True)
 PY
 }
@@ -117,11 +132,15 @@ if [ -n "$ranks" ]; then
   exit
 fi
 rc=0
+lines="$tmp/sweep.jsonl"
 for r in $sizes; do
   for case in "tiny 0" "spin 1000" "spin 10000"; do
     set -- $case
     [ -n "$workload" ] && [ "$workload" != "$1" ] && continue
-    run "$1" "$r" "$2" "${tasks:-$(default_tasks "$1" "$r" "$2")}" || rc=1
+    run "$1" "$r" "$2" "${tasks:-$(default_tasks "$1" "$r" "$2")}" | tee -a "$lines" || rc=1
   done
 done
+if [ -n "$plot" ]; then
+  /usr/bin/python3 scripts/smpi/plot.py "$lines" --out "$plot" >&2 || rc=1
+fi
 exit $rc

@@ -3,7 +3,8 @@
 # sim_smpi_np64, label smpi): scripts/simulate.sh builds the SMPI variant
 # into BUILD_DIR and runs 1 ms spin tasks and tiny tasks; every JSON line
 # must account for every task, with 63 workers, a rate above 0, an
-# efficiency in (0, 1] (spin) and root_busy in [0, 1].
+# efficiency in (0, 1] (spin) and root_busy in [0, 1]; --plot draws them
+# into a PNG.
 # Usage: check_sim.sh SOURCE_DIR BUILD_DIR. Exit 77 (skip) without SimGrid.
 set -uo pipefail
 src=$1 bdir=$2
@@ -36,3 +37,11 @@ for d in lines:
         print("wrong:", ", ".join(bad), d)
 sys.exit(0 if ok else 1)
 PY
+[ $? -eq 0 ] || exit 1
+# The picture of these lines (simulate.sh --plot): a PNG is written.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "$out" > "$tmp/sweep.jsonl"
+"$src/scripts/simulate.sh" --plot "$tmp/sim.png" --from "$tmp/sweep.jsonl" || exit 1
+[ "$(head -c 8 "$tmp/sim.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || {
+  echo "simulate.sh --plot wrote no PNG"; exit 1; }
