@@ -6,6 +6,10 @@
 # the ratio after/before (> 1: after is better).
 #
 #   A=/path/build-before B=/path/build-after R=5 bash scripts/bench_ab.sh
+#
+# A_LAUNCH and B_LAUNCH set each side's launcher (default: Open MPI's
+# "mpirun --oversubscribe --bind-to none -n 3"), so two MPIs can be set
+# side by side: B=build-mpich B_LAUNCH="mpiexec.mpich -n 3".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=${A:?A=build dir before}
@@ -20,12 +24,15 @@ trap 'rm -f "$out"' EXIT
 for d in "$A" "$B"; do
   [ -x "$d/apps/mpx-bench" ] || { echo "no $d/apps/mpx-bench" >&2; exit 1; }
 done
+A_LAUNCH=${A_LAUNCH:-mpirun --oversubscribe --bind-to none -n 3}
+B_LAUNCH=${B_LAUNCH:-mpirun --oversubscribe --bind-to none -n 3}
 one() { # build label progress workload args...
   local d=$1 label=$2 prog=$3
   shift 3
-  local line
-  line=$(timeout 300 mpirun --oversubscribe --bind-to none -n 3 \
-    "$d/apps/mpx-bench" "$@" --progress "$prog" | tail -n 1)
+  local line launch=$A_LAUNCH
+  [ "$label" = B ] && launch=$B_LAUNCH
+  line=$(timeout 300 $launch "$d/apps/mpx-bench" "$@" --progress "$prog" |
+    tail -n 1)
   echo "$label|$prog|$1|$line" >> "$out"
 }
 for r in $(seq "$R"); do
@@ -40,7 +47,7 @@ for r in $(seq "$R"); do
     done
   done
 done
-/usr/bin/python3 - "$out" "$A" "$B" <<'PY'
+/usr/bin/python3 - "$out" "$A" "$B" "$A_LAUNCH" "$B_LAUNCH" <<'PY'
 import json, statistics, sys
 runs = {}
 for line in open(sys.argv[1]):
@@ -48,7 +55,7 @@ for line in open(sys.argv[1]):
     j = json.loads(js)
     key = {"tiny": "tasks_per_s", "latency": "p50_us", "spin": "efficiency"}[wl]
     runs.setdefault((wl, prog), {}).setdefault(side, []).append(j[key])
-print(f"before (A) = {sys.argv[2]}, after (B) = {sys.argv[3]}")
+print(f"A = {sys.argv[2]} ({sys.argv[4]}), B = {sys.argv[3]} ({sys.argv[5]})")
 for (wl, prog), by in sorted(runs.items()):
     a, b = by.get("A", []), by.get("B", [])
     ma, mb = statistics.median(a), statistics.median(b)
@@ -61,5 +68,5 @@ for wl in ("tiny", "latency", "spin"):
     if t and c:
         mt, mc = statistics.median(t), statistics.median(c)
         r = mt / mc if wl == "latency" else mc / mt
-        print(f"after, caller progress against the manager thread: {wl} {r:.3f}")
+        print(f"B, caller progress against the manager thread: {wl} {r:.3f}")
 PY
