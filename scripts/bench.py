@@ -103,7 +103,10 @@ all). A missing mpx-bench is built with cmake (Release) unless
 BENCH_NO_BUILD=1.
 
 Environment (all optional):
-  BUILD_DIR           build tree with apps/mpx-bench (default ./build)
+  BUILD_DIR           build tree with apps/mpx-bench (default ./build); its MPI
+                      launches mpx-bench (CMakeCache.txt: an MPICH build runs
+                      under mpiexec.mpich with no Open MPI flag), while
+                      mpi4py (Debian's, Open MPI) runs under mpirun
   BENCH_NO_BUILD      1: do not build a missing mpx-bench, fail instead
   BENCH_OUT           output directory (default ./build/bench)
   BENCH_DATA          where w4/h5write/dd write their files (default
@@ -758,12 +761,27 @@ class Config:
                            empty_is_unset=False)
         self.mca = self.mca_str.split()
         self.timeout = ["timeout", env("BENCH_TIMEOUT", "300")]
+        # mpi4py is Debian's, built with Open MPI: its runs take Open MPI's
+        # mpirun. mpx-bench's launcher and flags come from its build
+        # (CMake's MPIEXEC_EXECUTABLE, MPIEXEC_NUMPROC_FLAG and
+        # MPX_MPIEXEC_FLAGS): mpiexec.mpich for an MPICH build, which gets
+        # no Open MPI flag (--mca, -x; Hydra passes the environment).
         self.mpibase = ["mpirun", "-n", "3", "--oversubscribe",
                         "--allow-run-as-root", "--bind-to", "none"]
         self.xenv = []
         for v in sorted(os.environ):
             if re.fullmatch(r"MPX_[A-Za-z0-9_]*|BENCH_SPIN_CLOCK", v):
                 self.xenv += ["-x", v]
+        cache = cmake_cache(self.build)
+        launcher = cache.get("MPIEXEC_EXECUTABLE", "")
+        self.mpx_openmpi = cache.get("MPX_MPI_VENDOR_CACHED",
+                                     "openmpi") == "openmpi" or not launcher
+        if self.mpx_openmpi:
+            self.mpxbase = self.mpibase
+        else:
+            self.mpxbase = [launcher, cache.get("MPIEXEC_NUMPROC_FLAG", "-n"),
+                            "3"] + [f for f in cache.get(
+                                "MPX_MPIEXEC_FLAGS", "").split(";") if f]
         self.check()
         # A faults run: the peers' deadline, their 10 s probe, start-up and
         # shutdown; the driver's own process-group kill comes 15 s later.
@@ -958,6 +976,8 @@ def build_cmd(cfg, impl, wl, variant=""):
     tmo = cfg.fault_timeout if wl == "faults" else cfg.timeout
     mpi = tmo + cfg.mpibase + \
         ([] if variant == "default" else cfg.mca) + cfg.xenv
+    if impl in MPX_IMPLS and not cfg.mpx_openmpi:
+        mpi = tmo + cfg.mpxbase
     if impl == "dd":
         cmd = cfg.timeout + ["dd", "if=/dev/zero",
                              "of=" + os.path.join(cfg.data, "dd.bin"),
@@ -969,6 +989,19 @@ def build_cmd(cfg, impl, wl, variant=""):
     if impl == "mpi4py":
         return mpi + [PY, "-m", "mpi4py.futures", PEERS, "mpi4py", wl] + args
     return tmo + [PY, PEERS, impl, wl] + args
+
+
+def cmake_cache(build):
+    """The entries of build/CMakeCache.txt (name -> value), or {}."""
+    out = {}
+    try:
+        for line in open(os.path.join(build, "CMakeCache.txt")):
+            m = re.match(r"([A-Za-z_0-9]+):[A-Z]+=(.*)$", line.rstrip("\n"))
+            if m:
+                out[m.group(1)] = m.group(2)
+    except OSError:
+        pass
+    return out
 
 
 def progress_of(cfg, impl):

@@ -7,9 +7,10 @@
 #
 #   A=/path/build-before B=/path/build-after R=5 bash scripts/bench_ab.sh
 #
-# A_LAUNCH and B_LAUNCH set each side's launcher (default: Open MPI's
-# "mpirun --oversubscribe --bind-to none -n 3"), so two MPIs can be set
-# side by side: B=build-mpich B_LAUNCH="mpiexec.mpich -n 3".
+# Each side runs under its build's MPI launcher (an MPICH build's
+# mpiexec.mpich, else "mpirun --oversubscribe --bind-to none -n 3"), so two
+# MPIs can be set side by side (B=build-mpich); A_LAUNCH and B_LAUNCH
+# override it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=${A:?A=build dir before}
@@ -24,8 +25,18 @@ trap 'rm -f "$out"' EXIT
 for d in "$A" "$B"; do
   [ -x "$d/apps/mpx-bench" ] || { echo "no $d/apps/mpx-bench" >&2; exit 1; }
 done
-A_LAUNCH=${A_LAUNCH:-mpirun --oversubscribe --bind-to none -n 3}
-B_LAUNCH=${B_LAUNCH:-mpirun --oversubscribe --bind-to none -n 3}
+# A build's launcher as CMake found it: an MPICH build's mpiexec.mpich
+# (no Open MPI flags), else Open MPI's mpirun with its flags for 2 cores.
+launch_of() { # build dir
+  local c=$1/CMakeCache.txt
+  if [ "$(sed -n 's/^MPX_MPI_VENDOR_CACHED:[A-Z]*=//p' "$c" 2>/dev/null)" = mpich ]; then
+    echo "$(sed -n 's/^MPIEXEC_EXECUTABLE:[A-Z]*=//p' "$c") -n 3"
+  else
+    echo "mpirun --oversubscribe --bind-to none -n 3"
+  fi
+}
+A_LAUNCH=${A_LAUNCH:-$(launch_of "$A")}
+B_LAUNCH=${B_LAUNCH:-$(launch_of "$B")}
 one() { # build label progress workload args...
   local d=$1 label=$2 prog=$3
   shift 3
