@@ -843,14 +843,18 @@ static void end_live_pools(void) {
   pthread_mutex_unlock(&live_mu);
 }
 
-/* Finalises MPI if mpx_init initialised it. */
-int mpx_finalize(void) {
-  end_live_pools();
+/* Finalises MPI if mpx_init initialised it (the live pools ended). */
+static int finalize_mpi(void) {
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (we_initialised && !finalized && MPI_Finalize() != MPI_SUCCESS)
     return mpx__fail(MPX_EMPI, "mpx_finalize: MPI_Finalize failed");
   return 0;
+}
+
+int mpx_finalize(void) {
+  end_live_pools();
+  return finalize_mpi();
 }
 
 int mpx_finalize_status(int status) {
@@ -862,7 +866,7 @@ int mpx_finalize_status(int status) {
       MPI_Allreduce(&status, &agreed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) !=
           MPI_SUCCESS)
     agreed = status;
-  if (mpx_finalize() != 0 && agreed == 0)
+  if (finalize_mpi() != 0 && agreed == 0)
     agreed = 1;
   return agreed;
 }

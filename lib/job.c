@@ -45,6 +45,7 @@
 #include "executor.h"
 #include "future.h"
 #include "h5out.h"
+#include "jobctl.h"
 #include "lock.h"
 #include "map.h"
 #include "record.h"
@@ -100,12 +101,7 @@ static void kill_point(const char *point) {
 
 /* ---- interruption -------------------------------------------------------- */
 
-/* The signal that asked the job to stop, or 0. */
-static volatile sig_atomic_t interrupt_sig;
-
-void mpx_job_interrupt(int signo) {
-  interrupt_sig = signo;
-}
+/* mpx_job_interrupt() is in jobctl.c, shared with the HDF5-free build. */
 
 /* "SIGTERM" for the signals a job is stopped with. */
 static const char *signal_name(int sig) {
@@ -756,15 +752,6 @@ static void show(progress *p, const job *j, uint64_t done, uint64_t failed,
 /* ---- the job
  * --------------------------------------------------------------------- */
 
-void mpx_job_options_init(mpx_job_options *o) {
-  if (!o)
-    return;
-  memset(o, 0, sizeof *o);
-  o->mode = MPX_JOB_CREATE;
-  o->commit_interval = 1.0;
-  o->sync = 1;
-}
-
 /* Hands a chunk to the writer, waiting while its queue is full. Returns 0,
  * or the writer's error (the chunk is then freed). */
 static int push(job *j, mpx__chunk *c) {
@@ -926,7 +913,7 @@ static int map_to_writer(job *j, mpx_producer fn, void *arg, uint64_t start,
   int map_rc = mpx_map_create_producer(j->ex, j->task, fn, arg, j->n, &mo, &m);
   double give_up = -1; /* after an interrupt: when running tasks are lost */
   while (map_rc == 0) {
-    if (interrupt_sig && give_up < 0) {
+    if (mpx__job_interrupt_signal() && give_up < 0) {
       /* Stop dispatching; what runs may finish within the grace period
        * and be committed. MPX_EINTR is reported by job_status, with what
        * was committed. */
@@ -1022,8 +1009,9 @@ static int job_status(const job *j, int map_rc) {
                    "interrupted by %s: committed %llu of %llu inputs to "
                    "'%s' and its record; run the job again with resume to "
                    "finish it",
-                   signal_name(interrupt_sig), (unsigned long long)j->committed,
-                   (unsigned long long)j->n, j->path);
+                   signal_name(mpx__job_interrupt_signal()),
+                   (unsigned long long)j->committed, (unsigned long long)j->n,
+                   j->path);
   if (rc == 0 && j->committed != j->n)
     rc = mpx__fail(MPX_EIO, "'%s': only %llu of %llu inputs were committed",
                    j->path, (unsigned long long)j->committed,
@@ -1051,11 +1039,11 @@ static int run_job(mpx_executor *ex, const char *name, mpx_producer fn,
   int rc = check_args(ex, name, fn, n, path, &jo, &mo);
   if (rc)
     return rc;
-  if (interrupt_sig)
+  if (mpx__job_interrupt_signal())
     return mpx__fail(MPX_EINTR,
                      "interrupted by %s before the job started: nothing was "
                      "done to '%s'",
-                     signal_name(interrupt_sig), path);
+                     signal_name(mpx__job_interrupt_signal()), path);
   /* One writer per output, from before the first look at it to the end. */
   mpx__lock lock;
   if ((rc = mpx__lock_take(path, &lock)) != 0)

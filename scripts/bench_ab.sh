@@ -27,16 +27,9 @@ for d in "$A" "$B"; do
 done
 # A build's launcher as CMake found it: an MPICH build's mpiexec.mpich
 # (no Open MPI flags), else Open MPI's mpirun with its flags for 2 cores.
-launch_of() { # build dir
-  local c=$1/CMakeCache.txt
-  if [ "$(sed -n 's/^MPX_MPI_VENDOR_CACHED:[A-Z]*=//p' "$c" 2>/dev/null)" = mpich ]; then
-    echo "$(sed -n 's/^MPIEXEC_EXECUTABLE:[A-Z]*=//p' "$c") -n 3"
-  else
-    echo "mpirun --oversubscribe --bind-to none -n 3"
-  fi
-}
-A_LAUNCH=${A_LAUNCH:-$(launch_of "$A")}
-B_LAUNCH=${B_LAUNCH:-$(launch_of "$B")}
+. scripts/launcher.sh
+A_LAUNCH=${A_LAUNCH:-$(mpx_launcher "$A" 3 --oversubscribe --bind-to none)}
+B_LAUNCH=${B_LAUNCH:-$(mpx_launcher "$B" 3 --oversubscribe --bind-to none)}
 one() { # build label progress workload args...
   local d=$1 label=$2 prog=$3
   shift 3

@@ -39,14 +39,8 @@ T=$(mktemp -d /tmp/mpx-bench-run-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 # The launcher of the build's MPI, as CMake found it (MPICH: mpiexec.mpich,
 # no Open MPI flags).
-cache=${BUILD_DIR:-build}/CMakeCache.txt
-cached() { sed -n "s/^$1:[A-Z]*=//p" "$cache" 2>/dev/null | head -n 1; }
-launcher=$(cached MPIEXEC_EXECUTABLE)
-if [ -n "$launcher" ] && [ "$(cached MPX_MPI_VENDOR_CACHED)" = mpich ]; then
-  MPI="$launcher $(cached MPIEXEC_NUMPROC_FLAG) 3"
-else
-  MPI="mpirun --oversubscribe -n 3"
-fi
+. scripts/launcher.sh
+MPI=$(mpx_launcher "${BUILD_DIR:-build}" 3 --oversubscribe)
 [ -x "$B" ] || { echo "no $B: build first (bash scripts/build.sh)" >&2; exit 1; }
 command -v parallel > /dev/null || { echo "no GNU parallel (scripts/setup.sh)" >&2; exit 1; }
 
