@@ -9,8 +9,14 @@
 #include "mpx.h"
 
 int mpx__credits_init(mpx__credits *c, int size, int root, int levels) {
+  return mpx__credits_init_children(c, size, root, levels, NULL, root);
+}
+
+int mpx__credits_init_children(mpx__credits *c, int size, int root, int levels,
+                               const int *parent, int me) {
   *c = (mpx__credits){.size = size, .levels = levels};
-  if (size < 1 || levels < 1 || root < 0 || root >= size)
+  if (size < 1 || levels < 1 || root < 0 || root >= size || me < 0 ||
+      me >= size)
     return MPX_EINVAL;
   c->held = malloc((size_t)size * sizeof *c->held);
   c->next = malloc((size_t)size * sizeof *c->next);
@@ -23,11 +29,15 @@ int mpx__credits_init(mpx__credits *c, int size, int root, int levels) {
   }
   for (int h = 0; h <= levels; h++)
     c->head[h] = c->tail[h] = -1;
-  c->held[root] = -1;
-  c->next[root] = c->prev[root] = -1;
+  for (int w = 0; w < size; w++) {
+    c->held[w] = -1;
+    c->next[w] = c->prev[w] = -1;
+  }
   int last = -1;
   for (int k = 1; k < size; k++) {
-    int w = (root + k) % size;
+    int w = (me + k) % size;
+    if (w == root || (parent ? parent[w] != me : 0))
+      continue;
     c->held[w] = 0;
     c->prev[w] = last;
     c->next[w] = -1;
@@ -39,6 +49,28 @@ int mpx__credits_init(mpx__credits *c, int size, int root, int levels) {
   }
   c->tail[0] = last;
   return 0;
+}
+
+size_t mpx__batch_size(const mpx__batch_policy *p, size_t backlog, int prefetch,
+                       int fan) {
+  size_t slots = (size_t)p->workers * (size_t)prefetch * 2;
+  size_t b = (backlog + slots - 1) / slots * (size_t)fan;
+  size_t most = (size_t)p->max_batch * (size_t)fan;
+  if (b > most)
+    b = most;
+  double span = p->span * fan;
+  if (p->task_s > 0 && (double)b * p->task_s > span) {
+    double fit = span / p->task_s;
+    b = fit < 1 ? 1 : (size_t)fit;
+  }
+  return b < 1 ? 1 : b;
+}
+
+int mpx__prefetch_now(const mpx__batch_policy *p, size_t backlog) {
+  if (p->prefetch == 1 || p->task_s < 0)
+    return 1;
+  size_t b = mpx__batch_size(p, backlog, p->prefetch, 1);
+  return (double)b * p->task_s < p->span ? p->prefetch : 1;
 }
 
 void mpx__credits_destroy(mpx__credits *c) {

@@ -12,6 +12,7 @@
 
 #include "executor.h"
 #include "future.h"
+#include "hier.h"
 #include "manager.h"
 #include "msg.h"
 #include "registry.h"
@@ -87,6 +88,18 @@ void mpx_executor_options_init(mpx_executor_options *o) {
   o->initializer = NULL;
   o->initarg = NULL;
   o->initarg_len = 0;
+  const char *gr = getenv("MPX_GROUP");
+  o->group = MPX_GROUP_AUTO;
+  if (gr && *gr) {
+    char *end;
+    long k = strtol(gr, &end, 10);
+    o->group = strcmp(gr, "auto") == 0   ? MPX_GROUP_AUTO
+               : strcmp(gr, "flat") == 0 ? MPX_GROUP_FLAT
+               : strcmp(gr, "node") == 0 ? MPX_GROUP_NODE
+               : (*end == '\0' && k >= 2 && k <= INT_MAX)
+                   ? (int)k
+                   : -3; /* check_options says */
+  }
   const char *pm = getenv("MPX_PROGRESS");
   o->progress = MPX_PROGRESS_AUTO;
   if (pm && *pm)
@@ -124,6 +137,13 @@ static int check_options(const mpx_executor_options *o, int size) {
                      "or MPX_PROGRESS_CALLER (MPX_PROGRESS=auto|thread|"
                      "caller; got %d)",
                      o->progress);
+  if (o->group != MPX_GROUP_AUTO && o->group != MPX_GROUP_FLAT &&
+      o->group != MPX_GROUP_NODE && o->group < 2)
+    return mpx__fail(MPX_EINVAL,
+                     "group must be MPX_GROUP_AUTO, MPX_GROUP_FLAT, "
+                     "MPX_GROUP_NODE or a group size of at least 2 ranks "
+                     "(MPX_GROUP=auto|flat|node|k; got %d)",
+                     o->group);
   if (o->processes < 0 || o->retries < 0 || o->max_tasks_per_child < 0)
     return mpx__fail(MPX_EINVAL, "processes, retries and max_tasks_per_child "
                                  "must be >= 0");
@@ -448,21 +468,36 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
   }
   o.initializer = NULL; /* the caller's pointers are not kept */
   o.initarg = NULL;
-
-  if (rank != o.root) {
-    mpx__registry_hold(1);
-    rc = mpx__worker_loop(pc, o.root, &o, &pi);
-    mpx__registry_hold(-1);
+  mpx__plan plan;
+  rc = mpx__plan_make(pc, o.root, o.group, &plan);
+  if ((rc = agree(pc, rc, "planning the sub-managers")) != 0) {
+    mpx__plan_free(&plan);
     MPI_Comm_free(&pc);
     free(initarg);
     return rc;
   }
 
+  if (rank != o.root) {
+    mpx__registry_hold(1);
+    if (plan.fan[rank] > 0)
+      rc = mpx__leader_loop(pc, o.root, &plan, &o);
+    else
+      rc = mpx__worker_loop(pc, plan.parent[rank], &o, &pi);
+    mpx__registry_hold(-1);
+    mpx__plan_free(&plan);
+    MPI_Comm_free(&pc);
+    free(initarg);
+    return rc;
+  }
+  if (plan.ngroups == 0) /* flat: every rank a worker of the root */
+    mpx__plan_free(&plan);
+
   mpx_executor *ex = calloc(1, sizeof *ex);
   unsigned char *cancelled = calloc((size_t)size, 1);
   if (!ex || !cancelled || mpx__sync_create(&ex->sync) != 0 ||
       mpx__worktable_init(&ex->table) != 0 ||
-      mpx__credits_init(&ex->credits, size, o.root, o.prefetch) != 0) {
+      mpx__credits_init_children(&ex->credits, size, o.root, o.prefetch,
+                                 plan.parent, o.root) != 0) {
     if (ex && ex->sync)
       mpx__sync_unref(ex->sync);
     if (ex) {
@@ -473,9 +508,11 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
     free(cancelled);
     free(initarg);
     /* The workers are already serving: release them before failing. */
-    mpx_executor tmp = {.comm = pc, .root = o.root, .size = size};
+    mpx_executor tmp = {
+        .comm = pc, .root = o.root, .size = size, .parent = plan.parent};
     mpx__manager_release_workers(&tmp);
     mpx__msgbuf_free(&tmp.mb);
+    mpx__plan_free(&plan);
     MPI_Comm_free(&pc);
     return mpx__fail(MPX_ENOMEM, "out of memory for the executor");
   }
@@ -483,7 +520,12 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
   ex->root = o.root;
   ex->size = size;
   ex->local = size == 1;
-  ex->nworkers = size > 1 ? size - 1 : 1;
+  ex->ngroups = plan.ngroups;
+  ex->parent = plan.parent; /* owned now (NULL when flat) */
+  ex->fan = plan.fan;
+  ex->nworkers = size > 1 ? size - 1 - plan.ngroups : 1;
+  for (int w = 0; w < size; w++)
+    ex->nchildren += w != o.root && (!ex->parent || ex->parent[w] == o.root);
   ex->opts = o;
   ex->init = pi;
   ex->initarg = initarg;
@@ -544,6 +586,10 @@ int mpx_executor_create(MPI_Comm comm, const mpx_executor_options *opts,
 /* Returns the number of workers of ex, 0 for NULL. */
 int mpx_executor_workers(const mpx_executor *ex) {
   return ex ? ex->nworkers : 0;
+}
+
+int mpx_executor_groups(const mpx_executor *ex) {
+  return ex ? ex->ngroups : 0;
 }
 
 /* ---- submit / shutdown / destroy ---------------------------------------- */
@@ -795,6 +841,8 @@ int mpx_executor_destroy(mpx_executor **exp) {
   if (ex->comm != MPI_COMM_NULL) /* mpx_finalize() may have freed it */
     MPI_Comm_free(&ex->comm);
   mpx__credits_destroy(&ex->credits);
+  free(ex->parent);
+  free(ex->fan);
   free(ex->cancelled);
   free(ex->initarg);
   mpx__registry_hold(-1);

@@ -172,6 +172,7 @@ int mpx__future_create_owned(mpx__sync *s, uint64_t id, uint32_t task_id,
   f->id = id;
   f->task_id = task_id;
   f->worker = -1;
+  f->ran_on = -1;
   f->avoid = -1;
   f->limit_ms = -1;
   *out = f;
@@ -533,7 +534,7 @@ int mpx_future_worker(const mpx_future *f) {
   if (!f)
     return -1;
   pthread_mutex_lock(&f->sync->mu);
-  int w = f->worker;
+  int w = f->ran_on >= 0 ? f->ran_on : f->worker;
   pthread_mutex_unlock(&f->sync->mu);
   return w;
 }

@@ -83,7 +83,8 @@ struct mpx_future {
   uint64_t id;
   uint32_t task_id;
   int status; /* 0 or MPX_E* once FINISHED / CANCELLED */
-  int worker; /* rank, -1 until sent */
+  int worker; /* rank sent to (a sub-manager, hier.c), -1 until sent */
+  int ran_on; /* the rank that ran it, as its result says; -1 */
   void *arg;  /* copied arguments, freed once sent */
   size_t arg_len;
   void *result; /* owned result (malloc'd), or NULL */

@@ -95,6 +95,11 @@ static void release_arg(void *arg) {
   mpx__future_unref(f);
 }
 
+/* The root's child that rank w is, or is under (hier.c). */
+static int child_of(const mpx_executor *ex, int w) {
+  return ex->parent && ex->parent[w] != ex->root ? ex->parent[w] : w;
+}
+
 /* Under the lock: pops up to max futures that are still pending, marking
  * them RUNNING on worker rank w; cancelled ones are dropped, never sent.
  * A payload big enough to travel as a tail closes the batch. */
@@ -104,7 +109,7 @@ static size_t take_batch_locked(mpx_executor *ex, int w, size_t max,
   /* Retries first, each on another worker than the one it failed on
    * where there is another. */
   for (mpx_future **pp = &ex->retry_head, *f; n < max && (f = *pp);) {
-    if (f->avoid == w && ex->nworkers > 1) {
+    if (f->avoid >= 0 && child_of(ex, f->avoid) == w && ex->nchildren > 1) {
       pp = &f->next;
       continue;
     }
@@ -117,6 +122,7 @@ static size_t take_batch_locked(mpx_executor *ex, int w, size_t max,
     ex->nretry--;
     f->next = NULL;
     f->worker = w;
+    f->ran_on = -1;
     out[n++] = f;
     bytes += f->arg_len;
     if (f->arg_len >= MPX_TAIL_MIN || bytes >= HEAD_MAX)
@@ -136,6 +142,7 @@ static size_t take_batch_locked(mpx_executor *ex, int w, size_t max,
       continue;
     }
     f->worker = w;
+    f->ran_on = -1;
     out[n++] = f;
     bytes += f->arg_len;
     if (f->arg_len >= MPX_TAIL_MIN || bytes >= HEAD_MAX)
@@ -144,42 +151,23 @@ static size_t take_batch_locked(mpx_executor *ex, int w, size_t max,
   return n;
 }
 
-/* Guided batch size: a share of the backlog per credit, within limits, and
- * no longer than the prefetch span once task times are known, so a batch
- * never holds much more work than one call item should. */
-static size_t batch_size(const mpx_executor *ex, size_t npending,
-                         int prefetch) {
-  size_t slots = (size_t)ex->nworkers * (size_t)prefetch * 2;
-  size_t b = (npending + slots - 1) / slots;
-  if (b > (size_t)ex->opts.max_batch)
-    b = (size_t)ex->opts.max_batch;
-  if (ex->task_s > 0 && (double)b * ex->task_s > ex->span) {
-    double fit = ex->span / ex->task_s;
-    b = fit < 1 ? 1 : (size_t)fit;
-  }
-  return b < 1 ? 1 : b;
+/* The root's batch policy now (credits.h). */
+static mpx__batch_policy policy(const mpx_executor *ex) {
+  return (mpx__batch_policy){ex->nworkers, ex->opts.prefetch,
+                             ex->opts.max_batch, ex->task_s, ex->span};
 }
 
-/* How many call items a worker may hold: the prefetch option while tasks
- * are known to be short, one while they are long or not yet measured (the
- * first results arrive within a round trip for tiny tasks, so this costs
- * them nothing). Prefetch hides the manager's reaction time: at most its
- * longest idle sleep (MPX_IDLE_SLEEP_US, 1 ms) plus a round trip. A call
- * item expected to run longer than MPX__PREFETCH_SPAN times that gains
- * under 5% from being queued behind another, and may wait behind a long
- * task while another worker is idle; such items go to idle workers only,
- * as a shared queue (Python's pools) would hand them out. */
-static int prefetch_now(const mpx_executor *ex, size_t npending) {
-  if (ex->opts.prefetch == 1 || ex->task_s < 0)
-    return 1;
-  size_t b = batch_size(ex, npending, ex->opts.prefetch);
-  return (double)b * ex->task_s < ex->span ? ex->opts.prefetch : 1;
+/* Workers below child w: a sub-manager's group, else 1. */
+static int fan_of(const mpx_executor *ex, int w) {
+  return ex->fan && ex->fan[w] > 0 ? ex->fan[w] : 1;
 }
 
 /* Encodes a batch taken for worker w and starts sending it. The futures
  * enter the work-id table before the send, so a fast reply finds them. */
 static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
-  mpx__msgbuf_begin(&ex->mb, MPX_MSG_CALL, 0);
+  /* A sub-manager learns the worker each retry failed on, to avoid it. */
+  int lead = ex->fan && ex->fan[w] > 0;
+  mpx__msgbuf_begin(&ex->mb, MPX_MSG_CALL, lead ? MPX_MSG_RANKED : 0);
   mpx_future *tailf = NULL;
   int rc = 0;
   for (size_t i = 0; i < n; i++) {
@@ -203,12 +191,14 @@ static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
     /* A call item's status carries its time limit: 0 the pool's, else
      * 1 + the limit in ms (1: none). */
     int lim = f->limit_ms < 0 ? 0 : f->limit_ms + 1;
+    int avoid = lead ? f->avoid : -1;
     if (f->arg_len >= MPX_TAIL_MIN) {
-      rc = mpx__msgbuf_add_tail(&ex->mb, f->id, f->task_id, lim, f->arg,
-                                f->arg_len);
+      rc = mpx__msgbuf_add_tail_ranked(&ex->mb, avoid, f->id, f->task_id, lim,
+                                       f->arg, f->arg_len);
       tailf = f;
     } else {
-      rc = mpx__msgbuf_add(&ex->mb, f->id, f->task_id, lim, f->arg, f->arg_len);
+      rc = mpx__msgbuf_add_ranked(&ex->mb, avoid, f->id, f->task_id, lim,
+                                  f->arg, f->arg_len);
       if (f->retries == 0) { /* else kept to run it again */
         free(f->arg);
         f->arg = NULL;
@@ -237,7 +227,7 @@ static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
   long sent = 0;
   int prefetch = -1; /* decided under the lock, once something may go out */
   for (int held = 0; held < ex->opts.prefetch; held++) {
-    if (prefetch >= 0 && held >= prefetch)
+    if (prefetch >= 0 && held >= prefetch && !ex->ngroups)
       break;
     for (int w = mpx__credits_first(&ex->credits, held), next; w >= 0;
          w = next) {
@@ -245,15 +235,21 @@ static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
 #ifdef MPX_SMPI
       ex->sim_visits++; /* charged by mgr_step (MPX__SIM_SCAN) */
 #endif
+      int fan = fan_of(ex, w), lead = ex->fan && ex->fan[w] > 0;
       pthread_mutex_lock(&ex->sync->mu);
       size_t backlog = ex->npending + ex->nretry;
+      mpx__batch_policy p = policy(ex);
       if (prefetch < 0)
-        prefetch = prefetch_now(ex, backlog);
-      if (held >= prefetch) {
+        prefetch = mpx__prefetch_now(&p, backlog);
+      /* A sub-manager hands its items out to idle workers itself, so it
+       * may always hold the prefetch option's worth. */
+      if (held >= (lead ? ex->opts.prefetch : prefetch)) {
         pthread_mutex_unlock(&ex->sync->mu);
-        return sent;
+        if (!ex->ngroups)
+          return sent;
+        continue;
       }
-      size_t want = batch_size(ex, backlog, prefetch);
+      size_t want = mpx__batch_size(&p, backlog, prefetch, fan);
       if (mpx__grow(bufp, capp, want, sizeof **bufp, want) != 0) {
         pthread_mutex_unlock(&ex->sync->mu);
         return mpx__fail(MPX_ENOMEM, "manager out of memory");
@@ -288,7 +284,7 @@ static int retryable(const mpx_executor *ex, int st) {
 /* Queues f to run again (manager only; lock held). */
 static void retry_push(mpx_executor *ex, mpx_future *f) {
   f->tries++;
-  f->avoid = f->worker;
+  f->avoid = f->ran_on >= 0 ? f->ran_on : f->worker;
   f->next = NULL;
   if (ex->retry_tail)
     ex->retry_tail->next = f;
@@ -470,8 +466,17 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
   int rc = 0;
   double busy_us = 0;
   size_t ntasks = 0;
+  int ranked = (r->hdr.flags & MPX_MSG_RANKED) != 0;
   pthread_mutex_lock(&ex->sync->mu);
   while (mpx__msg_next(r->head, &r->hdr, &pos, r->tail, &it)) {
+    if (ranked && it.work_id == 0) {
+      /* A sub-manager's own failure (hier.c): the pool breaks. */
+      int st = it.status < 0 ? it.status : MPX_EPROTO;
+      rc = mpx__fail(st, "sub-manager rank %d: %.*s", r->src,
+                     (int)(it.len < 400 ? it.len : 400),
+                     it.len ? (const char *)it.data : "");
+      break;
+    }
     mpx_future *f = mpx__worktable_get(&ex->table, it.work_id);
     if (!f || f->worker != r->src) {
       rc = mpx__fail(MPX_EPROTO, "rank %d returned unknown work id %llu",
@@ -479,6 +484,7 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
       break;
     }
     busy_us += it.task_id; /* in results: the worker's run time */
+    f->ran_on = ranked ? it.rank : r->src;
     mpx__worktable_pop(&ex->table, it.work_id);
     ex->inflight--;
     void *res = NULL;
@@ -509,10 +515,12 @@ static int handle_result(mpx_executor *ex, mpx__recvd *r, mpx__cbq *q) {
     complete_locked(ex, f, st, res, (size_t)it.len, err, q);
   }
   pthread_mutex_unlock(&ex->sync->mu);
-  if (rc == 0 && (r->hdr.flags & MPX_MSG_END_OF_CALL) &&
-      mpx__credits_give(&ex->credits, r->src) != 0)
-    rc = mpx__fail(MPX_EPROTO, "rank %d ended a call item it did not hold",
-                   r->src);
+  for (unsigned e = rc == 0 ? mpx__msg_ends(&r->hdr) : 0; e > 0; e--)
+    if (mpx__credits_give(&ex->credits, r->src) != 0) {
+      rc = mpx__fail(MPX_EPROTO, "rank %d ended a call item it did not hold",
+                     r->src);
+      break;
+    }
   /* The worker's own run time for this message: with nworkers such streams
    * a result is due about every busy / nworkers, whatever the manager's
    * own reaction time was. */
@@ -632,40 +640,18 @@ static int mgr_finished(mpx_executor *ex) {
  * nothing of the pool is in flight: results still on the way (after a
  * breakage) are discarded here instead of surfacing in a later pool whose
  * communicator reuses this one's context id. */
+/* The root's children for mpx__release: every worker when flat, else
+ * the sub-managers (each releases its own workers) and plain workers. */
+static int child_at(void *arg, int w, int *ctl) {
+  mpx_executor *ex = arg;
+  if (w == ex->root || (ex->parent && ex->parent[w] != ex->root))
+    return -1;
+  *ctl = ex->cancelled ? ex->cancelled[w] : 0;
+  return w;
+}
+
 void mpx__manager_release_workers(mpx_executor *ex) {
-  int pending = 0;
-  for (int w = 0; w < ex->size; w++) {
-    if (w == ex->root)
-      continue;
-    /* A worker that was sent a CANCEL must receive it before it leaves,
-     * or it would reach a later pool that reuses this context id. */
-    int ctl = ex->cancelled ? ex->cancelled[w] : 0;
-    mpx__msgbuf_begin(&ex->mb, MPX_MSG_STOP,
-                      (ctl ? MPX_MSG_CANCEL_SENT : 0) |
-                          (ctl > 1 ? MPX_MSG_TWO_CTL : 0));
-    mpx__msgbuf_finish(&ex->mb);
-    if (mpx__send_start(ex->comm, w, &ex->mb, NULL, NULL, &ex->sends) == 0)
-      pending++;
-  }
-  unsigned sleep_us = 1;
-  while (pending > 0) {
-    mpx__recvd r;
-    int got = mpx__recv_poll(ex->comm, &r);
-    if (got == MPX_EPROTO)
-      continue; /* garbage from a broken pool: drop it */
-    if (got < 0)
-      break; /* MPI itself failed: nothing more can be received */
-    if (got == 0) {
-      mpx__send_progress(&ex->sends, 0);
-      mpx__sleep_us(sleep_us);
-      sleep_us = sleep_us < 1000 ? sleep_us * 2 : 1000;
-      continue;
-    }
-    if (r.hdr.kind == MPX_MSG_STOP)
-      pending--;
-    mpx__recvd_free(&r);
-    sleep_us = 1;
-  }
+  mpx__release(ex->comm, ex->size, child_at, ex, &ex->mb, &ex->sends);
   mpx__send_progress(&ex->sends, 1);
 }
 

@@ -29,6 +29,10 @@ struct mpx_executor {
   mpx__sync *sync;
   MPI_Comm comm; /* duplicated, MPI_ERRORS_RETURN */
   int root, size, nworkers, local;
+  int ngroups;   /* sub-managers (mpx_executor_options.group), 0 flat */
+  int nchildren; /* ranks the root sends to: sub-managers, plain workers */
+  int *parent;   /* per rank: the rank it serves (hier.c), NULL when flat */
+  int *fan;      /* per rank: workers below it (sub-managers), NULL flat */
   mpx_executor_options opts;
   mpx__pool_init init; /* the initializer every rank agreed on */
   void *initarg;       /* its argument (owned) */
@@ -114,10 +118,5 @@ void mpx__manager_kick_locked(mpx_executor *ex);
  * acknowledgement. Called by the manager when it ends, and by creation
  * when it fails after the workers started serving. */
 void mpx__manager_release_workers(mpx_executor *ex);
-
-/* How long a call item may be expected to run and still be queued behind
- * another on a worker, in units of the manager's longest idle sleep (see
- * manager.c). */
-#define MPX__PREFETCH_SPAN 20.0
 
 #endif

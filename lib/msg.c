@@ -59,16 +59,23 @@ void mpx__msgbuf_begin(mpx__msgbuf *b, uint16_t kind, uint32_t flags) {
   }
 }
 
-/* Appends one item header. */
-static int add_item(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
-                    int32_t status, uint64_t len, size_t inline_len) {
+/* Bytes of an item header in a message with these flags. */
+static size_t item_len(uint32_t flags) {
+  return MPX_MSG_ITEM_LEN + ((flags & MPX_MSG_RANKED) ? 8u : 0u);
+}
+
+/* Appends one item header (with the rank in a RANKED message). */
+static int add_item(mpx__msgbuf *b, int rank, uint64_t work_id,
+                    uint32_t task_id, int32_t status, uint64_t len,
+                    size_t inline_len) {
   if (b->len < MPX_MSG_HDR_LEN || b->tail)
     return mpx__fail(MPX_EINVAL, "a message item after its tail, or in a "
                                  "message without a header");
   if (inline_len > SIZE_MAX - MPX_MSG_ITEM_LEN - 8)
     return mpx__fail(MPX_ENOMEM, "a %zu-byte message item is too large",
                      inline_len);
-  int rc = reserve(b, MPX_MSG_ITEM_LEN + mpx__pad8(inline_len));
+  size_t ilen = item_len(b->flags);
+  int rc = reserve(b, ilen + mpx__pad8(inline_len));
   if (rc)
     return rc;
   unsigned char *p = b->buf + b->len;
@@ -76,18 +83,22 @@ static int add_item(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
   put32(p + 8, task_id);
   put32(p + 12, (uint32_t)status);
   put64(p + 16, len);
-  b->len += MPX_MSG_ITEM_LEN;
+  if (ilen > MPX_MSG_ITEM_LEN) {
+    put32(p + 24, (uint32_t)rank);
+    put32(p + 28, 0);
+  }
+  b->len += ilen;
   b->nitems++;
   return 0;
 }
 
-/* Appends an item whose payload is copied into the head. */
-int mpx__msgbuf_add(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
-                    int32_t status, const void *data, uint64_t len) {
+int mpx__msgbuf_add_ranked(mpx__msgbuf *b, int rank, uint64_t work_id,
+                           uint32_t task_id, int32_t status, const void *data,
+                           uint64_t len) {
   if (len && !data)
     return mpx__fail(MPX_EINVAL, "a message item of %llu bytes at NULL",
                      (unsigned long long)len);
-  int rc = add_item(b, work_id, task_id, status, len, (size_t)len);
+  int rc = add_item(b, rank, work_id, task_id, status, len, (size_t)len);
   if (rc)
     return rc;
   if (len)
@@ -98,13 +109,26 @@ int mpx__msgbuf_add(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
   return 0;
 }
 
+/* Appends an item whose payload is copied into the head. */
+int mpx__msgbuf_add(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
+                    int32_t status, const void *data, uint64_t len) {
+  return mpx__msgbuf_add_ranked(b, -1, work_id, task_id, status, data, len);
+}
+
 /* Appends the last item, its payload travelling as the tail. */
 int mpx__msgbuf_add_tail(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
                          int32_t status, const void *data, uint64_t len) {
+  return mpx__msgbuf_add_tail_ranked(b, -1, work_id, task_id, status, data,
+                                     len);
+}
+
+int mpx__msgbuf_add_tail_ranked(mpx__msgbuf *b, int rank, uint64_t work_id,
+                                uint32_t task_id, int32_t status,
+                                const void *data, uint64_t len) {
   if (len && !data)
     return mpx__fail(MPX_EINVAL, "a message item of %llu bytes at NULL",
                      (unsigned long long)len);
-  int rc = add_item(b, work_id, task_id, status, len, 0);
+  int rc = add_item(b, rank, work_id, task_id, status, len, 0);
   if (rc)
     return rc;
   b->tail = data ? data : (const void *)b->buf;
@@ -146,12 +170,12 @@ int mpx__msg_parse(const void *head, size_t len, mpx__msg_hdr *h) {
     return MPX_EPROTO;
   if (h->tail_len && h->nitems == 0)
     return MPX_EPROTO;
-  size_t pos = MPX_MSG_HDR_LEN;
+  size_t pos = MPX_MSG_HDR_LEN, hlen = item_len(h->flags);
   for (uint32_t i = 0; i < h->nitems; i++) {
-    if (len - pos < MPX_MSG_ITEM_LEN)
+    if (len - pos < hlen)
       return MPX_EPROTO;
     uint64_t ilen = get64(p + pos + 16);
-    pos += MPX_MSG_ITEM_LEN;
+    pos += hlen;
     int is_tail = h->tail_len && i + 1 == h->nitems;
     if (is_tail) {
       if (ilen != h->tail_len)
@@ -169,15 +193,17 @@ int mpx__msg_parse(const void *head, size_t len, mpx__msg_hdr *h) {
 int mpx__msg_next(const void *head, const mpx__msg_hdr *h, size_t *pos,
                   const void *tail, mpx__msg_item *it) {
   const unsigned char *p = head;
+  size_t hlen = item_len(h->flags);
   if (*pos == 0)
     *pos = MPX_MSG_HDR_LEN;
-  if (*pos + MPX_MSG_ITEM_LEN > h->head_len)
+  if (*pos + hlen > h->head_len)
     return 0;
   it->work_id = get64(p + *pos);
   it->task_id = get32(p + *pos + 8);
   it->status = (int32_t)get32(p + *pos + 12);
   it->len = get64(p + *pos + 16);
-  *pos += MPX_MSG_ITEM_LEN;
+  it->rank = hlen > MPX_MSG_ITEM_LEN ? (int)get32(p + *pos + 24) : -1;
+  *pos += hlen;
   if (h->tail_len && *pos == h->head_len) {
     it->data = tail;
   } else {
@@ -185,4 +211,11 @@ int mpx__msg_next(const void *head, const mpx__msg_hdr *h, size_t *pos,
     *pos += mpx__pad8(it->len);
   }
   return 1;
+}
+
+unsigned mpx__msg_ends(const mpx__msg_hdr *h) {
+  if (!(h->flags & MPX_MSG_END_OF_CALL))
+    return 0;
+  unsigned n = h->flags >> MPX_MSG_ENDS_SHIFT;
+  return n ? n : 1;
 }

@@ -46,6 +46,14 @@ enum mpx__msg_kind {
 #define MPX_MSG_TWO_CTL                                                        \
   4u /* on a STOP with CANCEL_SENT: two control                                \
         messages (a CANCEL, then a terminate) */
+/* On a RESULT from a sub-manager (hier.c): every item header is followed
+ * by 8 bytes, u32 the rank that ran the item and u32 zero, and with
+ * END_OF_CALL the flags' top 16 bits count the call items the message
+ * ends (a sub-manager gathers the results of several). An item of work id
+ * 0 reports the sub-manager's own failure: its status and text break the
+ * pool. */
+#define MPX_MSG_RANKED 8u
+#define MPX_MSG_ENDS_SHIFT 16
 
 typedef struct mpx__msg_hdr {
   uint16_t kind;
@@ -60,6 +68,7 @@ typedef struct mpx__msg_item {
   uint32_t task_id;
   int32_t status;
   uint64_t len;
+  int rank;         /* MPX_MSG_RANKED: the rank that ran it; else -1 */
   const void *data; /* into the head, or the tail for a tail item */
 } mpx__msg_item;
 
@@ -86,6 +95,19 @@ int mpx__msgbuf_add(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
  * copied (data must stay valid until the message is sent). */
 int mpx__msgbuf_add_tail(mpx__msgbuf *b, uint64_t work_id, uint32_t task_id,
                          int32_t status, const void *data, uint64_t len);
+
+/* The same for a message begun with MPX_MSG_RANKED: the item carries the
+ * rank that ran it. */
+int mpx__msgbuf_add_ranked(mpx__msgbuf *b, int rank, uint64_t work_id,
+                           uint32_t task_id, int32_t status, const void *data,
+                           uint64_t len);
+int mpx__msgbuf_add_tail_ranked(mpx__msgbuf *b, int rank, uint64_t work_id,
+                                uint32_t task_id, int32_t status,
+                                const void *data, uint64_t len);
+
+/* The call items a RESULT ends: 0 without END_OF_CALL, else the count a
+ * sub-manager put in the flags (at least 1). */
+unsigned mpx__msg_ends(const mpx__msg_hdr *h);
 
 /* Writes the header; the head is then b->buf[0 .. b->len). */
 void mpx__msgbuf_finish(mpx__msgbuf *b);

@@ -227,3 +227,41 @@ void mpx__recvd_free(mpx__recvd *r) {
   r->head = NULL;
   r->tail = NULL;
 }
+
+int mpx__release(MPI_Comm comm, int n, int (*who)(void *arg, int i, int *ctl),
+                 void *arg, mpx__msgbuf *mb, mpx__send **sends) {
+  int pending = 0, rc = 0;
+  for (int i = 0; i < n; i++) {
+    int ctl = 0, w = who(arg, i, &ctl);
+    if (w < 0)
+      continue;
+    mpx__msgbuf_begin(mb, MPX_MSG_STOP,
+                      (ctl ? MPX_MSG_CANCEL_SENT : 0) |
+                          (ctl > 1 ? MPX_MSG_TWO_CTL : 0));
+    mpx__msgbuf_finish(mb);
+    if (mpx__send_start(comm, w, mb, NULL, NULL, sends) == 0)
+      pending++;
+  }
+  unsigned sleep_us = 1;
+  while (pending > 0) {
+    mpx__recvd r;
+    int got = mpx__recv_poll(comm, &r);
+    if (got == MPX_EPROTO)
+      continue; /* garbage from a broken pool: drop it */
+    if (got < 0) {
+      rc = got; /* MPI itself failed: nothing more can be received */
+      break;
+    }
+    if (got == 0) {
+      mpx__send_progress(sends, 0);
+      mpx__sleep_us(sleep_us);
+      sleep_us = sleep_us < 1000 ? sleep_us * 2 : 1000;
+      continue;
+    }
+    if (r.hdr.kind == MPX_MSG_STOP)
+      pending--;
+    mpx__recvd_free(&r);
+    sleep_us = 1;
+  }
+  return rc;
+}

@@ -64,6 +64,17 @@ int mpx__recv_poll(MPI_Comm comm, mpx__recvd *r);
 /* Frees what r owns. */
 void mpx__recvd_free(mpx__recvd *r);
 
+/* Tells ranks to leave their loops and receives until each has
+ * acknowledged; what else arrives meanwhile is dropped (a worker's
+ * acknowledgement is its last message, so after it nothing of the pool is
+ * in flight). who(arg, i, &ctl) gives the i-th of n ranks, or -1 to skip
+ * it, and in ctl the control messages it was sent, which it must receive
+ * before it leaves (or they would reach a later pool reusing this context
+ * id). Used by the root and by sub-managers. Returns 0, or MPX_EMPI when
+ * nothing more can be received. */
+int mpx__release(MPI_Comm comm, int n, int (*who)(void *arg, int i, int *ctl),
+                 void *arg, mpx__msgbuf *mb, mpx__send **sends);
+
 /* Describes an MPI error code with MPI's own text. */
 int mpx__mpi_fail(int mpirc, const char *what);
 

@@ -112,12 +112,19 @@ enum {
   MPX__SIM_SEND_RESULT, /* worker: encode and send n results */
   MPX__SIM_POLL,        /* any rank: a poll that found nothing */
   MPX__SIM_YIELD,       /* any rank: a spin step's yield (mpx__cpu_relax) */
+  MPX__SIM_RELAY,       /* sub-manager: receive a message of n items and
+                           queue or gather them (it runs no task and owns
+                           no future: charged instead of recv_call and
+                           recv_result there) */
   MPX__SIM_N
 };
 #ifdef MPX_SMPI
 void mpx__sim_charge(int what, double n);
+/* This rank is a sub-manager: its receives are charged as relays. */
+void mpx__sim_relay(void);
 #else
 #define mpx__sim_charge(what, n) ((void)0)
+#define mpx__sim_relay() ((void)0)
 #endif
 
 /* Writes all of buf to fd (again after EINTR and short writes);

@@ -261,7 +261,25 @@ typedef struct mpx_executor_options {
                    MPI_THREAD_SERIALIZED or more, else the callers (env
                    MPX_PROGRESS=auto|thread|caller). A one-rank pool makes
                    no MPI call and always has its thread */
+  int group; /* the dispatcher (docs/hierarchy.md): MPX_GROUP_FLAT, the root
+                serves every worker itself; MPX_GROUP_NODE, one sub-manager
+                per node (MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)): the
+                lowest rank of each node (the root excluded) forwards the
+                root's batches to the node's other ranks and sends their
+                results back gathered, and runs no task itself; k >= 2,
+                the same with groups of k ranks (sub-manager included)
+                within each node, so it can be tried on one node;
+                MPX_GROUP_AUTO (default): one per node when the pool has
+                at least 512 ranks on 2 or more nodes, else flat (env
+                MPX_GROUP=auto|flat|node|k). A group of one rank is a
+                plain worker of the root. Futures, cancel, errors,
+                ordering and jobs behave alike either way */
 } mpx_executor_options;
+
+/* Values of mpx_executor_options.group (k >= 2: groups of k ranks). */
+#define MPX_GROUP_AUTO -1
+#define MPX_GROUP_FLAT 0
+#define MPX_GROUP_NODE -2
 
 /* Values of mpx_executor_options.progress. */
 #define MPX_PROGRESS_AUTO -1
@@ -332,9 +350,14 @@ MPX_API int mpx_executor_progress_mode(const mpx_executor *ex);
  * root_busy). -1 for NULL. Root only, thread-safe. */
 MPX_API double mpx_executor_idle_seconds(const mpx_executor *ex);
 
-/* Number of worker ranks (size of comm - 1), or 1 in single-rank mode;
- * 0 for NULL. Root only, thread-safe. */
+/* Number of worker ranks, the ranks that run tasks (size of comm - 1 -
+ * the sub-managers), or 1 in single-rank mode; 0 for NULL. Root only,
+ * thread-safe. */
 MPX_API int mpx_executor_workers(const mpx_executor *ex);
+
+/* Number of sub-managers (mpx_executor_options.group): 0 when the root
+ * serves every worker itself, or for NULL. Root only, thread-safe. */
+MPX_API int mpx_executor_groups(const mpx_executor *ex);
 
 /* Submits a call of the task registered as name with a copy of len bytes at
  * arg (arg may be NULL when len is 0) and returns its future in *fut.
@@ -457,7 +480,9 @@ MPX_API int mpx_future_take(mpx_future *fut, double timeout, void **data,
 MPX_API const char *mpx_future_error(const mpx_future *fut);
 
 /* The rank that ran the future, or -1 if it has not been sent (or is
- * NULL). Root only, thread-safe. */
+ * NULL); while it is under a sub-manager (mpx_executor_options.group),
+ * that sub-manager's rank until its result names the worker. Root only,
+ * thread-safe. */
 MPX_API int mpx_future_worker(const mpx_future *fut);
 
 /* The work id of the future: unique within its executor, increasing in

@@ -320,7 +320,11 @@ static void test_square(void) {
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
   if (ex) {
     int size = mt_size();
-    MT_ASSERT(mpx_executor_workers(ex) == (size > 1 ? size - 1 : 1));
+    /* Sub-managers (MPX_GROUP) run no task. */
+    MT_ASSERT(mpx_executor_workers(ex) ==
+              (size > 1 ? size - 1 - mpx_executor_groups(ex) : 1));
+    MT_ASSERT(mpx_executor_groups(ex) >= 0 &&
+              mpx_executor_groups(ex) <= (size - 1) / 2);
 
     uint64_t x = 7;
     mpx_future *f = NULL;

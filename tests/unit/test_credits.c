@@ -46,6 +46,46 @@ static void test_start(void) {
   CU_ASSERT_EQUAL(mpx__credits_init(&c, 4, 0, 0), MPX_EINVAL);
 }
 
+/* A sub-manager's workers (hier.c): the ranks whose parent it is, from
+ * it upwards; and the batch policy both levels share. */
+static void test_children(void) {
+  mpx__credits c;
+  /* 0 root; 1 leads 2, 3; 4 leads 5, 6; 7 a plain worker of the root. */
+  int parent[8] = {-1, 0, 1, 1, 0, 4, 4, 0};
+  int l[8];
+  CU_ASSERT_EQUAL_FATAL(mpx__credits_init_children(&c, 8, 0, 2, parent, 0), 0);
+  CU_ASSERT_EQUAL_FATAL(walk(&c, 0, l, 8), 3);
+  CU_ASSERT(l[0] == 1 && l[1] == 4 && l[2] == 7);
+  CU_ASSERT_EQUAL(mpx__credits_held(&c, 2), -1);
+  mpx__credits_destroy(&c);
+  CU_ASSERT_EQUAL_FATAL(mpx__credits_init_children(&c, 8, 0, 2, parent, 4), 0);
+  CU_ASSERT_EQUAL_FATAL(walk(&c, 0, l, 8), 2);
+  CU_ASSERT(l[0] == 5 && l[1] == 6);
+  CU_ASSERT_EQUAL(mpx__credits_held(&c, 4), -1);
+  CU_ASSERT_EQUAL(mpx__credits_held(&c, 0), -1);
+  mpx__credits_destroy(&c);
+  CU_ASSERT_EQUAL(mpx__credits_init_children(&c, 8, 0, 2, parent, 8),
+                  MPX_EINVAL);
+
+  mpx__batch_policy p = {10, 2, 64, -1, 0.02};
+  /* 4,000 queued over 10 workers x 2 credits x 2: 100, capped at 64. */
+  CU_ASSERT_EQUAL(mpx__batch_size(&p, 4000, 2, 1), 64u);
+  CU_ASSERT_EQUAL(mpx__batch_size(&p, 400, 2, 1), 10u);
+  CU_ASSERT_EQUAL(mpx__batch_size(&p, 1, 2, 1), 1u);
+  /* A sub-manager of 5 workers is sent 5 times as much, 5 x 64 at most. */
+  CU_ASSERT_EQUAL(mpx__batch_size(&p, 400, 2, 5), 50u);
+  CU_ASSERT_EQUAL(mpx__batch_size(&p, 40000, 2, 5), 320u);
+  /* Unknown task times: one item per worker; short ones: prefetch. */
+  CU_ASSERT_EQUAL(mpx__prefetch_now(&p, 400), 1);
+  p.task_s = 1e-5;
+  CU_ASSERT_EQUAL(mpx__prefetch_now(&p, 400), 2);
+  /* 10 ms tasks: a batch holds the 20 ms span, 2 tasks, alone. */
+  p.task_s = 0.01;
+  CU_ASSERT_EQUAL(mpx__batch_size(&p, 4000, 2, 1), 2u);
+  CU_ASSERT_EQUAL(mpx__batch_size(&p, 4000, 2, 5), 10u);
+  CU_ASSERT_EQUAL(mpx__prefetch_now(&p, 4000), 1);
+}
+
 static void test_moves(void) {
   mpx__credits c;
   CU_ASSERT_EQUAL_FATAL(mpx__credits_init(&c, 4, 0, 2), 0);
@@ -140,6 +180,7 @@ static void test_random(void) {
 
 static const unit_test credits_tests[] = {{"start", test_start},
                                           {"moves", test_moves},
+                                          {"children", test_children},
                                           {"random_vs_model", test_random},
                                           {NULL, NULL}};
 

@@ -624,6 +624,67 @@ static void test_fuzz(void) {
     free(base[i].head);
 }
 
+/* A sub-manager's gathered result (MPX_MSG_RANKED): every item names the
+ * rank that ran it, a tail item too; the ends count rides in the flags. */
+static void test_ranked(void) {
+  mpx__msgbuf b = {0};
+  unsigned char big[100];
+  fill_payload(big, sizeof big, 9);
+  mpx__msgbuf_begin(&b, MPX_MSG_RESULT,
+                    MPX_MSG_RANKED | MPX_MSG_END_OF_CALL |
+                        (3u << MPX_MSG_ENDS_SHIFT));
+  CU_ASSERT_EQUAL(mpx__msgbuf_add_ranked(&b, 7, 11, 5, 0, "abc", 3), 0);
+  CU_ASSERT_EQUAL(mpx__msgbuf_add_ranked(&b, 70000, 12, 6, MPX_ETASK, NULL, 0),
+                  0);
+  CU_ASSERT_EQUAL(mpx__msgbuf_add_tail_ranked(&b, 2, 13, 7, 0, big, sizeof big),
+                  0);
+  mpx__msgbuf_finish(&b);
+  /* 32 + (24 + 8 + 8) + (24 + 8) + (24 + 8): 8 more per item. */
+  CU_ASSERT_EQUAL(b.len, 32u + 40u + 32u + 32u);
+  mpx__msg_hdr h;
+  CU_ASSERT_EQUAL_FATAL(parse_copy(b.buf, b.len, &h), 0);
+  CU_ASSERT_EQUAL(mpx__msg_ends(&h), 3u);
+  size_t pos = 0;
+  mpx__msg_item it;
+  int ranks[3] = {7, 70000, 2};
+  uint64_t ids[3] = {11, 12, 13};
+  for (int i = 0; i < 3; i++) {
+    CU_ASSERT_FATAL(mpx__msg_next(b.buf, &h, &pos, big, &it) == 1);
+    CU_ASSERT_EQUAL(it.rank, ranks[i]);
+    CU_ASSERT_EQUAL(it.work_id, ids[i]);
+  }
+  CU_ASSERT(it.data == big && it.len == sizeof big);
+  CU_ASSERT_EQUAL(mpx__msg_next(b.buf, &h, &pos, big, &it), 0);
+  /* -1 (no rank to avoid, in a call item) survives the trip. */
+  mpx__msgbuf_begin(&b, MPX_MSG_CALL, MPX_MSG_RANKED);
+  CU_ASSERT_EQUAL(mpx__msgbuf_add_ranked(&b, -1, 1, 2, 0, "x", 1), 0);
+  mpx__msgbuf_finish(&b);
+  CU_ASSERT_EQUAL_FATAL(parse_copy(b.buf, b.len, &h), 0);
+  pos = 0;
+  CU_ASSERT_FATAL(mpx__msg_next(b.buf, &h, &pos, NULL, &it) == 1);
+  CU_ASSERT_EQUAL(it.rank, -1);
+  CU_ASSERT_EQUAL(mpx__msg_ends(&h), 0u);
+  /* Plain messages: no rank, and one end for END_OF_CALL alone. */
+  mpx__msgbuf_begin(&b, MPX_MSG_RESULT, MPX_MSG_END_OF_CALL);
+  CU_ASSERT_EQUAL(mpx__msgbuf_add(&b, 4, 0, 0, "y", 1), 0);
+  mpx__msgbuf_finish(&b);
+  CU_ASSERT_EQUAL_FATAL(parse_copy(b.buf, b.len, &h), 0);
+  CU_ASSERT_EQUAL(mpx__msg_ends(&h), 1u);
+  pos = 0;
+  CU_ASSERT_FATAL(mpx__msg_next(b.buf, &h, &pos, NULL, &it) == 1);
+  CU_ASSERT_EQUAL(it.rank, -1);
+  /* A ranked head cut by 8 bytes (its last item's rank) is refused. */
+  mpx__msgbuf_begin(&b, MPX_MSG_RESULT, MPX_MSG_RANKED);
+  CU_ASSERT_EQUAL(mpx__msgbuf_add_ranked(&b, 1, 4, 0, 0, NULL, 0), 0);
+  mpx__msgbuf_finish(&b);
+  unsigned char cut[64];
+  memcpy(cut, b.buf, b.len - 8);
+  uint64_t hl = b.len - 8;
+  memcpy(cut + 16, &hl, 8);
+  CU_ASSERT_EQUAL(parse_copy(cut, b.len - 8, &h), MPX_EPROTO);
+  mpx__msgbuf_free(&b);
+}
+
 static const unit_test roundtrip_tests[] = {
     {"empty", test_roundtrip_empty},
     {"one_item", test_roundtrip_one},
@@ -631,6 +692,7 @@ static const unit_test roundtrip_tests[] = {
     {"many_items_grow", test_roundtrip_many_items_grow},
     {"reuse_buffer", test_reuse_buffer},
     {"tail_item", test_tail},
+    {"ranked", test_ranked},
     {NULL, NULL}};
 
 static const unit_test malformed_tests[] = {

@@ -1,0 +1,671 @@
+/*
+ * hier.c -- the plan of sub-managers and a sub-manager's loop (hier.h).
+ *
+ * A sub-manager keeps the tasks of the root's call items in a queue of its
+ * own, sends them to its workers in batches sized like the root's
+ * (credits.h: breadth first, guided by the backlog, prefetch while tasks
+ * are short), and gathers their results into messages to the root. For
+ * each worker it remembers, in order, the work ids it sent and the root
+ * call item each came from: a worker answers its items in order, so a
+ * result that is not the next one expected is a protocol error, and when
+ * the last task of a root call item has answered, the next message to the
+ * root returns that credit (the flags count the call items it ends). The
+ * root's control messages (cancel, terminate) are passed on to the
+ * workers that hold items, and the tasks still queued here are answered
+ * cancelled at once. On the root's STOP it releases its workers as the
+ * root would, then acknowledges.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "credits.h"
+#include "hier.h"
+#include "msg.h"
+#include "transport.h"
+#include "util.h"
+#include "worker.h"
+
+/* Below this many ranks MPX_GROUP_AUTO stays flat. */
+#define AUTO_MIN_RANKS 512
+/* The largest head a call item or a gathered result may grow to. */
+#define HEAD_MAX ((size_t)4 << 20)
+
+/* ---- the plan ------------------------------------------------------------ */
+
+void mpx__plan_free(mpx__plan *p) {
+  free(p->parent);
+  free(p->fan);
+  *p = (mpx__plan){0};
+}
+
+/* Cuts the ranks of one node (ascending, the root left out) into groups
+ * of k. */
+static void plan_node(mpx__plan *p, int root, const int *ranks, int n, int k) {
+  for (int i = 0; i < n; i += k) {
+    int len = n - i < k ? n - i : k;
+    int lead = ranks[i];
+    p->parent[lead] = root;
+    if (len == 1)
+      continue; /* a plain worker of the root */
+    p->fan[lead] = len - 1;
+    p->ngroups++;
+    for (int j = 1; j < len; j++)
+      p->parent[ranks[i + j]] = lead;
+  }
+}
+
+int mpx__plan_make(MPI_Comm comm, int root, int group, mpx__plan *p) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  *p = (mpx__plan){0};
+  p->parent = malloc((size_t)size * sizeof *p->parent);
+  p->fan = calloc((size_t)size, sizeof *p->fan);
+  int *node = malloc((size_t)size * sizeof *node);
+  int *ranks = malloc((size_t)size * sizeof *ranks);
+  int rc = 0;
+  if (!p->parent || !p->fan || !node || !ranks) {
+    rc = mpx__fail(MPX_ENOMEM, "out of memory planning %d ranks", size);
+    goto out;
+  }
+  for (int w = 0; w < size; w++)
+    p->parent[w] = w == root ? -1 : root;
+  if (group == MPX_GROUP_FLAT || size < 3 ||
+      (group == MPX_GROUP_AUTO && size < AUTO_MIN_RANKS))
+    goto out; /* the same on every rank: no collective */
+  /* Each rank's node, named by its lowest rank. */
+  MPI_Comm nc;
+  int first = rank, mrc;
+  if ((mrc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
+                                 MPI_INFO_NULL, &nc)) != MPI_SUCCESS) {
+    rc = mpx__mpi_fail(mrc, "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)");
+    goto out;
+  }
+  mrc = MPI_Allreduce(&rank, &first, 1, MPI_INT, MPI_MIN, nc);
+  MPI_Comm_free(&nc);
+  if (mrc == MPI_SUCCESS)
+    mrc = MPI_Allgather(&first, 1, MPI_INT, node, 1, MPI_INT, comm);
+  if (mrc != MPI_SUCCESS) {
+    rc = mpx__mpi_fail(mrc, "MPI_Allgather of the ranks' nodes");
+    goto out;
+  }
+  int nnodes = 0;
+  for (int w = 0; w < size; w++)
+    nnodes += node[w] == w;
+  int k = group >= 2 ? group : INT_MAX;
+  if (group == MPX_GROUP_AUTO && nnodes < 2)
+    goto out;
+  for (int h = 0; h < size; h++) {
+    if (node[h] != h)
+      continue;
+    int n = 0;
+    for (int w = h; w < size; w++)
+      if (node[w] == h && w != root)
+        ranks[n++] = w;
+    plan_node(p, root, ranks, n, k);
+  }
+out:
+  free(node);
+  free(ranks);
+  return rc;
+}
+
+/* ---- a queue of fixed-size elements (a ring) ------------------------------
+ */
+
+typedef struct ring {
+  unsigned char *v;
+  size_t esz, head, n, cap;
+} ring;
+
+static int ring_push(ring *r, const void *e) {
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 16;
+    unsigned char *v = malloc(cap * r->esz);
+    if (!v)
+      return mpx__fail(MPX_ENOMEM, "sub-manager out of memory");
+    for (size_t i = 0; i < r->n; i++)
+      memcpy(v + i * r->esz, r->v + ((r->head + i) % r->cap) * r->esz, r->esz);
+    free(r->v);
+    r->v = v;
+    r->cap = cap;
+    r->head = 0;
+  }
+  memcpy(r->v + ((r->head + r->n) % r->cap) * r->esz, e, r->esz);
+  r->n++;
+  return 0;
+}
+
+static void *ring_front(const ring *r) {
+  return r->n ? r->v + r->head * r->esz : NULL;
+}
+
+static void ring_pop(ring *r) {
+  r->head = (r->head + 1) % r->cap;
+  r->n--;
+}
+
+static void *ring_at(const ring *r, size_t k) {
+  return r->v + ((r->head + k) % r->cap) * r->esz;
+}
+
+/* Removes the k-th element from the front. */
+static void ring_remove(ring *r, size_t k) {
+  for (; k > 0; k--)
+    memcpy(ring_at(r, k), ring_at(r, k - 1), r->esz);
+  ring_pop(r);
+}
+
+/* ---- the sub-manager's state ----------------------------------------------
+ */
+
+/* A task of the root's waiting here. */
+typedef struct entry {
+  uint64_t work_id, len;
+  uint32_t task_id;
+  int32_t status; /* its time limit, as the root encoded it */
+  void *data;     /* owned */
+  int call;       /* the root call item it came in */
+  int avoid;      /* a worker it failed on, to run elsewhere; -1 none */
+} entry;
+
+/* A task sent to a worker, awaiting its result. */
+typedef struct sent {
+  uint64_t work_id;
+  int call;
+} sent;
+
+typedef struct lead {
+  MPI_Comm comm;
+  int root, rank, size;
+  const mpx_executor_options *o;
+  int *members, nw;         /* the workers, ascending */
+  ring *wq;                 /* per worker: sent, awaiting results */
+  unsigned char *cancelled; /* per worker: control messages passed on */
+  mpx__credits cr;
+  ring q;  /* tasks not yet sent */
+  ring rq; /* retries not yet sent, each for another worker than
+              the one it failed on */
+  int *left, ncalls, capcalls; /* per root call item: tasks unanswered */
+  int *freed, nfreed;          /* call slots free again */
+  mpx__msgbuf out;             /* results for the root not yet sent */
+  double first_unsent;
+  unsigned ends; /* root call items ended by out */
+  mpx__msgbuf mb;
+  mpx__send *sends;
+  double task_s, span;
+  int ctl_count, cancelling, failed;
+} lead;
+
+/* The index of worker rank w, or -1. */
+static int member(const lead *L, int w) {
+  int lo = 0, hi = L->nw - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    if (L->members[mid] == w)
+      return mid;
+    if (L->members[mid] < w)
+      lo = mid + 1;
+    else
+      hi = mid - 1;
+  }
+  return -1;
+}
+
+/* Sends the gathered results (with the credits they return) to the
+ * root; release(tail) once a tail item was sent. */
+static int flush(lead *L, void (*release)(void *), void *tail) {
+  if (L->out.nitems == 0 && L->ends == 0)
+    return 0;
+  if (L->ends)
+    L->out.flags |= MPX_MSG_END_OF_CALL | (L->ends << MPX_MSG_ENDS_SHIFT);
+  L->ends = 0;
+  mpx__msgbuf_finish(&L->out);
+  int rc = mpx__send_start(L->comm, L->root, &L->out, release, tail, &L->sends);
+  mpx__msgbuf_begin(&L->out, MPX_MSG_RESULT, MPX_MSG_RANKED);
+  return rc;
+}
+
+/* One more task of root call item c has answered. */
+static void call_done(lead *L, int c) {
+  if (--L->left[c] > 0)
+    return;
+  L->ends++;
+  L->freed[L->nfreed++] = c;
+}
+
+/* A slot for a root call item of n tasks, or -1 without memory. */
+static int call_new(lead *L, int n) {
+  int c;
+  if (L->nfreed > 0) {
+    c = L->freed[--L->nfreed];
+  } else {
+    if (L->ncalls == L->capcalls) {
+      int cap = L->capcalls ? L->capcalls * 2 : 8;
+      int *left = realloc(L->left, (size_t)cap * sizeof *left);
+      if (left)
+        L->left = left;
+      int *freed = realloc(L->freed, (size_t)cap * sizeof *freed);
+      if (freed)
+        L->freed = freed;
+      if (!left || !freed)
+        return -1;
+      L->capcalls = cap;
+    }
+    c = L->ncalls++;
+  }
+  L->left[c] = n;
+  return c;
+}
+
+/* Adds one answer for the root, from rank `by`, to the gathered results.
+ * A payload big enough to be a tail travels alone, as the workers send
+ * it; the buffer is then taken (freed once sent). */
+static int answer(lead *L, int by, uint64_t id, uint32_t busy, int32_t st,
+                  void *data, uint64_t len, int is_tail, int call) {
+  if (L->out.nitems == 0)
+    L->first_unsent = mpx__now();
+  int rc;
+  if (is_tail) {
+    if ((rc = flush(L, NULL, NULL)) != 0) {
+      free(data);
+      return rc;
+    }
+    rc = mpx__msgbuf_add_tail_ranked(&L->out, by, id, busy, st, data, len);
+    if (rc) {
+      free(data);
+      return rc;
+    }
+    call_done(L, call);
+    return flush(L, free, data);
+  }
+  rc = mpx__msgbuf_add_ranked(&L->out, by, id, busy, st, data, len);
+  call_done(L, call);
+  return rc;
+}
+
+/* Tells the root this sub-manager cannot go on (once): an item of work id
+ * 0 with the code and text; the root breaks the pool and sends STOP. */
+static void report(lead *L, int code, const char *text) {
+  if (L->failed)
+    return;
+  L->failed = 1;
+  if (flush(L, NULL, NULL) != 0)
+    return;
+  mpx__msgbuf_add_ranked(&L->out, L->rank, 0, 0, code, text, strlen(text));
+  flush(L, NULL, NULL);
+}
+
+/* Answers every queued task cancelled: they never started. */
+static int cancel_queue(lead *L) {
+  for (int k = 0; k < 2; k++) {
+    ring *q = k ? &L->q : &L->rq;
+    entry *e;
+    while ((e = ring_front(q)) != NULL) {
+      entry t = *e;
+      ring_pop(q);
+      free(t.data);
+      int rc =
+          answer(L, L->rank, t.work_id, 0, MPX_ECANCELED, NULL, 0, 0, t.call);
+      if (rc)
+        return rc;
+    }
+  }
+  return 0;
+}
+
+/* Receives a control message from the root if one waits (with wait set,
+ * blocks for it), answers the queue cancelled and passes it on to every
+ * worker that holds items. Returns 0 or MPX_EMPI. */
+static int control(lead *L, int wait) {
+  int flag = 1, v = 0, rc;
+  MPI_Status st;
+  if (!wait && (rc = MPI_Iprobe(L->root, MPX_TAG_CTL, L->comm, &flag, &st)) !=
+                   MPI_SUCCESS)
+    return mpx__mpi_fail(rc, "MPI_Iprobe on the control tag");
+  if (!flag)
+    return 0;
+  if ((rc = MPI_Recv(&v, 1, MPI_INT, L->root, MPX_TAG_CTL, L->comm, &st)) !=
+      MPI_SUCCESS)
+    return mpx__mpi_fail(rc, "MPI_Recv on the control tag");
+  L->ctl_count++;
+  L->cancelling = 1;
+  if ((rc = cancel_queue(L)) != 0)
+    return rc;
+  for (int i = 0; i < L->nw; i++) {
+    int w = L->members[i];
+    if (mpx__credits_held(&L->cr, w) <= 0)
+      continue;
+    if ((rc = MPI_Send(&v, 1, MPI_INT, w, MPX_TAG_CTL, L->comm)) != MPI_SUCCESS)
+      return mpx__mpi_fail(rc, "MPI_Send of a cancel");
+    L->cancelled[i]++;
+  }
+  return 0;
+}
+
+/* Queues the tasks of a root call item (answered cancelled at once while
+ * cancelling). */
+static int take_call(lead *L, mpx__recvd *r) {
+  int c = call_new(L, (int)r->hdr.nitems);
+  if (c < 0)
+    return mpx__fail(MPX_ENOMEM, "sub-manager out of memory");
+  if (r->hdr.nitems == 0) {
+    L->left[c] = 1;
+    call_done(L, c);
+    return 0;
+  }
+  size_t pos = 0;
+  mpx__msg_item it;
+  while (mpx__msg_next(r->head, &r->hdr, &pos, r->tail, &it)) {
+    entry e = {it.work_id, it.len, it.task_id, it.status, NULL, c, it.rank};
+    if (L->cancelling)
+      e.len = 0; /* the payload is never needed */
+    else if (r->tail && it.data == r->tail) {
+      e.data = r->tail; /* adopt the separately received payload */
+      r->tail = NULL;
+    } else if (it.len && !(e.data = mpx__alloc((size_t)it.len))) {
+      return mpx__fail(MPX_ENOMEM,
+                       "sub-manager out of memory for a "
+                       "%llu-byte argument",
+                       (unsigned long long)it.len);
+    } else if (it.len) {
+      memcpy(e.data, it.data, (size_t)it.len);
+    }
+    int rc =
+        L->cancelling
+            ? answer(L, L->rank, e.work_id, 0, MPX_ECANCELED, NULL, 0, 0, c)
+            : ring_push(e.avoid >= 0 && L->nw > 1 ? &L->rq : &L->q, &e);
+    if (rc) {
+      free(e.data);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+/* Passes a worker's results on to the root. */
+static int forward(lead *L, mpx__recvd *r) {
+  int i = member(L, r->src);
+  if (i < 0 || r->hdr.kind != MPX_MSG_RESULT) {
+    report(L, MPX_EPROTO, "a message of an unexpected kind or sender");
+    return 0;
+  }
+  size_t pos = 0;
+  mpx__msg_item it;
+  double busy = 0;
+  int n = 0, rc = 0;
+  while (rc == 0 && mpx__msg_next(r->head, &r->hdr, &pos, r->tail, &it)) {
+    /* Answers come in the order sent, except when a cancel answers the
+     * tasks not started before the running one: look a little further. */
+    ring *wq = &L->wq[i];
+    size_t k = 0;
+    while (k < wq->n && ((sent *)ring_at(wq, k))->work_id != it.work_id)
+      k++;
+    if (k == wq->n) {
+      char m[160];
+      snprintf(m, sizeof m, "rank %d returned unknown work id %llu", r->src,
+               (unsigned long long)it.work_id);
+      report(L, MPX_EPROTO, m);
+      return 0;
+    }
+    int c = ((sent *)ring_at(wq, k))->call;
+    ring_remove(wq, k);
+    if (it.status != MPX_ECANCELED) {
+      busy += it.task_id;
+      n++;
+    }
+    int is_tail = r->tail && it.data == r->tail;
+    void *data = (void *)it.data;
+    if (is_tail)
+      r->tail = NULL; /* taken: freed once sent on */
+    rc = answer(L, r->src, it.work_id, it.task_id, it.status, data, it.len,
+                is_tail, c);
+  }
+  if (n > 0) {
+    double t = 1e-6 * busy / n;
+    L->task_s = L->task_s < 0 ? t : 0.75 * L->task_s + 0.25 * t;
+  }
+  for (unsigned e = mpx__msg_ends(&r->hdr); rc == 0 && e > 0; e--)
+    if (mpx__credits_give(&L->cr, r->src) != 0) {
+      char m[120];
+      snprintf(m, sizeof m, "rank %d ended a call item it did not hold",
+               r->src);
+      report(L, MPX_EPROTO, m);
+      break;
+    }
+  return rc;
+}
+
+/* Adds queued task e to the call item for worker i; a payload big enough
+ * to be a tail closes it (*tail set). Takes e's data. */
+static int add_entry(lead *L, int i, entry *e, void **tail) {
+  sent s = {e->work_id, e->call};
+  int rc = ring_push(&L->wq[i], &s);
+  if (rc == 0 && e->len >= MPX_TAIL_MIN) {
+    rc = mpx__msgbuf_add_tail(&L->mb, e->work_id, e->task_id, e->status,
+                              e->data, e->len);
+    *tail = e->data;
+  } else if (rc == 0) {
+    rc = mpx__msgbuf_add(&L->mb, e->work_id, e->task_id, e->status, e->data,
+                         e->len);
+    free(e->data);
+  } else {
+    free(e->data);
+  }
+  return rc;
+}
+
+/* Sends one call item of up to `want` queued tasks to worker w: retries
+ * that did not fail on w first, then the queue in order. */
+static int send_batch(lead *L, int w, size_t want) {
+  int i = member(L, w);
+  mpx__msgbuf_begin(&L->mb, MPX_MSG_CALL, 0);
+  void *tail = NULL;
+  int rc = 0;
+  size_t n = 0;
+  for (int k = 0; k < 2; k++) {
+    ring *q = k ? &L->q : &L->rq;
+    for (size_t left = q->n;
+         rc == 0 && !tail && left > 0 && n < want && L->mb.len < HEAD_MAX;
+         left--) {
+      entry e = *(entry *)ring_front(q);
+      int skip = (k == 0 && e.avoid == w) || (n > 0 && e.len >= MPX_TAIL_MIN);
+      if (skip && k == 1)
+        break; /* the queue keeps its order: the tail goes next time */
+      ring_pop(q);
+      if (skip) {
+        rc = ring_push(q, &e); /* a retry waits for another worker */
+        continue;
+      }
+      rc = add_entry(L, i, &e, &tail);
+      n++;
+    }
+  }
+  if (rc) {
+    free(tail);
+    return rc;
+  }
+  if (n == 0)
+    return 0;
+  mpx__msgbuf_finish(&L->mb);
+  rc = mpx__send_start(L->comm, w, &L->mb, tail ? free : NULL, tail, &L->sends);
+  mpx__credits_take(&L->cr, w);
+  return rc;
+}
+
+/* Hands queued tasks to the workers with a free credit, breadth first. */
+static int dispatch(lead *L) {
+  if (L->cancelling || L->failed)
+    return 0;
+  mpx__batch_policy p = {L->nw, L->o->prefetch, L->o->max_batch, L->task_s,
+                         L->span};
+  int lim = -1;
+  for (int held = 0; held < L->o->prefetch && L->q.n + L->rq.n > 0; held++) {
+    for (int w = mpx__credits_first(&L->cr, held), next;
+         w >= 0 && L->q.n + L->rq.n > 0; w = next) {
+      next = mpx__credits_next(&L->cr, w);
+      size_t backlog = L->q.n + L->rq.n;
+      if (lim < 0)
+        lim = mpx__prefetch_now(&p, backlog);
+      if (held >= lim)
+        return 0;
+      int rc = send_batch(L, w, mpx__batch_size(&p, backlog, lim, 1));
+      if (rc)
+        return rc;
+    }
+  }
+  return 0;
+}
+
+/* The i-th worker for mpx__release. */
+static int member_at(void *arg, int i, int *ctl) {
+  lead *L = arg;
+  *ctl = L->cancelled[i];
+  return L->members[i];
+}
+
+/* The root's STOP: passes its control messages on, releases the workers
+ * (each acknowledges after its last result, which is dropped: the root
+ * has what it needs), then acknowledges. */
+static int stop(lead *L, const mpx__recvd *r) {
+  int want = (r->hdr.flags & MPX_MSG_CANCEL_SENT)
+                 ? 1 + ((r->hdr.flags & MPX_MSG_TWO_CTL) != 0)
+                 : 0;
+  int rc = 0;
+  while (rc == 0 && L->ctl_count < want)
+    rc = control(L, 1);
+  if (rc == 0)
+    rc = mpx__release(L->comm, L->nw, member_at, L, &L->mb, &L->sends);
+  mpx__msgbuf_begin(&L->mb, MPX_MSG_STOP, 0);
+  mpx__msgbuf_finish(&L->mb);
+  int rc2 = mpx__send_start(L->comm, L->root, &L->mb, NULL, NULL, &L->sends);
+  return rc ? rc : rc2;
+}
+
+static void lead_free(lead *L) {
+  for (int k = 0; k < 2; k++) {
+    ring *q = k ? &L->q : &L->rq;
+    entry *e;
+    while ((e = ring_front(q)) != NULL) {
+      free(e->data);
+      ring_pop(q);
+    }
+    free(q->v);
+  }
+  for (int i = 0; L->wq && i < L->nw; i++)
+    free(L->wq[i].v);
+  free(L->wq);
+  free(L->members);
+  free(L->cancelled);
+  free(L->left);
+  free(L->freed);
+  mpx__credits_destroy(&L->cr);
+  mpx__msgbuf_free(&L->out);
+  mpx__msgbuf_free(&L->mb);
+}
+
+int mpx__leader_loop(MPI_Comm comm, int root, const mpx__plan *p,
+                     const mpx_executor_options *o) {
+  lead L = {0};
+  L.comm = comm;
+  L.root = root;
+  L.o = o;
+  L.task_s = -1;
+  MPI_Comm_rank(comm, &L.rank);
+  MPI_Comm_size(comm, &L.size);
+  mpx__low_timer_slack();
+  mpx__sim_relay();
+  long sleep_max = mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
+  L.span = MPX__PREFETCH_SPAN * 1e-6 * (double)sleep_max;
+  L.nw = p->fan[L.rank];
+  L.members = malloc((size_t)L.nw * sizeof *L.members);
+  L.wq = calloc((size_t)L.nw, sizeof *L.wq);
+  L.cancelled = calloc((size_t)L.nw, 1);
+  L.q.esz = L.rq.esz = sizeof(entry);
+  int rc = 0;
+  if (!L.members || !L.wq || !L.cancelled ||
+      mpx__credits_init_children(&L.cr, L.size, root, o->prefetch, p->parent,
+                                 L.rank) != 0)
+    rc = mpx__fail(MPX_ENOMEM, "sub-manager out of memory");
+  if (rc)
+    L.nw = 0; /* nothing to hand out or release */
+  for (int w = 0, n = 0; rc == 0 && w < L.size; w++)
+    if (p->parent[w] == L.rank && n < L.nw)
+      L.members[n++] = w;
+  for (int i = 0; rc == 0 && i < L.nw; i++)
+    L.wq[i].esz = sizeof(sent);
+  mpx__msgbuf_begin(&L.out, MPX_MSG_RESULT, MPX_MSG_RANKED);
+  if (rc) /* tell the root, then serve its STOP */
+    report(&L, rc, mpx_last_error());
+  double spin_s = 1e-6 * (double)mpx__env_long("MPX_WORKER_SPIN_US", 200);
+  double last_active = mpx__now();
+  unsigned sleep_us = 1;
+  rc = 0;
+  for (;;) {
+    int moved = 0;
+    if ((rc = control(&L, 0)) != 0)
+      break;
+    for (int i = 0; i < 256; i++) {
+      mpx__recvd r;
+      int got = mpx__recv_poll(comm, &r);
+      if (got == MPX_EPROTO) {
+        report(&L, MPX_EPROTO, mpx_last_error());
+        moved = 1;
+        continue;
+      }
+      if (got < 0) {
+        rc = got;
+        goto out;
+      }
+      if (got == 0)
+        break;
+      moved = 1;
+      if (r.src == root && r.hdr.kind == MPX_MSG_STOP) {
+        rc = stop(&L, &r);
+        mpx__recvd_free(&r);
+        goto out;
+      }
+      if (r.src == root && r.hdr.kind == MPX_MSG_CALL && !L.failed)
+        rc = take_call(&L, &r);
+      else if (r.src != root)
+        rc = forward(&L, &r);
+      else if (!L.failed)
+        report(&L, MPX_EPROTO,
+               "a message of an unexpected kind from the "
+               "root");
+      mpx__recvd_free(&r);
+      if (rc) {
+        report(&L, rc, mpx_last_error());
+        rc = 0;
+      }
+    }
+    if ((rc = dispatch(&L)) != 0) {
+      report(&L, rc, mpx_last_error());
+      rc = 0;
+    }
+    if (L.ends > 0 || (L.out.nitems > 0 &&
+                       (mpx__now() - L.first_unsent >= o->flush_interval ||
+                        L.out.len >= HEAD_MAX)))
+      rc = flush(&L, NULL, NULL);
+    if (rc == 0)
+      rc = mpx__send_progress(&L.sends, 0);
+    if (rc)
+      break;
+    if (moved) {
+      last_active = mpx__now();
+      sleep_us = 1;
+    } else if (mpx__now() - last_active < spin_s) {
+      mpx__cpu_relax();
+    } else {
+      mpx__sleep_us(sleep_us);
+      sleep_us = sleep_us * 2 < (unsigned)sleep_max ? sleep_us * 2
+                                                    : (unsigned)sleep_max;
+    }
+  }
+out:;
+  int rc2 = mpx__send_progress(&L.sends, 1);
+  lead_free(&L);
+  return rc ? rc : rc2;
+}
