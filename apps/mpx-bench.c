@@ -179,6 +179,7 @@ static mpx_future *submit_u64(mpx_executor *ex, const char *task, uint64_t v) {
 /* The pool's isolation and progress mode, as the JSON lines report them. */
 static const char *g_isolation = "none";
 static const char *g_progress = "thread";
+static int g_groups; /* sub-managers of the pool (MPX_GROUP) */
 
 /* Prints the JSON line every workload reports; extra (may be "") is
  * appended inside the object and must start with a comma. */
@@ -194,10 +195,11 @@ static void report_x(const char *workload, int ranks, int workers, long tasks,
     snprintf(effs, sizeof effs, "%.4f", eff);
   printf("{\"workload\":\"%s\",\"ranks\":%d,\"workers\":%d,\"tasks\":%ld,"
          "\"seconds\":%.6f,\"tasks_per_s\":%.1f,\"p50_us\":%s,\"p99_us\":%s,"
-         "\"efficiency\":%s,\"isolation\":\"%s\",\"progress\":\"%s\"%s}\n",
+         "\"efficiency\":%s,\"isolation\":\"%s\",\"progress\":\"%s\","
+         "\"groups\":%d%s}\n",
          workload, ranks, workers, tasks, seconds,
          seconds > 0 ? (double)tasks / seconds : 0.0, p50s, p99s, effs,
-         g_isolation, g_progress, extra);
+         g_isolation, g_progress, g_groups, extra);
   fflush(stdout);
 }
 
@@ -313,9 +315,11 @@ static void run_spin(mpx_executor *ex, int ranks, long n, long us) {
     mpx_future_destroy(&fs[i]);
   }
   free(fs);
-  int w = mpx_executor_workers(ex);
+  /* Over every rank but the root: sub-managers run no task, and their
+   * cores count against the pool as idle workers' would. */
+  int w = mpx_executor_workers(ex), cores = w + mpx_executor_groups(ex);
   report_x("spin", ranks, w, n, dt, -1, -1,
-           (double)n * (double)us * 1e-6 / ((double)w * dt), busy);
+           (double)n * (double)us * 1e-6 / ((double)cores * dt), busy);
 }
 
 /* ---------------------------------------------------------------- map */
@@ -1047,6 +1051,7 @@ int main(int argc, char **argv) {
   if (ex && mpx_executor_progress_mode(ex) == MPX_PROGRESS_CALLER)
     g_progress = "caller";
   g_ex = ex;
+  g_groups = mpx_executor_groups(ex);
   if (ex) {
     if (!strcmp(wl, "tiny")) {
       run_tiny(ex, ranks, tasks);

@@ -4,12 +4,14 @@
  * A sub-manager keeps the tasks of the root's call items in a queue of its
  * own, sends them to its workers in batches sized like the root's
  * (credits.h: breadth first, guided by the backlog, prefetch while tasks
- * are short), and gathers their results into messages to the root. For
- * each worker it remembers, in order, the work ids it sent and the root
- * call item each came from: a worker answers its items in order, so a
- * result that is not the next one expected is a protocol error, and when
- * the last task of a root call item has answered, the next message to the
- * root returns that credit (the flags count the call items it ends). The
+ * are short), and gathers their results into messages to the root. Once
+ * every task of a root call item has been handed on to a worker, the next
+ * message to the root returns that credit (the flags count the call items
+ * it ends): the root keeps at most `prefetch` items queued here, each a
+ * share of its backlog for this rank's workers, and the workers' own
+ * credits bound what runs. For each worker it remembers, in order, the
+ * work ids it sent: a result it did not send there is a protocol error.
+ * The
  * root's control messages (cancel, terminate) are passed on to the
  * workers that hold items, and the tasks still queued here are answered
  * cancelled at once. On the root's STOP it releases its workers as the
@@ -174,7 +176,6 @@ typedef struct entry {
 /* A task sent to a worker, awaiting its result. */
 typedef struct sent {
   uint64_t work_id;
-  int call;
 } sent;
 
 typedef struct lead {
@@ -228,7 +229,11 @@ static int flush(lead *L, void (*release)(void *), void *tail) {
   return rc;
 }
 
-/* One more task of root call item c has answered. */
+/* One more task of root call item c has been handed on to a worker (or
+ * answered cancelled): once all have, the item's credit goes back to the
+ * root, which then sends more. So the root's credits bound the tasks
+ * queued here, and this rank's workers are never short of work while the
+ * root has some: the workers' own credits bound what runs. */
 static void call_done(lead *L, int c) {
   if (--L->left[c] > 0)
     return;
@@ -278,11 +283,13 @@ static int answer(lead *L, int by, uint64_t id, uint32_t busy, int32_t st,
       free(data);
       return rc;
     }
-    call_done(L, call);
+    if (call >= 0)
+      call_done(L, call);
     return flush(L, free, data);
   }
   rc = mpx__msgbuf_add_ranked(&L->out, by, id, busy, st, data, len);
-  call_done(L, call);
+  if (call >= 0)
+    call_done(L, call);
   return rc;
 }
 
@@ -410,7 +417,6 @@ static int forward(lead *L, mpx__recvd *r) {
       report(L, MPX_EPROTO, m);
       return 0;
     }
-    int c = ((sent *)ring_at(wq, k))->call;
     ring_remove(wq, k);
     if (it.status != MPX_ECANCELED) {
       busy += it.task_id;
@@ -421,7 +427,7 @@ static int forward(lead *L, mpx__recvd *r) {
     if (is_tail)
       r->tail = NULL; /* taken: freed once sent on */
     rc = answer(L, r->src, it.work_id, it.task_id, it.status, data, it.len,
-                is_tail, c);
+                is_tail, -1);
   }
   if (n > 0) {
     double t = 1e-6 * busy / n;
@@ -441,8 +447,10 @@ static int forward(lead *L, mpx__recvd *r) {
 /* Adds queued task e to the call item for worker i; a payload big enough
  * to be a tail closes it (*tail set). Takes e's data. */
 static int add_entry(lead *L, int i, entry *e, void **tail) {
-  sent s = {e->work_id, e->call};
+  sent s = {e->work_id};
   int rc = ring_push(&L->wq[i], &s);
+  if (rc == 0)
+    call_done(L, e->call); /* handed on */
   if (rc == 0 && e->len >= MPX_TAIL_MIN) {
     rc = mpx__msgbuf_add_tail(&L->mb, e->work_id, e->task_id, e->status,
                               e->data, e->len);
@@ -645,8 +653,12 @@ int mpx__leader_loop(MPI_Comm comm, int root, const mpx__plan *p,
       report(&L, rc, mpx_last_error());
       rc = 0;
     }
+    /* Credits at once (they keep the root sending); results once they
+     * are flush_interval old, or at once when nothing is queued here (the
+     * end of the work: nothing to gather them with but delay). */
     if (L.ends > 0 || (L.out.nitems > 0 &&
-                       (mpx__now() - L.first_unsent >= o->flush_interval ||
+                       (L.q.n + L.rq.n == 0 ||
+                        mpx__now() - L.first_unsent >= o->flush_interval ||
                         L.out.len >= HEAD_MAX)))
       rc = flush(&L, NULL, NULL);
     if (rc == 0)

@@ -227,7 +227,7 @@ static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
   long sent = 0;
   int prefetch = -1; /* decided under the lock, once something may go out */
   for (int held = 0; held < ex->opts.prefetch; held++) {
-    if (prefetch >= 0 && held >= prefetch && !ex->ngroups)
+    if (prefetch >= 0 && held >= prefetch)
       break;
     for (int w = mpx__credits_first(&ex->credits, held), next; w >= 0;
          w = next) {
@@ -235,19 +235,18 @@ static long dispatch(mpx_executor *ex, mpx_future ***bufp, size_t *capp) {
 #ifdef MPX_SMPI
       ex->sim_visits++; /* charged by mgr_step (MPX__SIM_SCAN) */
 #endif
-      int fan = fan_of(ex, w), lead = ex->fan && ex->fan[w] > 0;
+      int fan = fan_of(ex, w);
       pthread_mutex_lock(&ex->sync->mu);
       size_t backlog = ex->npending + ex->nretry;
       mpx__batch_policy p = policy(ex);
       if (prefetch < 0)
         prefetch = mpx__prefetch_now(&p, backlog);
-      /* A sub-manager hands its items out to idle workers itself, so it
-       * may always hold the prefetch option's worth. */
-      if (held >= (lead ? ex->opts.prefetch : prefetch)) {
+      /* A sub-manager's credits count the items it has not handed on to
+       * its workers yet (hier.c); it is sent fan times a worker's share,
+       * and holds as many items as a worker would. */
+      if (held >= prefetch) {
         pthread_mutex_unlock(&ex->sync->mu);
-        if (!ex->ngroups)
-          return sent;
-        continue;
+        return sent;
       }
       size_t want = mpx__batch_size(&p, backlog, prefetch, fan);
       if (mpx__grow(bufp, capp, want, sizeof **bufp, want) != 0) {
@@ -617,8 +616,10 @@ static int send_cancels(mpx_executor *ex) {
     cancel_retries(ex);
   ex->cancels_sent = want;
   for (int w = 0; w < ex->size; w++) {
-    if (mpx__credits_held(&ex->credits, w) <= 0)
-      continue; /* the root, or a worker holding nothing */
+    int held = mpx__credits_held(&ex->credits, w);
+    if (held < 0 || (held == 0 && !(ex->fan && ex->fan[w] > 0)))
+      continue; /* the root, a worker holding nothing (a sub-manager may
+                   have handed everything on: its workers hold it) */
     int rc = MPI_Send(&want, 1, MPI_INT, w, MPX_TAG_CTL, ex->comm);
     if (rc != MPI_SUCCESS)
       return mpx__mpi_fail(rc, "MPI_Send of a cancel");

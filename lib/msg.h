@@ -46,12 +46,13 @@ enum mpx__msg_kind {
 #define MPX_MSG_TWO_CTL                                                        \
   4u /* on a STOP with CANCEL_SENT: two control                                \
         messages (a CANCEL, then a terminate) */
-/* On a RESULT from a sub-manager (hier.c): every item header is followed
- * by 8 bytes, u32 the rank that ran the item and u32 zero, and with
- * END_OF_CALL the flags' top 16 bits count the call items the message
- * ends (a sub-manager gathers the results of several). An item of work id
- * 0 reports the sub-manager's own failure: its status and text break the
- * pool. */
+/* RANKED: every item header is followed by 8 bytes, u32 a rank and u32
+ * zero. On a RESULT from a sub-manager (hier.c) the rank ran the item,
+ * and with END_OF_CALL the flags' top 16 bits count the call items whose
+ * credit the message returns (those it has handed on to its workers); an
+ * item of work id 0 reports the sub-manager's own failure: its status and
+ * text break the pool. On a CALL to a sub-manager the rank is a worker
+ * the item failed on, to avoid (-1: none). */
 #define MPX_MSG_RANKED 8u
 #define MPX_MSG_ENDS_SHIFT 16
 

@@ -16,7 +16,9 @@
 # Options: --platform cluster|here (cluster: 32-core nodes, 10 Gbps, 1 us
 # links; here: this machine, 2 cores, for calibration), --sizes "64 256"
 # (the sweep's rank counts), --progress caller|auto, --build-dir DIR
-# (default build-smpi), --keep (keep the platform files).
+# (default build-smpi), --keep (keep the platform files), --dispatcher
+# "flat node" (the dispatchers run, each an MPX_GROUP value: flat, one
+# sub-manager per node, or groups of k ranks; default both).
 # Each run prints one JSON line: workload, ranks, workers, tasks,
 # tasks_per_s, efficiency (spin: N*U / (workers * simulated seconds); tiny:
 # null), root_busy (share of simulated time rank 0 spent working the pool,
@@ -25,7 +27,7 @@
 # SimGrid (smpicc, smpirun) is not installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ranks="" workload="" us="" tasks="" platform=cluster progress=caller
+ranks="" workload="" us="" tasks="" platform=cluster progress=caller dispatchers="flat node"
 sizes="64 256 1024 4096 16384" bdir=build-smpi keep=0 plot="" from=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
     --tasks) tasks=$2; shift 2 ;;
     --platform) platform=$2; shift 2 ;;
     --progress) progress=$2; shift 2 ;;
+    --dispatcher) dispatchers=$2; shift 2 ;;
     --sizes) sizes=$2; shift 2 ;;
     --build-dir) bdir=$2; shift 2 ;;
     --keep) keep=1; shift ;;
@@ -74,18 +77,19 @@ opts=(
   --cfg=smpi/lat-factor:0:1 --cfg=smpi/bw-factor:0:1
   --cfg=smpi/privatization:dlopen         # a copy of libmpx's globals per rank
   --cfg=contexts/stack-size:256
+  --cfg=maxmin/precision:1e-4             # SimGrid 3.32 aborts on a rounding at 1e-5 (see docs)
   --cfg=smpi/tmpdir:"$tmp"
   --log=root.thres:critical
 )
 
-run() { # workload ranks us tasks
-  local wl=$1 r=$2 u=$3 n=$4
+run() { # workload ranks us tasks dispatcher
+  local wl=$1 r=$2 u=$3 n=$4 disp=${5:-flat}
   local plat args t0 t1 line
   plat=$(scripts/smpi/platform.sh "$platform" "$r" "$tmp")
   args=("$wl" --tasks "$n" --progress "$progress")
   [ "$wl" = spin ] && args+=(--us "$u")
   t0=$(date +%s.%N)
-  line=$(cd "$tmp" && smpirun -np "$r" -platform "$plat" -hostfile "$tmp/hostfile-$r" \
+  line=$(cd "$tmp" && MPX_GROUP=$disp smpirun -np "$r" -platform "$plat" -hostfile "$tmp/hostfile-$r" \
            "${opts[@]}" "$bench" "${args[@]}" 2>"$tmp/err" | grep '^{' | tail -1) || true
   t1=$(date +%s.%N)
   if [ -z "$line" ]; then
@@ -93,7 +97,7 @@ run() { # workload ranks us tasks
     tail -20 "$tmp/err" >&2
     return 1
   fi
-  /usr/bin/python3 - "$line" "$u" "$t0" "$t1" "$platform" <<'PY'
+  /usr/bin/python3 - "$line" "$u" "$t0" "$t1" "$platform" "$disp" <<'PY'
 import json, sys
 d = json.loads(sys.argv[1])
 out = {k: d.get(k) for k in ("workload", "ranks", "workers", "tasks",
@@ -102,9 +106,10 @@ out["us"] = int(sys.argv[2]) if d["workload"] == "spin" else None
 out["seconds"] = d.get("seconds")
 out["platform"] = sys.argv[5]
 out["sim_wall_s"] = round(float(sys.argv[4]) - float(sys.argv[3]), 1)
-# One root serves every worker: the only dispatcher there is so far (a
-# hierarchical one will name itself here, for plot.py's lines).
-out["dispatcher"] = "flat"
+# flat: one root serves every worker; node (or a group size): one
+# sub-manager per node (docs/hierarchy.md), for plot.py's lines.
+out["dispatcher"] = sys.argv[6]
+out["groups"] = d.get("groups", 0)
 print(json.dumps(out), flush=True)
 PY
 }
@@ -128,8 +133,11 @@ default_tasks() { # workload ranks us
 if [ -n "$ranks" ]; then
   wl=${workload:-tiny}
   u=${us:-1000}
-  run "$wl" "$ranks" "$u" "${tasks:-$(default_tasks "$wl" "$ranks" "$u")}"
-  exit
+  rc=0
+  for d in $dispatchers; do
+    run "$wl" "$ranks" "$u" "${tasks:-$(default_tasks "$wl" "$ranks" "$u")}" "$d" || rc=1
+  done
+  exit $rc
 fi
 rc=0
 lines="$tmp/sweep.jsonl"
@@ -137,7 +145,9 @@ for r in $sizes; do
   for case in "tiny 0" "spin 1000" "spin 10000"; do
     set -- $case
     [ -n "$workload" ] && [ "$workload" != "$1" ] && continue
-    run "$1" "$r" "$2" "${tasks:-$(default_tasks "$1" "$r" "$2")}" | tee -a "$lines" || rc=1
+    for d in $dispatchers; do
+      run "$1" "$r" "$2" "${tasks:-$(default_tasks "$1" "$r" "$2")}" "$d" | tee -a "$lines" || rc=1
+    done
   done
 done
 if [ -n "$plot" ]; then
