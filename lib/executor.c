@@ -479,10 +479,10 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
 
   if (rank != o.root) {
     mpx__registry_hold(1);
-    if (plan.fan[rank] > 0)
+    if (plan.nmembers > 0)
       rc = mpx__leader_loop(pc, o.root, &plan, &o);
     else
-      rc = mpx__worker_loop(pc, plan.parent[rank], &o, &pi);
+      rc = mpx__worker_loop(pc, plan.up, &o, &pi);
     mpx__registry_hold(-1);
     mpx__plan_free(&plan);
     MPI_Comm_free(&pc);

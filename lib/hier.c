@@ -39,23 +39,64 @@
 void mpx__plan_free(mpx__plan *p) {
   free(p->parent);
   free(p->fan);
+  free(p->members);
   *p = (mpx__plan){0};
 }
 
-/* Cuts the ranks of one node (ascending, the root left out) into groups
- * of k. */
-static void plan_node(mpx__plan *p, int root, const int *ranks, int n, int k) {
-  for (int i = 0; i < n; i += k) {
-    int len = n - i < k ? n - i : k;
-    int lead = ranks[i];
-    p->parent[lead] = root;
-    if (len == 1)
-      continue; /* a plain worker of the root */
-    p->fan[lead] = len - 1;
-    p->ngroups++;
-    for (int j = 1; j < len; j++)
-      p->parent[ranks[i + j]] = lead;
+/* This rank's place, from communicators of its node and its group only
+ * (no collective over all ranks moves more than one int per rank: an
+ * all-to-all exchange of the plan would cost O(ranks^2) messages, which
+ * SMPI's MPI_Allgather really sends). Every rank but the root: *up is
+ * the rank it serves; a sub-manager also gets its workers. Collective
+ * over comm. */
+static int plan_local(MPI_Comm comm, int root, int group, int rank,
+                      mpx__plan *p, int *flat) {
+  MPI_Comm nc = MPI_COMM_NULL, nw = MPI_COMM_NULL, gc = MPI_COMM_NULL;
+  int mrc, first = 0, nnodes = 0, nr = 0;
+  if ((mrc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
+                                 MPI_INFO_NULL, &nc)) != MPI_SUCCESS)
+    return mpx__mpi_fail(mrc, "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)");
+  MPI_Comm_rank(nc, &nr);
+  first = nr == 0;
+  mrc = MPI_Allreduce(&first, &nnodes, 1, MPI_INT, MPI_SUM, comm);
+  *flat = group == MPX_GROUP_AUTO && nnodes < 2;
+  /* The node's ranks but the root, cut into groups of k in rank order. */
+  if (mrc == MPI_SUCCESS && !*flat)
+    mrc = MPI_Comm_split(nc, rank == root ? MPI_UNDEFINED : 0, rank, &nw);
+  int rc = mrc == MPI_SUCCESS ? 0 : mpx__mpi_fail(mrc, "splitting a node");
+  if (rc == 0 && nw != MPI_COMM_NULL) {
+    int wr, ws, k = group >= 2 ? group : INT_MAX;
+    MPI_Comm_rank(nw, &wr);
+    MPI_Comm_size(nw, &ws);
+    int g = wr / k, len = ws - g * k < k ? ws - g * k : k, lead = rank;
+    if ((mrc = MPI_Comm_split(nw, g, wr, &gc)) == MPI_SUCCESS)
+      mrc = MPI_Allreduce(&rank, &lead, 1, MPI_INT, MPI_MIN, gc);
+    int *all =
+        rank == lead && len > 1 ? malloc((size_t)len * sizeof *all) : NULL;
+    int ok = !(rank == lead && len > 1 && !all), all_ok = 0;
+    if (mrc == MPI_SUCCESS) /* the gather needs the sub-manager's memory */
+      mrc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, gc);
+    if (mrc == MPI_SUCCESS && !all_ok)
+      rc = mpx__fail(MPX_ENOMEM, "out of memory planning a group");
+    if (mrc == MPI_SUCCESS && all_ok && len > 1) /* (len: the group's) */
+      mrc = MPI_Gather(&rank, 1, MPI_INT, all, 1, MPI_INT, 0, gc);
+    if (mrc != MPI_SUCCESS && rc == 0)
+      rc = mpx__mpi_fail(mrc, "planning a group");
+    p->up = len == 1 || rank == lead ? root : lead;
+    if (all && rc == 0) { /* the group's ranks but its first, ascending */
+      memmove(all, all + 1, (size_t)(len - 1) * sizeof *all);
+      p->members = all;
+      p->nmembers = len - 1;
+    } else {
+      free(all);
+    }
   }
+  if (gc != MPI_COMM_NULL)
+    MPI_Comm_free(&gc);
+  if (nw != MPI_COMM_NULL)
+    MPI_Comm_free(&nw);
+  MPI_Comm_free(&nc);
+  return rc;
 }
 
 int mpx__plan_make(MPI_Comm comm, int root, int group, mpx__plan *p) {
@@ -63,54 +104,33 @@ int mpx__plan_make(MPI_Comm comm, int root, int group, mpx__plan *p) {
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   *p = (mpx__plan){0};
-  p->parent = malloc((size_t)size * sizeof *p->parent);
-  p->fan = calloc((size_t)size, sizeof *p->fan);
-  int *node = malloc((size_t)size * sizeof *node);
-  int *ranks = malloc((size_t)size * sizeof *ranks);
-  int rc = 0;
-  if (!p->parent || !p->fan || !node || !ranks) {
-    rc = mpx__fail(MPX_ENOMEM, "out of memory planning %d ranks", size);
-    goto out;
-  }
-  for (int w = 0; w < size; w++)
-    p->parent[w] = w == root ? -1 : root;
+  p->up = root;
   if (group == MPX_GROUP_FLAT || size < 3 ||
       (group == MPX_GROUP_AUTO && size < AUTO_MIN_RANKS))
-    goto out; /* the same on every rank: no collective */
-  /* Each rank's node, named by its lowest rank. */
-  MPI_Comm nc;
-  int first = rank, mrc;
-  if ((mrc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
-                                 MPI_INFO_NULL, &nc)) != MPI_SUCCESS) {
-    rc = mpx__mpi_fail(mrc, "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)");
-    goto out;
+    return 0; /* the same on every rank: no collective */
+  int flat = 0;
+  int rc = plan_local(comm, root, group, rank, p, &flat);
+  if (flat || rc != 0)
+    return rc; /* (a failure is agreed on by the caller) */
+  /* The root learns whom every rank serves. */
+  if (rank == root) {
+    p->parent = malloc((size_t)size * sizeof *p->parent);
+    p->fan = calloc((size_t)size, sizeof *p->fan);
+    if (!p->parent || !p->fan)
+      rc = mpx__fail(MPX_ENOMEM, "out of memory planning %d ranks", size);
   }
-  mrc = MPI_Allreduce(&rank, &first, 1, MPI_INT, MPI_MIN, nc);
-  MPI_Comm_free(&nc);
-  if (mrc == MPI_SUCCESS)
-    mrc = MPI_Allgather(&first, 1, MPI_INT, node, 1, MPI_INT, comm);
-  if (mrc != MPI_SUCCESS) {
-    rc = mpx__mpi_fail(mrc, "MPI_Allgather of the ranks' nodes");
-    goto out;
+  int up = rank == root ? -1 : p->up;
+  int mrc = MPI_Gather(&up, 1, MPI_INT, rc ? NULL : p->parent, 1, MPI_INT, root,
+                       comm);
+  if (mrc != MPI_SUCCESS && rc == 0)
+    rc = mpx__mpi_fail(mrc, "MPI_Gather of the plan");
+  if (rank == root && rc == 0) {
+    for (int w = 0; w < size; w++)
+      if (p->parent[w] >= 0 && p->parent[w] != root)
+        p->fan[p->parent[w]]++;
+    for (int w = 0; w < size; w++)
+      p->ngroups += p->fan[w] > 0;
   }
-  int nnodes = 0;
-  for (int w = 0; w < size; w++)
-    nnodes += node[w] == w;
-  int k = group >= 2 ? group : INT_MAX;
-  if (group == MPX_GROUP_AUTO && nnodes < 2)
-    goto out;
-  for (int h = 0; h < size; h++) {
-    if (node[h] != h)
-      continue;
-    int n = 0;
-    for (int w = h; w < size; w++)
-      if (node[w] == h && w != root)
-        ranks[n++] = w;
-    plan_node(p, root, ranks, n, k);
-  }
-out:
-  free(node);
-  free(ranks);
   return rc;
 }
 
@@ -565,7 +585,6 @@ static void lead_free(lead *L) {
   for (int i = 0; L->wq && i < L->nw; i++)
     free(L->wq[i].v);
   free(L->wq);
-  free(L->members);
   free(L->cancelled);
   free(L->left);
   free(L->freed);
@@ -587,21 +606,24 @@ int mpx__leader_loop(MPI_Comm comm, int root, const mpx__plan *p,
   mpx__sim_relay();
   long sleep_max = mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
   L.span = MPX__PREFETCH_SPAN * 1e-6 * (double)sleep_max;
-  L.nw = p->fan[L.rank];
-  L.members = malloc((size_t)L.nw * sizeof *L.members);
+  L.nw = p->nmembers;
+  L.members = p->members;
   L.wq = calloc((size_t)L.nw, sizeof *L.wq);
   L.cancelled = calloc((size_t)L.nw, 1);
   L.q.esz = L.rq.esz = sizeof(entry);
+  int *up = malloc((size_t)L.size * sizeof *up); /* for the credits */
+  for (int w = 0; up && w < L.size; w++)
+    up[w] = -1;
+  for (int i = 0; up && i < L.nw; i++)
+    up[L.members[i]] = L.rank;
   int rc = 0;
-  if (!L.members || !L.wq || !L.cancelled ||
-      mpx__credits_init_children(&L.cr, L.size, root, o->prefetch, p->parent,
+  if (!up || !L.wq || !L.cancelled ||
+      mpx__credits_init_children(&L.cr, L.size, root, o->prefetch, up,
                                  L.rank) != 0)
     rc = mpx__fail(MPX_ENOMEM, "sub-manager out of memory");
+  free(up);
   if (rc)
     L.nw = 0; /* nothing to hand out or release */
-  for (int w = 0, n = 0; rc == 0 && w < L.size; w++)
-    if (p->parent[w] == L.rank && n < L.nw)
-      L.members[n++] = w;
   for (int i = 0; rc == 0 && i < L.nw; i++)
     L.wq[i].esz = sizeof(sent);
   mpx__msgbuf_begin(&L.out, MPX_MSG_RESULT, MPX_MSG_RANKED);

@@ -19,16 +19,22 @@
 
 #include "mpx.h"
 
-/* Who serves whom, the same on every rank. */
+/* Who serves whom. */
 typedef struct mpx__plan {
-  int ngroups; /* sub-managers, 0 when flat */
+  /* On the root (NULL and 0 when flat): */
+  int ngroups; /* sub-managers */
   int *parent; /* per rank: the rank it serves (root or its sub-manager);
                   -1 for the root */
   int *fan;    /* per rank: the workers of a sub-manager, 0 for any other */
+  /* On every other rank: */
+  int up;       /* the rank it serves */
+  int *members; /* a sub-manager's workers, ascending; else NULL */
+  int nmembers;
 } mpx__plan;
 
 /* Makes the plan for the group option (agreed on already) over comm.
- * Collective unless the option is MPX_GROUP_FLAT: the ranks of each node
+ * Collective unless the plan is flat for the option and size alone (no
+ * collective then): the ranks of each node
  * (MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)), the root left out, are cut
  * in ascending order into groups of k (the whole node with
  * MPX_GROUP_NODE); the first rank of a group of 2 or more is its
