@@ -218,6 +218,7 @@ typedef struct lead {
   mpx__send *sends;
   double task_s, span;
   int ctl_count, cancelling, failed;
+  long held; /* call items the workers hold */
 } lead;
 
 /* The index of worker rank w, or -1. */
@@ -454,7 +455,9 @@ static int forward(lead *L, mpx__recvd *r) {
     L->task_s = L->task_s < 0 ? t : 0.75 * L->task_s + 0.25 * t;
   }
   for (unsigned e = mpx__msg_ends(&r->hdr); rc == 0 && e > 0; e--)
-    if (mpx__credits_give(&L->cr, r->src) != 0) {
+    if (mpx__credits_give(&L->cr, r->src) == 0) {
+      L->held--;
+    } else {
       char m[120];
       snprintf(m, sizeof m, "rank %d ended a call item it did not hold",
                r->src);
@@ -520,6 +523,7 @@ static int send_batch(lead *L, int w, size_t want) {
   mpx__msgbuf_finish(&L->mb);
   rc = mpx__send_start(L->comm, w, &L->mb, tail ? free : NULL, tail, &L->sends);
   mpx__credits_take(&L->cr, w);
+  L->held++;
   return rc;
 }
 
@@ -676,12 +680,13 @@ int mpx__leader_loop(MPI_Comm comm, int root, const mpx__plan *p,
       rc = 0;
     }
     /* Credits at once (they keep the root sending); results once they
-     * are flush_interval old, or at once when nothing is queued here (the
-     * end of the work: nothing to gather them with but delay). */
-    if (L.ends > 0 || (L.out.nitems > 0 &&
-                       (L.q.n + L.rq.n == 0 ||
-                        mpx__now() - L.first_unsent >= o->flush_interval ||
-                        L.out.len >= HEAD_MAX)))
+     * are flush_interval old (the root's cost is per message: gathering
+     * is the point), or at once when no worker holds anything (the end
+     * of the work: nothing left to gather them with). */
+    if (L.ends > 0 ||
+        (L.out.nitems > 0 &&
+         (mpx__now() - L.first_unsent >= o->flush_interval ||
+          L.out.len >= HEAD_MAX || (L.held == 0 && L.q.n + L.rq.n == 0))))
       rc = flush(&L, NULL, NULL);
     if (rc == 0)
       rc = mpx__send_progress(&L.sends, 0);

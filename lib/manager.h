@@ -47,6 +47,7 @@ struct mpx_executor {
   pthread_mutex_t step_mu;
   long caller_sleep_us; /* the callers' back-off (step_mu) */
   unsigned submits;     /* submits while every worker was busy (step_mu) */
+  double submit_turn;   /* when a submit last turned the pool (step_mu) */
   long sim_visits;      /* MPX_SMPI: worker slots dispatch visited */
 
   /* Guarded by sync->mu. */
@@ -106,7 +107,8 @@ long mpx__manager_caller_turn(mpx_executor *ex);
 int mpx__manager_turn(mpx_executor *ex, int *moved);
 /* After a submit with caller progress: turns the pool when a worker may
  * be idle (or on every 16th submit), so that work goes out before the
- * next wait. */
+ * next wait; at most every 20 us while work is in flight, so that a loop
+ * of submits sends batches. */
 void mpx__manager_submitted(mpx_executor *ex);
 /* Turns the loop until the pool has ended (shutdown with wait, destroy). */
 void mpx__manager_caller_run(mpx_executor *ex);
