@@ -536,11 +536,7 @@ static int executor_create(MPI_Comm comm, const mpx_executor_options *opts,
   ex->span = MPX__PREFETCH_SPAN * 1e-6 * (double)ex->sleep_max_us;
   ex->next_id = 1;
   ex->wake_fd = -1;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&ex->mgr_cv, &ca);
-  pthread_condattr_destroy(&ca);
+  mpx__cond_init(&ex->mgr_cv);
   mpx__registry_hold(1);
   int provided = MPI_THREAD_SINGLE;
   MPI_Query_thread(&provided);

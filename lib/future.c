@@ -45,12 +45,8 @@ int mpx__sync_create(mpx__sync **out) {
   mpx__sync *s = calloc(1, sizeof *s);
   if (!s)
     return mpx__fail(MPX_ENOMEM, "out of memory for an executor's lock");
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_mutex_init(&s->mu, NULL);
-  pthread_cond_init(&s->cv, &ca);
-  pthread_condattr_destroy(&ca);
+  mpx__cond_init(&s->cv);
   atomic_init(&s->refs, 1);
   atomic_init(&s->idle_ns, 0);
   s->spin_us = (unsigned)mpx__env_long("MPX_SPIN_US", 50);
@@ -68,23 +64,6 @@ void mpx__sync_set_progress(mpx__sync *s, long (*fn)(void *), void *arg) {
 void mpx__sync_idle_add(mpx__sync *s, double seconds) {
   if (seconds > 0)
     atomic_fetch_add(&s->idle_ns, (unsigned long long)(seconds * 1e9));
-}
-
-void mpx__sync_sleep_locked(mpx__sync *s, double until) {
-  double t0 = mpx__now();
-  if (until <= t0)
-    return;
-#ifdef MPX_SMPI
-  pthread_mutex_unlock(&s->mu);
-  mpx__sleep_us((unsigned)((until - t0) * 1e6 + 0.5));
-  pthread_mutex_lock(&s->mu);
-#else
-  struct timespec ts = mpx__timespec(until);
-  s->nwaiters++;
-  pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-  s->nwaiters--;
-#endif
-  mpx__sync_idle_add(s, mpx__now() - t0);
 }
 
 void mpx__sync_ref(mpx__sync *s) {
@@ -340,10 +319,9 @@ static int block_locked(mpx__sync *s, double deadline) {
     pthread_mutex_lock(&s->mu);
     if (us <= 0)
       return 0;
-    double until = mpx__now() + 1e-6 * (double)us;
-    if (deadline >= 0 && deadline < until)
-      until = deadline;
-    mpx__sync_sleep_locked(s, until);
+    s->nwaiters++;
+    mpx__sync_idle_add(s, mpx__cond_sleep_locked(&s->cv, &s->mu, us, deadline));
+    s->nwaiters--;
     return deadline >= 0 && mpx__now() >= deadline ? MPX_ETIMEDOUT : 0;
   }
   if (s->spin_us) {

@@ -44,15 +44,6 @@ typedef struct mpx__sync {
 /* Adds seconds (> 0) to the sync's idle time. Any thread, lock-free. */
 void mpx__sync_idle_add(mpx__sync *s, double seconds);
 
-/* Sleeps us microseconds with s->mu held by the caller and released
- * meanwhile, counted as idle: on the condition variable, so that a
- * completion by another thread wakes it, or under SimGrid's SMPI
- * (MPX_SMPI) in simulated time (a rank there is a context of one
- * simulator thread, its clock the simulated one, and no other thread of
- * the rank exists to signal it). until is the absolute mpx__now() time
- * the sleep ends at, at most. */
-void mpx__sync_sleep_locked(mpx__sync *s, double until);
-
 /* Sets (or with NULL clears) the sync's progress hook. */
 void mpx__sync_set_progress(mpx__sync *s, long (*fn)(void *), void *arg);
 

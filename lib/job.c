@@ -882,11 +882,7 @@ static int job_prepare(job *j, mpx_executor *ex, const char *name,
 static int writer_start(job *j, pthread_t *th, uint64_t *start, int *wrc) {
   j->q_max = j->mo.window ? j->mo.window : 64 * j->mo.chunksize;
   pthread_mutex_init(&j->mu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&j->cv, &ca);
-  pthread_condattr_destroy(&ca);
+  mpx__cond_init(&j->cv);
   if (pthread_create(th, NULL, writer_main, j) != 0) {
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->cv);

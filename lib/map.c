@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "executor.h"
 #include "future.h"
@@ -351,7 +350,7 @@ static int map_create(mpx_executor *ex, const char *name,
       return mpx__fail(MPX_ENOMEM, "%s: out of memory", call);
     }
     pthread_mutex_init(&m->rq->mu, NULL);
-    pthread_cond_init(&m->rq->cv, NULL);
+    mpx__cond_init(&m->rq->cv);
     m->rq->refs = 1;
   }
   *mp = m;
@@ -521,13 +520,13 @@ static int wait_chunk(mpx_map *m, double deadline, mpx__chunk **out) {
                                     "on the manager thread would deadlock");
     }
     while (!m->rq->head) {
-      double l = deadline < 0 ? 1e9 : left(deadline);
-      if (l <= 0) {
+      if (left(deadline) == 0) {
         pthread_mutex_unlock(&m->rq->mu);
         return mpx__fail(MPX_ETIMEDOUT, "no result within the timeout");
       }
       /* With caller progress this thread turns the pool, then waits as
-       * long as the turn says. */
+       * long as the turn says (a chunk's done-callback wakes it). With a
+       * manager thread (us < 0) it waits for that, until the deadline. */
       pthread_mutex_unlock(&m->rq->mu);
       long us = mpx__executor_turn(m->ex);
       pthread_mutex_lock(&m->rq->mu);
@@ -537,23 +536,8 @@ static int wait_chunk(mpx_map *m, double deadline, mpx__chunk **out) {
         pthread_cond_wait(&m->rq->cv, &m->rq->mu);
         continue;
       }
-      if (us > 0 && 1e-6 * (double)us < l)
-        l = 1e-6 * (double)us;
-      double t0 = mpx__now();
-#ifdef MPX_SMPI
-      /* Simulated time; no other thread of the rank can signal. */
-      pthread_mutex_unlock(&m->rq->mu);
-      mpx__sleep_us((unsigned)(l * 1e6 + 0.5));
-      pthread_mutex_lock(&m->rq->mu);
-#else
-      struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
-      double t = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec + l;
-      ts.tv_sec = (time_t)t;
-      ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-      pthread_cond_timedwait(&m->rq->cv, &m->rq->mu, &ts);
-#endif
-      mpx__executor_idle_add(m->ex, mpx__now() - t0);
+      mpx__executor_idle_add(
+          m->ex, mpx__cond_sleep_locked(&m->rq->cv, &m->rq->mu, us, deadline));
     }
     c = m->rq->head;
     m->rq->head = c->next_done;

@@ -56,6 +56,35 @@ void mpx__sleep_us(unsigned us) {
   }
 }
 
+int mpx__cond_init(pthread_cond_t *cv) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  int rc = pthread_cond_init(cv, &ca);
+  pthread_condattr_destroy(&ca);
+  return rc;
+}
+
+double mpx__cond_sleep_locked(pthread_cond_t *cv, pthread_mutex_t *mu, long us,
+                              double deadline) {
+  double t0 = mpx__now();
+  double until = us >= 0 ? t0 + 1e-6 * (double)us : deadline;
+  if (deadline >= 0 && deadline < until)
+    until = deadline;
+  if (until <= t0)
+    return 0;
+#ifdef MPX_SMPI
+  (void)cv;
+  pthread_mutex_unlock(mu);
+  mpx__sleep_us((unsigned)((until - t0) * 1e6 + 0.5));
+  pthread_mutex_lock(mu);
+#else
+  struct timespec ts = mpx__timespec(until);
+  pthread_cond_timedwait(cv, mu, &ts);
+#endif
+  return mpx__now() - t0;
+}
+
 /* The default 50 us timer slack would make every back-off step at least
  * that long; the pool's pollers want their short sleeps short. */
 void mpx__low_timer_slack(void) {

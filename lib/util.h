@@ -5,6 +5,7 @@
 #ifndef MPX_UTIL_H
 #define MPX_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -56,6 +57,24 @@ int mpx__timeout_nan(double timeout, const char *call);
 
 /* Sleeps for about the given number of microseconds (0 yields). */
 void mpx__sleep_us(unsigned us);
+
+/* Initialises cv on CLOCK_MONOTONIC, the mpx__now() clock that
+ * mpx__timespec() deadlines and mpx__cond_sleep_locked() use. Returns
+ * pthread_cond_init()'s result. */
+int mpx__cond_init(pthread_cond_t *cv);
+
+/* A caller-progress wait's back-off sleep, with mu held by the caller and
+ * released meanwhile: us microseconds (us < 0: no limit of its own), ending
+ * at deadline (mpx__now() clock, < 0: none) at the latest; it returns at
+ * once when neither bounds it or the end has passed. The sleep is on cv
+ * (from mpx__cond_init()), so a signal or broadcast by another thread ends
+ * it early; under SimGrid's SMPI (MPX_SMPI) it is mpx__sleep_us() in
+ * simulated time instead (a rank there is a context of one simulator
+ * thread, its clock the simulated one, and no other thread of the rank
+ * exists to signal it). Returns the seconds it took, which the caller adds
+ * to the pool's idle time (mpx_executor_idle_seconds). */
+double mpx__cond_sleep_locked(pthread_cond_t *cv, pthread_mutex_t *mu, long us,
+                              double deadline);
 
 /* Lowers this thread's timer slack so that short sleeps are short. */
 void mpx__low_timer_slack(void);
