@@ -35,5 +35,5 @@ if [ "$mpich_stage" = 1 ]; then
   echo "== the MPICH stage (mpicc.mpich, mpiexec.mpich)"
   mdir=$(bash scripts/build.sh --mpi mpich | tail -n 1)
   cd "$mdir"
-  ctest --output-on-failure --verbose -j "${MPX_TEST_JOBS:-2}" -R "${MPX_MPICH_TESTS:-^(test_errors|test_executor_np4|test_executor_caller_np2|test_broken_np2|test_thread_level_np2|test_progress_np2|test_launcher_np1|test_map_np4|test_job_np2|test_sched_np4|launcher_cross|seeds_np4|bench_tiny_np3|job_resume|test_finalize_status_np4)$}"
+  ctest --output-on-failure --verbose -j "${MPX_TEST_JOBS:-2}" -R "${MPX_MPICH_TESTS:-^(test_errors|test_executor_np4|test_executor_caller_np2|test_broken_np2|test_thread_level_np2|test_progress_np2|test_launcher_np1|test_map_np4|test_job_np2|test_sched_np4|launcher_cross|seeds_np4|bench_tiny_np3|job_resume|test_finalize_status_np4|test_hier_np7|test_map_group_np7)$}"
 fi
