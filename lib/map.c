@@ -102,6 +102,7 @@ static void name_inputs(mpx__chunk *c) {
 
 /* Reads the outcome of a done chunk's future into c->status / c->oc. */
 static void chunk_parse(mpx__chunk *c) {
+  mpx__sim_charge(MPX__SIM_MAP, (double)c->count); /* (under SMPI) */
   c->status = mpx_future_exception(c->fut, 0);
   if (c->status != 0)
     return;

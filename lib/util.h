@@ -131,6 +131,8 @@ enum {
   MPX__SIM_SEND_RESULT, /* worker: encode and send n results */
   MPX__SIM_POLL,        /* any rank: a poll that found nothing */
   MPX__SIM_YIELD,       /* any rank: a spin step's yield (mpx__cpu_relax) */
+  MPX__SIM_MAP,         /* root: n inputs of a map chunk packed, their
+                           results parsed and yielded by mpx_map_next */
   MPX__SIM_RELAY,       /* sub-manager: receive a message of n items and
                            queue or gather them (it runs no task and owns
                            no future: charged instead of recv_call and

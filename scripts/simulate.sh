@@ -4,8 +4,11 @@
 #   scripts/simulate.sh                     the sweep: tiny, spin 1 ms and
 #                                           spin 10 ms at 64, 256, 1024,
 #                                           4096 and 16384 ranks
-#   scripts/simulate.sh --ranks R --workload tiny|spin [--us U] [--tasks N]
-#                                           one run
+#   scripts/simulate.sh --ranks R --workload tiny|spin|map [--us U]
+#                       [--tasks N] [--chunksize C]
+#                                           one run (map: tiny tasks
+#                                           through an ordered mpx_map of
+#                                           chunks of C, default 64)
 #   scripts/simulate.sh --plot PNG [--from SWEEP.jsonl...]
 #                                           the sweep (or the JSON lines of
 #                                           earlier ones) drawn with
@@ -27,7 +30,7 @@
 # SimGrid (smpicc, smpirun) is not installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ranks="" workload="" us="" tasks="" platform=cluster progress=caller dispatchers="flat node"
+ chunksize=64 ranks="" workload="" us="" tasks="" platform=cluster progress=caller dispatchers="flat node"
 sizes="64 256 1024 4096 16384" bdir=build-smpi keep=0 plot="" from=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
     --workload) workload=$2; shift 2 ;;
     --us) us=$2; shift 2 ;;
     --tasks) tasks=$2; shift 2 ;;
+    --chunksize) chunksize=$2; shift 2 ;;
     --platform) platform=$2; shift 2 ;;
     --progress) progress=$2; shift 2 ;;
     --dispatcher) dispatchers=$2; shift 2 ;;
@@ -49,7 +53,7 @@ done
 if [ -n "$plot" ] && [ ${#from[@]} -gt 0 ]; then
   exec /usr/bin/python3 scripts/smpi/plot.py "${from[@]}" --out "$plot"
 fi
-case "$workload" in ""|tiny|spin) ;; *) echo "simulate.sh: workload tiny or spin" >&2; exit 2 ;; esac
+case "$workload" in ""|tiny|spin|map) ;; *) echo "simulate.sh: workload tiny, spin or map" >&2; exit 2 ;; esac
 case "$platform" in cluster|here) ;; *) echo "simulate.sh: platform cluster or here" >&2; exit 2 ;; esac
 if ! command -v smpicc >/dev/null || ! command -v smpirun >/dev/null; then
   echo "simulate.sh: SimGrid's smpicc/smpirun not found (Debian: libsimgrid-dev)" >&2
@@ -88,6 +92,7 @@ run() { # workload ranks us tasks dispatcher
   plat=$(scripts/smpi/platform.sh "$platform" "$r" "$tmp")
   args=("$wl" --tasks "$n" --progress "$progress")
   [ "$wl" = spin ] && args+=(--us "$u")
+  [ "$wl" = map ] && args+=(--chunksize "$chunksize")
   t0=$(date +%s.%N)
   line=$(cd "$tmp" && MPX_GROUP=$disp smpirun -np "$r" -platform "$plat" -hostfile "$tmp/hostfile-$r" \
            "${opts[@]}" "$bench" "${args[@]}" 2>"$tmp/err" | tee /tmp/sim-out.txt | grep '^{' | tail -1) || true
@@ -103,6 +108,8 @@ d = json.loads(sys.argv[1])
 out = {k: d.get(k) for k in ("workload", "ranks", "workers", "tasks",
                              "tasks_per_s", "efficiency", "root_busy")}
 out["us"] = int(sys.argv[2]) if d["workload"] == "spin" else None
+if d.get("chunksize"):
+    out["chunksize"] = d["chunksize"]
 out["seconds"] = d.get("seconds")
 out["platform"] = sys.argv[5]
 out["sim_wall_s"] = round(float(sys.argv[4]) - float(sys.argv[3]), 1)
@@ -121,7 +128,7 @@ PY
 # saturated there whatever the count).
 default_tasks() { # workload ranks us
   local w=$(( $2 > 1 ? $2 - 1 : 1 )) per
-  if [ "$1" = tiny ]; then
+  if [ "$1" = tiny ] || [ "$1" = map ]; then
     echo $(( 4 * w > 20000 ? 4 * w : 20000 ))
     return
   fi
