@@ -23,8 +23,10 @@
  *           --task zero_rows (w4, h5write) the parts run "zero_rows"
  *                            instead of "w4_rows": the same arrays, all
  *                            zeros, nothing computed (the write path alone)
- *   map     --tasks N --chunksize C   N calls of x*x through mpx_map_create
- *                            (ordered, every result read with mpx_map_next)
+ *   map     --tasks N --chunksize C [--us U]   N calls of x*x through
+ *                            mpx_map_create (ordered, every result read
+ *                            with mpx_map_next); with --us, of spin U us
+ *                            (efficiency as spin's)
  *   rss     --tasks N --chunksize C   as map, the inputs from a producer
  *                            (mpx_map_create_producer, C default 256);
  *                            reports the root's peak RSS (ru_maxrss)
@@ -324,9 +326,10 @@ static void run_spin(mpx_executor *ex, int ranks, long n, long us) {
 
 /* ---------------------------------------------------------------- map */
 
-/* Reads every result of a map of "square" over 0..n-1 in order and checks
- * each; any mismatch aborts the run. */
-static void drain_squares(const char *what, mpx_map *m, long n) {
+/* Reads every result of a map of "square" over 0..n-1 (or of "spin" for
+ * us > 0 microseconds) in order and checks each; any mismatch aborts the
+ * run. */
+static void drain_map(const char *what, mpx_map *m, long n, uint64_t us) {
   mpx_map_item it;
   uint64_t k = 0;
   int rc;
@@ -334,7 +337,7 @@ static void drain_squares(const char *what, mpx_map *m, long n) {
     uint64_t v = 0;
     if (it.status == 0 && it.len == sizeof v)
       memcpy(&v, it.data, sizeof v);
-    if (it.status != 0 || it.index != k || v != k * k) {
+    if (it.status != 0 || it.index != k || v != (us ? us : k * k)) {
       fprintf(stderr,
               "mpx-bench: %s: item %llu: index %llu, status %d, %zu bytes"
               " (%s)\n",
@@ -353,7 +356,8 @@ static void drain_squares(const char *what, mpx_map *m, long n) {
   }
 }
 
-static void run_map(mpx_executor *ex, int ranks, long n, long chunksize) {
+static void run_map(mpx_executor *ex, int ranks, long n, long chunksize,
+                    long us) {
   uint64_t *vals = malloc((size_t)n * sizeof *vals);
   const void **args = malloc((size_t)n * sizeof *args);
   size_t *lens = malloc((size_t)n * sizeof *lens);
@@ -362,7 +366,7 @@ static void run_map(mpx_executor *ex, int ranks, long n, long chunksize) {
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
   for (long i = 0; i < n; i++) {
-    vals[i] = (uint64_t)i;
+    vals[i] = us > 0 ? (uint64_t)us : (uint64_t)i;
     args[i] = &vals[i];
     lens[i] = sizeof vals[i];
   }
@@ -370,21 +374,27 @@ static void run_map(mpx_executor *ex, int ranks, long n, long chunksize) {
   mpx_map_options mo;
   mpx_map_options_init(&mo);
   mo.chunksize = (uint64_t)chunksize;
-  double t = now();
+  double t = now(), idle = mpx_executor_idle_seconds(ex);
   mpx_map *m;
-  int rc = mpx_map_create(ex, "square", (const void *const *)args, lens,
-                          (uint64_t)n, &mo, &m);
+  int rc =
+      mpx_map_create(ex, us > 0 ? "spin" : "square", (const void *const *)args,
+                     lens, (uint64_t)n, &mo, &m);
   if (rc)
     die("map_create", rc);
-  drain_squares("map", m, n);
+  drain_map("map", m, n, us > 0 ? (uint64_t)us : 0);
   double dt = now() - t;
   mpx_map_destroy(&m);
   free(vals);
   free(args);
   free(lens);
-  char extra[64];
-  snprintf(extra, sizeof extra, ",\"chunksize\":%ld", chunksize);
-  report_x("map", ranks, mpx_executor_workers(ex), n, dt, -1, -1, -1, extra);
+  char extra[128];
+  snprintf(extra, sizeof extra, ",\"chunksize\":%ld,\"us\":%ld%s", chunksize,
+           us > 0 ? us : 0, root_busy(dt, idle));
+  /* With spin tasks, efficiency as spin's (every rank but the root). */
+  int w = mpx_executor_workers(ex), cores = w + mpx_executor_groups(ex);
+  report_x("map", ranks, w, n, dt, -1, -1,
+           us > 0 ? (double)n * (double)us * 1e-6 / ((double)cores * dt) : -1,
+           extra);
 }
 
 /* ---------------------------------------------------------------- rss */
@@ -417,7 +427,7 @@ static void run_rss(mpx_executor *ex, int ranks, long n, long chunksize) {
                                    (uint64_t)n, &mo, &m);
   if (rc)
     die("map_create_producer", rc);
-  drain_squares("rss", m, n);
+  drain_map("rss", m, n, 0);
   double dt = now() - t;
   mpx_map_destroy(&m);
   char extra[160];
@@ -1060,7 +1070,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(wl, "spin")) {
       run_spin(ex, ranks, tasks, us);
     } else if (!strcmp(wl, "map")) {
-      run_map(ex, ranks, tasks, chunksize);
+      run_map(ex, ranks, tasks, chunksize, us);
     } else if (!strcmp(wl, "rss")) {
       run_rss(ex, ranks, tasks, chunksize);
     } else if (!strcmp(wl, "faults")) {

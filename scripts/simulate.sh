@@ -92,6 +92,7 @@ run() { # workload ranks us tasks dispatcher
   plat=$(scripts/smpi/platform.sh "$platform" "$r" "$tmp")
   args=("$wl" --tasks "$n" --progress "$progress")
   [ "$wl" = spin ] && args+=(--us "$u")
+  [ "$wl" = map ] && [ "$u" -gt 0 ] && args+=(--us "$u")
   [ "$wl" = map ] && args+=(--chunksize "$chunksize")
   t0=$(date +%s.%N)
   line=$(cd "$tmp" && MPX_GROUP=$disp smpirun -np "$r" -platform "$plat" -hostfile "$tmp/hostfile-$r" \
@@ -107,7 +108,7 @@ import json, sys
 d = json.loads(sys.argv[1])
 out = {k: d.get(k) for k in ("workload", "ranks", "workers", "tasks",
                              "tasks_per_s", "efficiency", "root_busy")}
-out["us"] = int(sys.argv[2]) if d["workload"] == "spin" else None
+out["us"] = int(sys.argv[2]) if d["workload"] == "spin" or d.get("us") else None
 if d.get("chunksize"):
     out["chunksize"] = d["chunksize"]
 out["seconds"] = d.get("seconds")
@@ -139,7 +140,7 @@ default_tasks() { # workload ranks us
 
 if [ -n "$ranks" ]; then
   wl=${workload:-tiny}
-  u=${us:-1000}
+  u=${us:-$([ "$wl" = map ] && echo 0 || echo 1000)}
   rc=0
   for d in $dispatchers; do
     run "$wl" "$ranks" "$u" "${tasks:-$(default_tasks "$wl" "$ranks" "$u")}" "$d" || rc=1
