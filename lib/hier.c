@@ -417,7 +417,12 @@ static int take_call(lead *L, mpx__recvd *r) {
 static int forward(lead *L, mpx__recvd *r) {
   int i = member(L, r->src);
   if (i < 0 || r->hdr.kind != MPX_MSG_RESULT) {
-    report(L, MPX_EPROTO, "a message of an unexpected kind or sender");
+    char m[120];
+    snprintf(m, sizeof m,
+             "a message of kind %u from rank %d, not a result "
+             "of one of its workers",
+             r->hdr.kind, r->src);
+    report(L, MPX_EPROTO, m);
     return 0;
   }
   size_t pos = 0;
