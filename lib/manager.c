@@ -816,8 +816,11 @@ int mpx__manager_caller_setup(mpx_executor *ex, int provided) {
   return 0;
 }
 
-/* Turns after submits are at least this far apart (s), unless nothing is
- * in flight: a program that submits in a loop would otherwise send each
+/* Turns after submits are at least this far apart (s) once every child
+ * of the root has work (fewer tasks in flight than the root's workers or
+ * sub-managers: at once, so that a short burst of submits followed by
+ * computing leaves no flat worker idle; test_sched's cancel_sent): a
+ * program that submits in a loop would otherwise send each
  * task as its own call item, at about 3 us of the root's time each (the
  * SMPI sweep showed the root saturated by that alone at 1,024 ranks);
  * spaced out, the submits in between leave together, in batches sized
@@ -827,11 +830,12 @@ int mpx__manager_caller_setup(mpx_executor *ex, int provided) {
 void mpx__manager_submitted(mpx_executor *ex) {
   if (!may_turn(ex) || pthread_mutex_trylock(&ex->step_mu) != 0)
     return;
-  if (ex->inflight == 0 ||
-      ex->inflight < (size_t)ex->nworkers * (size_t)ex->opts.prefetch ||
-      ++ex->submits % 16 == 0) {
+  if (ex->inflight < (size_t)ex->nchildren) { /* a child is idle */
+    caller_step(ex);
+  } else if (ex->inflight < (size_t)ex->nworkers * (size_t)ex->opts.prefetch ||
+             ++ex->submits % 16 == 0) {
     double now = mpx__now();
-    if (ex->inflight == 0 || now - ex->submit_turn >= SUBMIT_TURN_S) {
+    if (now - ex->submit_turn >= SUBMIT_TURN_S) {
       ex->submit_turn = now;
       caller_step(ex);
     }

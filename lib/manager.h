@@ -105,10 +105,11 @@ long mpx__manager_caller_turn(mpx_executor *ex);
  * did. Returns 0, or MPX_ETHREAD off the main thread under
  * MPI_THREAD_FUNNELED. */
 int mpx__manager_turn(mpx_executor *ex, int *moved);
-/* After a submit with caller progress: turns the pool when a worker may
- * be idle (or on every 16th submit), so that work goes out before the
- * next wait; at most every 20 us while work is in flight, so that a loop
- * of submits sends batches. */
+/* After a submit with caller progress: turns the pool at once while a
+ * child of the root (a worker, or a sub-manager) is idle, so that work
+ * goes out before the next wait; then, while
+ * a worker may be short of work (or on every 16th submit), at most every
+ * 20 us, so that a loop of submits sends batches. */
 void mpx__manager_submitted(mpx_executor *ex);
 /* Turns the loop until the pool has ended (shutdown with wait, destroy). */
 void mpx__manager_caller_run(mpx_executor *ex);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The real library under SimGrid's SMPI at 64 simulated ranks (ctest
 # sim_smpi_np64, label smpi): scripts/simulate.sh builds the SMPI variant
-# into BUILD_DIR and runs 1 ms spin tasks and tiny tasks; every JSON line
-# must account for every task, with 63 workers, a rate above 0, an
+# into BUILD_DIR and runs 1 ms spin tasks and tiny tasks, flat and with a
+# sub-manager per node; every JSON line must account for every task, with
+# 63 workers flat and 61 under 2 sub-managers, a rate above 0, an
 # efficiency in (0, 1] (spin) and root_busy in [0, 1]; --plot draws them
 # into a PNG.
 # Usage: check_sim.sh SOURCE_DIR BUILD_DIR. Exit 77 (skip) without SimGrid.
@@ -19,11 +20,16 @@ echo "$out"
 import json, sys
 lines = [json.loads(l) for l in sys.argv[1].splitlines() if l.startswith("{")]
 want = {"spin": 630, "tiny": 5000}
-ok = len(lines) == 2
+# Each workload once with each dispatcher (simulate.sh's default).
+ok = sorted((d["workload"], d.get("dispatcher")) for d in lines) == [
+    ("spin", "flat"), ("spin", "node"), ("tiny", "flat"), ("tiny", "node")]
 for d in lines:
     bad = []
-    if d["ranks"] != 64 or d["workers"] != 63:
-        bad.append("ranks/workers")
+    # flat: 63 workers; node: a sub-manager per 32-core node (2), which
+    # runs no task
+    shape = (63, 0) if d.get("dispatcher") == "flat" else (61, 2)
+    if d["ranks"] != 64 or (d["workers"], d.get("groups")) != shape:
+        bad.append("ranks/workers/groups")
     if d["tasks"] != want[d["workload"]]:
         bad.append("tasks")
     if not d["tasks_per_s"] > 0:
