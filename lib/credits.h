@@ -46,8 +46,8 @@ int mpx__credits_next(const mpx__credits *c, int w);
 int mpx__credits_held(const mpx__credits *c, int w);
 
 /* w was sent an item: it moves to the back of the next list (or to no
- * list once it holds `levels`). Returns 0, or MPX_EINVAL
- * when w is no worker or holds `levels` already. */
+ * list once it holds `levels`). Returns 0, or MPX_EINVAL when w is no
+ * worker or holds `levels` already. */
 int mpx__credits_take(mpx__credits *c, int w);
 
 /* w returned an item: it moves to the front of the list below. Returns 0,

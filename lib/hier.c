@@ -134,8 +134,7 @@ int mpx__plan_make(MPI_Comm comm, int root, int group, mpx__plan *p) {
   return rc;
 }
 
-/* ---- a queue of fixed-size elements (a ring) ------------------------------
- */
+/* ---- a queue of fixed-size elements (a ring) ------------------------ */
 
 typedef struct ring {
   unsigned char *v;
@@ -180,8 +179,7 @@ static void ring_remove(ring *r, size_t k) {
   ring_pop(r);
 }
 
-/* ---- the sub-manager's state ----------------------------------------------
- */
+/* ---- the sub-manager's state --------------------------------------- */
 
 /* A task of the root's waiting here. */
 typedef struct entry {
@@ -209,11 +207,11 @@ typedef struct lead {
   ring q;  /* tasks not yet sent */
   ring rq; /* retries not yet sent, each for another worker than
               the one it failed on */
-  int *left, ncalls, capcalls; /* per root call item: tasks unanswered */
+  int *left, ncalls, capcalls; /* per root call item: tasks not handed on */
   int *freed, nfreed;          /* call slots free again */
   mpx__msgbuf out;             /* results for the root not yet sent */
   double first_unsent;
-  unsigned ends; /* root call items ended by out */
+  unsigned ends; /* root credits out returns (items handed on) */
   mpx__msgbuf mb;
   mpx__send *sends;
   double task_s, span;
@@ -290,7 +288,7 @@ static int call_new(lead *L, int n) {
  * A payload big enough to be a tail travels alone, as the workers send
  * it; the buffer is then taken (freed once sent). */
 static int answer(lead *L, int by, uint64_t id, uint32_t busy, int32_t st,
-                  void *data, uint64_t len, int is_tail, int call) {
+                  void *data, uint64_t len, int is_tail) {
   if (L->out.nitems == 0)
     L->first_unsent = mpx__now();
   int rc;
@@ -304,14 +302,15 @@ static int answer(lead *L, int by, uint64_t id, uint32_t busy, int32_t st,
       free(data);
       return rc;
     }
-    if (call >= 0)
-      call_done(L, call);
     return flush(L, free, data);
   }
-  rc = mpx__msgbuf_add_ranked(&L->out, by, id, busy, st, data, len);
-  if (call >= 0)
-    call_done(L, call);
-  return rc;
+  return mpx__msgbuf_add_ranked(&L->out, by, id, busy, st, data, len);
+}
+
+/* Answers a task of root call item c cancelled: it never started. */
+static int cancel_task(lead *L, uint64_t id, int c) {
+  call_done(L, c);
+  return answer(L, L->rank, id, 0, MPX_ECANCELED, NULL, 0, 0);
 }
 
 /* Tells the root this sub-manager cannot go on (once): an item of work id
@@ -335,8 +334,7 @@ static int cancel_queue(lead *L) {
       entry t = *e;
       ring_pop(q);
       free(t.data);
-      int rc =
-          answer(L, L->rank, t.work_id, 0, MPX_ECANCELED, NULL, 0, 0, t.call);
+      int rc = cancel_task(L, t.work_id, t.call);
       if (rc)
         return rc;
     }
@@ -348,16 +346,9 @@ static int cancel_queue(lead *L) {
  * blocks for it), answers the queue cancelled and passes it on to every
  * worker that holds items. Returns 0 or MPX_EMPI. */
 static int control(lead *L, int wait) {
-  int flag = 1, v = 0, rc;
-  MPI_Status st;
-  if (!wait && (rc = MPI_Iprobe(L->root, MPX_TAG_CTL, L->comm, &flag, &st)) !=
-                   MPI_SUCCESS)
-    return mpx__mpi_fail(rc, "MPI_Iprobe on the control tag");
-  if (!flag)
-    return 0;
-  if ((rc = MPI_Recv(&v, 1, MPI_INT, L->root, MPX_TAG_CTL, L->comm, &st)) !=
-      MPI_SUCCESS)
-    return mpx__mpi_fail(rc, "MPI_Recv on the control tag");
+  int v = 0, rc = mpx__ctl_recv(L->comm, L->root, wait, &v);
+  if (rc <= 0)
+    return rc;
   L->ctl_count++;
   L->cancelling = 1;
   if ((rc = cancel_queue(L)) != 0)
@@ -401,10 +392,9 @@ static int take_call(lead *L, mpx__recvd *r) {
     } else if (it.len) {
       memcpy(e.data, it.data, (size_t)it.len);
     }
-    int rc =
-        L->cancelling
-            ? answer(L, L->rank, e.work_id, 0, MPX_ECANCELED, NULL, 0, 0, c)
-            : ring_push(e.avoid >= 0 && L->nw > 1 ? &L->rq : &L->q, &e);
+    int rc = L->cancelling
+                 ? cancel_task(L, e.work_id, c)
+                 : ring_push(e.avoid >= 0 && L->nw > 1 ? &L->rq : &L->q, &e);
     if (rc) {
       free(e.data);
       return rc;
@@ -453,7 +443,7 @@ static int forward(lead *L, mpx__recvd *r) {
     if (is_tail)
       r->tail = NULL; /* taken: freed once sent on */
     rc = answer(L, r->src, it.work_id, it.task_id, it.status, data, it.len,
-                is_tail, -1);
+                is_tail);
   }
   if (n > 0) {
     double t = 1e-6 * busy / n;
@@ -613,8 +603,8 @@ int mpx__leader_loop(MPI_Comm comm, int root, const mpx__plan *p,
   MPI_Comm_size(comm, &L.size);
   mpx__low_timer_slack();
   mpx__sim_relay();
-  long sleep_max = mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
-  L.span = MPX__PREFETCH_SPAN * 1e-6 * (double)sleep_max;
+  L.span = MPX__PREFETCH_SPAN * 1e-6 *
+           (double)mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
   L.nw = p->nmembers;
   L.members = p->members;
   L.wq = calloc((size_t)L.nw, sizeof *L.wq);
@@ -638,9 +628,8 @@ int mpx__leader_loop(MPI_Comm comm, int root, const mpx__plan *p,
   mpx__msgbuf_begin(&L.out, MPX_MSG_RESULT, MPX_MSG_RANKED);
   if (rc) /* tell the root, then serve its STOP */
     report(&L, rc, mpx_last_error());
-  double spin_s = 1e-6 * (double)mpx__env_long("MPX_WORKER_SPIN_US", 200);
-  double last_active = mpx__now();
-  unsigned sleep_us = 1;
+  mpx__backoff idle;
+  mpx__backoff_init(&idle);
   rc = 0;
   for (;;) {
     int moved = 0;
@@ -697,16 +686,10 @@ int mpx__leader_loop(MPI_Comm comm, int root, const mpx__plan *p,
       rc = mpx__send_progress(&L.sends, 0);
     if (rc)
       break;
-    if (moved) {
-      last_active = mpx__now();
-      sleep_us = 1;
-    } else if (mpx__now() - last_active < spin_s) {
-      mpx__cpu_relax();
-    } else {
-      mpx__sleep_us(sleep_us);
-      sleep_us = sleep_us * 2 < (unsigned)sleep_max ? sleep_us * 2
-                                                    : (unsigned)sleep_max;
-    }
+    if (moved)
+      mpx__backoff_active(&idle);
+    else
+      mpx__backoff_idle(&idle);
   }
 out:;
   int rc2 = mpx__send_progress(&L.sends, 1);

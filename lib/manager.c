@@ -157,16 +157,21 @@ static mpx__batch_policy policy(const mpx_executor *ex) {
                              ex->opts.max_batch, ex->task_s, ex->span};
 }
 
+/* Whether child w is a sub-manager (hier.c). */
+static int is_lead(const mpx_executor *ex, int w) {
+  return ex->fan && ex->fan[w] > 0;
+}
+
 /* Workers below child w: a sub-manager's group, else 1. */
 static int fan_of(const mpx_executor *ex, int w) {
-  return ex->fan && ex->fan[w] > 0 ? ex->fan[w] : 1;
+  return is_lead(ex, w) ? ex->fan[w] : 1;
 }
 
 /* Encodes a batch taken for worker w and starts sending it. The futures
  * enter the work-id table before the send, so a fast reply finds them. */
 static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
   /* A sub-manager learns the worker each retry failed on, to avoid it. */
-  int lead = ex->fan && ex->fan[w] > 0;
+  int lead = is_lead(ex, w);
   mpx__msgbuf_begin(&ex->mb, MPX_MSG_CALL, lead ? MPX_MSG_RANKED : 0);
   mpx_future *tailf = NULL;
   int rc = 0;
@@ -617,7 +622,7 @@ static int send_cancels(mpx_executor *ex) {
   ex->cancels_sent = want;
   for (int w = 0; w < ex->size; w++) {
     int held = mpx__credits_held(&ex->credits, w);
-    if (held < 0 || (held == 0 && !(ex->fan && ex->fan[w] > 0)))
+    if (held < 0 || (held == 0 && !is_lead(ex, w)))
       continue; /* the root, a worker holding nothing (a sub-manager may
                    have handed everything on: its workers hold it) */
     int rc = MPI_Send(&want, 1, MPI_INT, w, MPX_TAG_CTL, ex->comm);
@@ -636,21 +641,22 @@ static int mgr_finished(mpx_executor *ex) {
   return done && ex->inflight == 0;
 }
 
-/* Tells every worker to leave its loop, then receives until each has
- * acknowledged. A worker's acknowledgement is its last message, so after it
- * nothing of the pool is in flight: results still on the way (after a
- * breakage) are discarded here instead of surfacing in a later pool whose
- * communicator reuses this one's context id. */
 /* The root's children for mpx__release: every worker when flat, else
- * the sub-managers (each releases its own workers) and plain workers. */
+ * the sub-managers and plain workers. */
 static int child_at(void *arg, int w, int *ctl) {
   mpx_executor *ex = arg;
-  if (w == ex->root || (ex->parent && ex->parent[w] != ex->root))
+  if (w == ex->root || child_of(ex, w) != w)
     return -1;
   *ctl = ex->cancelled ? ex->cancelled[w] : 0;
   return w;
 }
 
+/* Tells every worker to leave its loop, then receives until each has
+ * acknowledged. A worker's acknowledgement is its last message, so after it
+ * nothing of the pool is in flight: results still on the way (after a
+ * breakage) are discarded here instead of surfacing in a later pool whose
+ * communicator reuses this one's context id. Only the root's children are
+ * told: a sub-manager releases its own workers. */
 void mpx__manager_release_workers(mpx_executor *ex) {
   mpx__release(ex->comm, ex->size, child_at, ex, &ex->mb, &ex->sends);
   mpx__send_progress(&ex->sends, 1);

@@ -265,3 +265,24 @@ int mpx__release(MPI_Comm comm, int n, int (*who)(void *arg, int i, int *ctl),
   }
   return rc;
 }
+
+int mpx__ctl_recv(MPI_Comm comm, int from, int wait, int *value) {
+  int flag = 1;
+  MPI_Status st;
+  /* Two probes: Open MPI's first one matches before it progresses, so a
+   * message that arrived while this rank was busy is only seen by the
+   * second. */
+  for (int i = 0; !wait && i < 2; i++) {
+    int rc = MPI_Iprobe(from, MPX_TAG_CTL, comm, &flag, &st);
+    if (rc != MPI_SUCCESS)
+      return mpx__mpi_fail(rc, "MPI_Iprobe on the control tag");
+    if (flag)
+      break;
+  }
+  if (!flag)
+    return 0;
+  int rc = MPI_Recv(value, 1, MPI_INT, from, MPX_TAG_CTL, comm, &st);
+  if (rc != MPI_SUCCESS)
+    return mpx__mpi_fail(rc, "MPI_Recv on the control tag");
+  return 1;
+}

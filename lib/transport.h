@@ -64,6 +64,11 @@ int mpx__recv_poll(MPI_Comm comm, mpx__recvd *r);
 /* Frees what r owns. */
 void mpx__recvd_free(mpx__recvd *r);
 
+/* Receives a control message (MPX_TAG_CTL, one int) from rank `from` if
+ * one waits, or with wait set blocks until it arrives. Returns 1 with
+ * *value set, 0 when none waits, or MPX_EMPI. */
+int mpx__ctl_recv(MPI_Comm comm, int from, int wait, int *value);
+
 /* Tells ranks to leave their loops and receives until each has
  * acknowledged; what else arrives meanwhile is dropped (a worker's
  * acknowledgement is its last message, so after it nothing of the pool is

@@ -119,6 +119,29 @@ void mpx__cpu_relax(void) {
 #endif
 }
 
+void mpx__backoff_init(mpx__backoff *b) {
+  b->spin_s = 1e-6 * (double)mpx__env_long("MPX_WORKER_SPIN_US", 200);
+  b->sleep_max = (unsigned)mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
+  mpx__backoff_active(b);
+}
+
+void mpx__backoff_active(mpx__backoff *b) {
+  b->last_active = mpx__now();
+  b->sleep_us = 1;
+}
+
+void mpx__backoff_idle(mpx__backoff *b) {
+  if (mpx__now() - b->last_active < b->spin_s) {
+    mpx__cpu_relax();
+    return;
+  }
+  mpx__sleep_us(b->sleep_us);
+  if (b->sleep_us < b->sleep_max)
+    b->sleep_us *= 2;
+  if (b->sleep_us > b->sleep_max)
+    b->sleep_us = b->sleep_max;
+}
+
 /* malloc aligns to 16 on our platforms; ask for at least one byte so that a
  * zero-length result is still a distinct, freeable pointer. */
 /* Buffers from this size on are backed by transparent huge pages: on the

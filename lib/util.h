@@ -82,6 +82,20 @@ void mpx__low_timer_slack(void);
 /* CPU pause hint for spin loops. */
 void mpx__cpu_relax(void);
 
+/* The idle back-off of a rank's polling loop (a worker's, a
+ * sub-manager's): it spins (mpx__cpu_relax) for MPX_WORKER_SPIN_US after
+ * its last activity, then sleeps 1, 2, 4... us up to MPX_IDLE_SLEEP_US,
+ * so that an idle rank leaves the core to busy ones. */
+typedef struct mpx__backoff {
+  double spin_s, last_active;
+  unsigned sleep_us, sleep_max;
+} mpx__backoff;
+void mpx__backoff_init(mpx__backoff *b);
+/* Something moved: spin again. */
+void mpx__backoff_active(mpx__backoff *b);
+/* Nothing moved: one spin step or one sleep. */
+void mpx__backoff_idle(mpx__backoff *b);
+
 /* n rounded up to a multiple of 8: payloads in messages, chunk results and
  * typed arrays start 8-byte aligned. */
 static inline uint64_t mpx__pad8(uint64_t n) {

@@ -37,22 +37,10 @@ typedef struct wstate {
 /* Receives a CANCEL from the root if one is waiting (or, with wait set,
  * blocks until it arrives). Returns 0 or MPX_EMPI. */
 static int check_cancel(wstate *w, int wait) {
-  int flag = 1, one = 0;
-  MPI_Status st;
-  /* Two probes: Open MPI's first one matches before it progresses, so a
-   * message that arrived while this rank was running a task is only seen
-   * by the second. */
-  for (int i = 0; !wait && i < 2; i++) {
-    int rc = MPI_Iprobe(w->root, MPX_TAG_CTL, w->comm, &flag, &st);
-    if (rc != MPI_SUCCESS)
-      return mpx__mpi_fail(rc, "MPI_Iprobe on the control tag");
-    if (flag)
-      break;
-  }
-  if (flag) {
-    int rc = MPI_Recv(&one, 1, MPI_INT, w->root, MPX_TAG_CTL, w->comm, &st);
-    if (rc != MPI_SUCCESS)
-      return mpx__mpi_fail(rc, "MPI_Recv on the control tag");
+  int one = 0, got = mpx__ctl_recv(w->comm, w->root, wait, &one);
+  if (got < 0)
+    return got;
+  if (got) {
     w->cancelling = 1;
     w->ctl_count++;
     if (one == MPX__CTL_TERMINATE)
@@ -258,10 +246,8 @@ int mpx__worker_loop(MPI_Comm comm, int root, const mpx_executor_options *o,
   } else {
     run_initializer(&w, pi);
   }
-  double spin_s = 1e-6 * (double)mpx__env_long("MPX_WORKER_SPIN_US", 200);
-  unsigned sleep_max = (unsigned)mpx__env_long("MPX_IDLE_SLEEP_US", 1000);
-  double last_active = mpx__now();
-  unsigned sleep_us = 1;
+  mpx__backoff idle;
+  mpx__backoff_init(&idle);
   int rc = 0;
   for (;;) {
     mpx__recvd r;
@@ -276,16 +262,7 @@ int mpx__worker_loop(MPI_Comm comm, int root, const mpx_executor_options *o,
     if (got == 0) {
       if ((rc = mpx__send_progress(&w.sends, 0)) != 0)
         break;
-      double idle = mpx__now() - last_active;
-      if (idle < spin_s) {
-        mpx__cpu_relax();
-      } else {
-        mpx__sleep_us(sleep_us);
-        if (sleep_us < sleep_max)
-          sleep_us *= 2;
-        if (sleep_us > sleep_max)
-          sleep_us = sleep_max;
-      }
+      mpx__backoff_idle(&idle);
       continue;
     }
     if (r.hdr.kind == MPX_MSG_STOP) {
@@ -317,8 +294,7 @@ int mpx__worker_loop(MPI_Comm comm, int root, const mpx_executor_options *o,
     if (rc)
       break;
     mpx__send_progress(&w.sends, 0);
-    last_active = mpx__now();
-    sleep_us = 1;
+    mpx__backoff_active(&idle);
   }
   int rc2 = mpx__send_progress(&w.sends, 1);
   mpx__msgbuf_free(&w.out);
