@@ -239,6 +239,17 @@ static int rank_result(mpx_future *f, double timeout) {
   return r;
 }
 
+/* Submits n calls of task name, each on the same argument; every submit
+ * must succeed. Returns the futures (calloc'd), or NULL without memory. */
+static mpx_future **submit_n(mpx_executor *ex, const char *name,
+                             const void *arg, size_t len, int n) {
+  mpx_future **fs = calloc((size_t)n, sizeof *fs);
+  MT_ASSERT(fs != NULL);
+  for (int i = 0; fs && i < n; i++)
+    MT_ASSERT(mpx_submit(ex, name, arg, len, &fs[i]) == 0);
+  return fs;
+}
+
 /* Submits n "rank" tasks sleeping ms each, and checks each came from a
  * worker of p that is also its future's worker; counts per rank in hits
  * (may be NULL). Returns the number of bad futures. */
@@ -596,12 +607,8 @@ static void test_shutdown_cancel(void) {
     int ok;
     mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, &o, &ok);
     if (ex) {
-      int n = 4 * p.workers + 4;
-      mpx_future **fs = calloc((size_t)n, sizeof *fs);
-      MT_ASSERT(fs != NULL);
-      int ms = 50;
-      for (int i = 0; fs && i < n; i++)
-        MT_ASSERT(mpx_submit(ex, "nap", &ms, sizeof ms, &fs[i]) == 0);
+      int n = 4 * p.workers + 4, ms = 50;
+      mpx_future **fs = submit_n(ex, "nap", &ms, sizeof ms, n);
       mt_sleep_ms(30); /* some run, some are sent, some still pending */
       double t0 = mt_now();
       MT_ASSERT(mpx_executor_shutdown(ex, wait, 1) == 0);
@@ -685,10 +692,7 @@ static void test_retries(void) {
     a.ms = 20;
     snprintf(a.path, sizeof a.path, "%s/crashes", dir);
     int n = 6 * p.workers;
-    mpx_future **fs = calloc((size_t)n, sizeof *fs);
-    MT_ASSERT(fs != NULL);
-    for (int i = 0; fs && i < n; i++)
-      MT_ASSERT(mpx_submit(ex, "crashon", &a, sizeof a, &fs[i]) == 0);
+    mpx_future **fs = submit_n(ex, "crashon", &a, sizeof a, n);
     /* A retry runs on another worker than the one it crashed on: under
      * another child of the root where there is one, else on another
      * worker of the same sub-manager (the root tells it which to avoid).
@@ -809,12 +813,8 @@ static void test_terminate(void) {
   int ok;
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, &o, &ok);
   if (ex) {
-    int n = 2 * p.workers + 3;
-    mpx_future **fs = calloc((size_t)n, sizeof *fs);
-    MT_ASSERT(fs != NULL);
-    int ms = 10000;
-    for (int i = 0; fs && i < n; i++)
-      MT_ASSERT(mpx_submit(ex, "nap", &ms, sizeof ms, &fs[i]) == 0);
+    int n = 2 * p.workers + 3, ms = 10000;
+    mpx_future **fs = submit_n(ex, "nap", &ms, sizeof ms, n);
     mt_sleep_ms(500); /* every worker is running one */
     double t0 = mt_now();
     MT_ASSERT(mpx_executor_terminate(ex) == 0);
