@@ -67,6 +67,24 @@ if [ ! -x "$bdir/apps/mpx-bench" ] || [ -n "$(find lib apps/mpx-bench.c apps/w4.
   cmake --build "$bdir" -j"$(nproc)" >/dev/null
 fi
 bench=$(cd "$bdir/apps" && pwd)/mpx-bench
+
+# Each simulated rank maps its own copy of the program (dlopen
+# privatization) and a stack: about a dozen memory maps. Linux's default
+# of 65,530 maps per process runs out near 5,000 ranks, where the
+# simulation dies in mmap. Raise it when running as root, else say how.
+most=${ranks:-0}
+for r in $sizes; do [ -z "$ranks" ] && [ "$r" -gt "$most" ] && most=$r; done
+want=$(( most * 16 ))
+have=$(cat /proc/sys/vm/max_map_count 2>/dev/null || echo "$want")
+if [ "$have" -lt "$want" ]; then
+  if [ "$(id -u)" = 0 ] && sysctl -q -w vm.max_map_count="$want" 2>/dev/null; then
+    echo "simulate.sh: raised vm.max_map_count from $have to $want for $most ranks" >&2
+  else
+    echo "simulate.sh: $most simulated ranks need vm.max_map_count >= $want (it is $have);" \
+      "run: sysctl -w vm.max_map_count=$want" >&2
+    exit 1
+  fi
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mpx-sim.XXXXXX")
 [ "$keep" = 1 ] || trap 'rm -rf "$tmp"' EXIT
 
