@@ -60,12 +60,29 @@ static int plan_local(MPI_Comm comm, int root, int group, int rank,
   first = nr == 0;
   mrc = MPI_Allreduce(&first, &nnodes, 1, MPI_INT, MPI_SUM, comm);
   *flat = group == MPX_GROUP_AUTO && nnodes < 2;
-  /* The node's ranks but the root, cut into groups of k in rank order. */
+  /* Groups of k larger than the largest node join whole nodes: m
+   * consecutive nodes (numbered by their lowest ranks) per group. */
+  int m = 1, node = 0, ns = 0, most = 0;
+  MPI_Comm_size(nc, &ns);
+  if (mrc == MPI_SUCCESS && group >= 2)
+    mrc = MPI_Allreduce(&ns, &most, 1, MPI_INT, MPI_MAX, comm);
+  if (mrc == MPI_SUCCESS && group > most && most > 0)
+    m = group / most + (group % most != 0);
+  if (mrc == MPI_SUCCESS && m > 1) {
+    mrc = MPI_Exscan(&first, &node, 1, MPI_INT, MPI_SUM, comm);
+    if (rank == 0) /* (MPI_Exscan leaves rank 0's undefined) */
+      node = 0;
+    if (mrc == MPI_SUCCESS) /* the node's number, from its lowest rank */
+      mrc = MPI_Bcast(&node, 1, MPI_INT, 0, nc);
+  }
+  /* The node's (or the m nodes') ranks but the root, cut into groups of
+   * k in rank order. */
   if (mrc == MPI_SUCCESS && !*flat)
-    mrc = MPI_Comm_split(nc, rank == root ? MPI_UNDEFINED : 0, rank, &nw);
+    mrc = MPI_Comm_split(m > 1 ? comm : nc,
+                         rank == root ? MPI_UNDEFINED : node / m, rank, &nw);
   int rc = mrc == MPI_SUCCESS ? 0 : mpx__mpi_fail(mrc, "splitting a node");
   if (rc == 0 && nw != MPI_COMM_NULL) {
-    int wr, ws, k = group >= 2 ? group : INT_MAX;
+    int wr, ws, k = group >= 2 && m == 1 ? group : INT_MAX;
     MPI_Comm_rank(nw, &wr);
     MPI_Comm_size(nw, &ws);
     int g = wr / k, len = ws - g * k < k ? ws - g * k : k, lead = rank;

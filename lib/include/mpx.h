@@ -261,19 +261,22 @@ typedef struct mpx_executor_options {
                    MPI_THREAD_SERIALIZED or more, else the callers (env
                    MPX_PROGRESS=auto|thread|caller). A one-rank pool makes
                    no MPI call and always has its thread */
-  int group; /* the dispatcher (docs/hierarchy.md): MPX_GROUP_FLAT, the root
-                serves every worker itself; MPX_GROUP_NODE, one sub-manager
-                per node (MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)): the
-                lowest rank of each node (the root excluded) forwards the
-                root's batches to the node's other ranks and sends their
-                results back gathered, and runs no task itself; k >= 2,
-                the same with groups of k ranks (sub-manager included)
-                within each node, so it can be tried on one node;
-                MPX_GROUP_AUTO (default): one per node when the pool has
-                at least 512 ranks on 2 or more nodes, else flat (env
-                MPX_GROUP=auto|flat|node|k). A group of one rank is a
-                plain worker of the root. Futures, cancel, errors,
-                ordering and jobs behave alike either way */
+  int group;    /* the dispatcher (docs/hierarchy.md): MPX_GROUP_FLAT, the root
+                   serves every worker itself; MPX_GROUP_NODE, one sub-manager
+                   per node (MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)): the
+                   lowest rank of each node (the root excluded) forwards the
+                   root's batches to the node's other ranks and sends their
+                   results back gathered, and runs no task itself; k >= 2,
+                   the same with groups of k ranks (sub-manager included)
+                   within each node, so it can be tried on one node; a k
+                   above the largest node's rank count joins ceil(k / that
+                   count) consecutive nodes into each group instead (fewer
+                   sub-managers, so fewer cores that run no task);
+                   MPX_GROUP_AUTO (default): one per node when the pool has
+                   at least 512 ranks on 2 or more nodes, else flat (env
+                   MPX_GROUP=auto|flat|node|k). A group of one rank is a
+                   plain worker of the root. Futures, cancel, errors,
+                   ordering and jobs behave alike either way */
 } mpx_executor_options;
 
 /* Values of mpx_executor_options.group (k >= 2: groups of k ranks). */

@@ -4,8 +4,10 @@
 # into BUILD_DIR and runs 1 ms spin tasks and tiny tasks, flat and with a
 # sub-manager per node; every JSON line must account for every task, with
 # 63 workers flat and 61 under 2 sub-managers, a rate above 0, an
-# efficiency in (0, 1] (spin) and root_busy in [0, 1]; --plot draws them
-# into a PNG.
+# efficiency in (0, 1] (spin) and root_busy in [0, 1]; groups of 16
+# ranks cut each node in two (4 sub-managers, 59 workers) and groups of
+# 48, larger than a node, join both nodes under one sub-manager (62
+# workers); --plot draws them into a PNG.
 # Usage: check_sim.sh SOURCE_DIR BUILD_DIR. Exit 77 (skip) without SimGrid.
 set -uo pipefail
 src=$1 bdir=$2
@@ -15,6 +17,7 @@ if ! command -v smpicc >/dev/null || ! command -v smpirun >/dev/null; then
 fi
 out=$("$src/scripts/simulate.sh" --build-dir "$bdir" --ranks 64 --workload spin --us 1000 --tasks 630) || exit 1
 out+=$'\n'$("$src/scripts/simulate.sh" --build-dir "$bdir" --ranks 64 --workload tiny --tasks 5000) || exit 1
+out+=$'\n'$("$src/scripts/simulate.sh" --build-dir "$bdir" --ranks 64 --workload spin --us 1000 --tasks 630 --dispatcher "16 48") || exit 1
 echo "$out"
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys
@@ -22,12 +25,14 @@ lines = [json.loads(l) for l in sys.argv[1].splitlines() if l.startswith("{")]
 want = {"spin": 630, "tiny": 5000}
 # Each workload once with each dispatcher (simulate.sh's default).
 ok = sorted((d["workload"], d.get("dispatcher")) for d in lines) == [
-    ("spin", "flat"), ("spin", "node"), ("tiny", "flat"), ("tiny", "node")]
+    ("spin", "16"), ("spin", "48"), ("spin", "flat"), ("spin", "node"),
+    ("tiny", "flat"), ("tiny", "node")]
 for d in lines:
     bad = []
     # flat: 63 workers; node: a sub-manager per 32-core node (2), which
     # runs no task
-    shape = (63, 0) if d.get("dispatcher") == "flat" else (61, 2)
+    shape = {"flat": (63, 0), "node": (61, 2), "16": (59, 4),
+             "48": (62, 1)}[d.get("dispatcher")]
     if d["ranks"] != 64 or (d["workers"], d.get("groups")) != shape:
         bad.append("ranks/workers/groups")
     if d["tasks"] != want[d["workload"]]:
