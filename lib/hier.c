@@ -69,10 +69,16 @@ static int plan_local(MPI_Comm comm, int root, int group, int rank,
   if (mrc == MPI_SUCCESS && group > most && most > 0)
     m = group / most + (group % most != 0);
   if (mrc == MPI_SUCCESS && m > 1) {
-    mrc = MPI_Exscan(&first, &node, 1, MPI_INT, MPI_SUM, comm);
-    if (rank == 0) /* (MPI_Exscan leaves rank 0's undefined) */
-      node = 0;
-    if (mrc == MPI_SUCCESS) /* the node's number, from its lowest rank */
+    /* A node's number is its lowest rank's among the nodes' lowest ranks
+     * (a split: SMPI's MPI_Exscan sends O(ranks^2) messages, minutes at
+     * 256 ranks). */
+    MPI_Comm lc = MPI_COMM_NULL;
+    mrc = MPI_Comm_split(comm, first ? 0 : MPI_UNDEFINED, rank, &lc);
+    if (mrc == MPI_SUCCESS && lc != MPI_COMM_NULL) {
+      MPI_Comm_rank(lc, &node);
+      MPI_Comm_free(&lc);
+    }
+    if (mrc == MPI_SUCCESS)
       mrc = MPI_Bcast(&node, 1, MPI_INT, 0, nc);
   }
   /* The node's (or the m nodes') ranks but the root, cut into groups of
