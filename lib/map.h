@@ -14,6 +14,7 @@ typedef struct mpx__chunk {
   uint64_t first, count;
   mpx_future *fut;
   int status;       /* the future's outcome once done */
+  int worker;       /* the rank that ran it, once done (each item's) */
   mpx__outcome *oc; /* per input, once done and status 0 */
   char **texts;     /* per input, the failure text naming the input, for
                        a task process's death (malloc'd), or NULL */

@@ -149,19 +149,30 @@ static int run_one(mpx_task_fn fn, const char *name, const void *arg,
 }
 
 int mpx__chunkbuf_add(mpx__chunkbuf *b, const void *data, size_t len) {
-  size_t need = (b->len ? b->len : 8) + 8 + mpx__pad8(len);
-  if (mpx__grow(&b->buf, &b->cap, need, 1, 256) != 0)
+  size_t at = b->len ? b->len : 8, pad = mpx__pad8(len);
+  size_t need = at + 8 + pad;
+  if (need > b->cap && mpx__grow(&b->buf, &b->cap, need, 1, 256) != 0)
     return mpx__fail(MPX_ENOMEM, "out of memory for a %zu-byte chunk", need);
-  if (b->len == 0)
-    b->len = 8;
+  unsigned char *p = b->buf + at;
   uint64_t l = len;
-  memcpy(b->buf + b->len, &l, 8);
+  memcpy(p, &l, 8);
   if (len)
-    memcpy(b->buf + b->len + 8, data, len);
-  memset(b->buf + b->len + 8 + len, 0, mpx__pad8(len) - len);
-  b->len += 8 + mpx__pad8(len);
+    memcpy(p + 8, data, len);
+  if (pad != len)
+    memset(p + 8 + len, 0, pad - len);
+  b->len = need;
   b->count++;
   return 0;
+}
+
+void mpx__chunkbuf_reserve(mpx__chunkbuf *b, uint64_t count, size_t len) {
+  size_t cap = (size_t)16 << 20; /* at most */
+  if (len > cap)
+    return;
+  size_t per = 8 + mpx__pad8(len);
+  size_t need = count > (cap - 8) / per ? cap : 8 + (size_t)count * per;
+  if (need > b->cap)
+    (void)mpx__grow(&b->buf, &b->cap, need, 1, need);
 }
 
 void *mpx__chunkbuf_finish(mpx__chunkbuf *b, size_t *len) {

@@ -68,6 +68,10 @@ typedef struct mpx__chunkbuf {
 /* Appends one input (copied). Returns 0 or MPX_ENOMEM. */
 int mpx__chunkbuf_add(mpx__chunkbuf *b, const void *data, size_t len);
 
+/* Makes room, when it can, for count inputs of len bytes each, up to
+ * 16 MiB (a hint: a failure is left to mpx__chunkbuf_add). */
+void mpx__chunkbuf_reserve(mpx__chunkbuf *b, uint64_t count, size_t len);
+
 /* Hands over the finished chunk argument (malloc'd; NULL if nothing was
  * added) and its length, and empties b. */
 void *mpx__chunkbuf_finish(mpx__chunkbuf *b, size_t *len);

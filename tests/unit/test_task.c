@@ -68,6 +68,39 @@ static void test_chunk_roundtrip(void) {
   free(arg);
 }
 
+/* Inputs of every length from 0 to 40 bytes, after a reserve sized for
+ * the first (as a map reserves a chunk): each comes back whole, and the
+ * padding after it is zero. */
+static void test_chunk_lengths(void) {
+  for (int reserve = 0; reserve < 2; reserve++) {
+    mpx__chunkbuf cb;
+    memset(&cb, 0, sizeof cb);
+    unsigned char src[40];
+    for (int i = 0; i < 40; i++)
+      src[i] = (unsigned char)(0xa0 + i);
+    for (size_t l = 0; l <= 40; l++) {
+      CU_ASSERT_EQUAL_FATAL(mpx__chunkbuf_add(&cb, src, l), 0);
+      if (reserve && cb.count == 1)
+        mpx__chunkbuf_reserve(&cb, 41, l);
+    }
+    size_t len;
+    unsigned char *arg = mpx__chunkbuf_finish(&cb, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(arg);
+    uint64_t n = 0;
+    mpx__outcome in[41];
+    CU_ASSERT_EQUAL_FATAL(mpx__chunk_arg_parse(arg, len, &n, in), 0);
+    CU_ASSERT_EQUAL_FATAL(n, 41);
+    for (size_t l = 0; l <= 40; l++) {
+      CU_ASSERT_EQUAL(in[l].len, l);
+      CU_ASSERT(l == 0 || memcmp(in[l].data, src, l) == 0);
+      const unsigned char *pad = (const unsigned char *)in[l].data + l;
+      for (size_t k = l; k < ((l + 7) & ~(size_t)7); k++)
+        CU_ASSERT_EQUAL(pad[k - l], 0);
+    }
+    free(arg);
+  }
+}
+
 /* Records a failure, then returns 0 anyway. */
 static int fail_then_zero(mpx_task_ctx *ctx, const void *arg, size_t len) {
   (void)arg;
@@ -170,6 +203,7 @@ static void test_alloc_extremes(void) {
 
 static const unit_test task_tests[] = {
     {"chunk of inputs, one failing in place", test_chunk_roundtrip},
+    {"chunk inputs of 0 to 40 bytes, padded with zeros", test_chunk_lengths},
     {"truncated and lying chunks", test_malformed_chunks},
     {"array names and overflowing shapes", test_array_names_and_shapes},
     {"allocation sizes that would wrap", test_alloc_extremes},
