@@ -17,6 +17,10 @@ if [ "${1:-}" = "--sanitize" ]; then
 fi
 dir=$(bash scripts/build.sh "${san_args[@]}" | tail -n 1)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Open MPI's PML named: ob1, the one Debian's configuration (pml = ^ucx)
+# selects anyway; otherwise every process first opens cm, whose PSM probe
+# finds no hardware: 0.2 s of each of the suite's hundreds of launches.
+export OMPI_MCA_pml=ob1
 # Open MPI's own allocations outlive MPI_Finalize; only mpx's leaks count.
 # Its components stay loaded so that their leaks can be attributed (and
 # suppressed), and full unwinding reaches the frames the suppressions name.

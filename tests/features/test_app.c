@@ -34,8 +34,14 @@
 static const char *app, *mpiexec, *flags, *mkdata, *ref;
 static char dir[256], data[300], log_[300];
 
-/* Runs the command made from fmt (printf-style) with its output in log_;
- * returns its exit status. */
+/* The log of this process's commands (the cases run side by side). */
+static const char *log_path(void) {
+  snprintf(log_, sizeof log_, "%s/log-%d", dir, (int)getpid());
+  return log_;
+}
+
+/* Runs the command made from fmt (printf-style) with its output in the
+ * log; returns its exit status. */
 static int run(const char *fmt, ...) {
   static char cmd[32768];
   va_list ap;
@@ -43,12 +49,12 @@ static int run(const char *fmt, ...) {
   int n = vsnprintf(cmd, sizeof cmd, fmt, ap);
   va_end(ap);
   CU_ASSERT_FATAL(n > 0 && (size_t)n < sizeof cmd);
-  return rc_run(cmd, log_);
+  return rc_run(cmd, log_path());
 }
 
 /* The output of the last command. */
 static const char *logged(void) {
-  return rc_slurp(log_);
+  return rc_slurp(log_path());
 }
 
 /* Whether the last command's output holds s (printing it when not). */
@@ -329,7 +335,7 @@ static void test_signal_before_job(void) {
   strcat(line, "\n");
   char cmd[1200];
   snprintf(cmd, sizeof cmd, "exec %s --list %s -o %s", app, fifo, out);
-  pid_t pid = rc_start(cmd, log_);
+  pid_t pid = rc_start(cmd, log_path());
   /* Opening the write end succeeds once the app opens the read end. */
   int fd = -1;
   for (double t0 = rc_now(); fd < 0 && rc_now() - t0 < 30;) {
@@ -400,23 +406,24 @@ int main(int argc, char **argv) {
   if (rc_cunit_init(dir, sizeof dir, "/tmp/mpx-features-XXXXXX") != 0)
     return 2;
   snprintf(data, sizeof data, "%s/digits", dir);
-  snprintf(log_, sizeof log_, "%s/log", dir);
   CU_pSuite s = CU_add_suite("mpx-features", NULL, NULL);
   CU_add_test(s, "make_dataset.sh (espeak-ng)", test_dataset);
-  CU_add_test(s, "3 ranks, bad files and a FIFO, numpy check, keep, resume",
+  /* The rest side by side (three at a time), on the data set made first:
+   * most of their time is mpirun's start and end. */
+  rc_add_case(s, "3 ranks, bad files and a FIFO, numpy check, keep, resume",
               test_job_and_numpy);
-  CU_add_test(s, "a missing input path is refused up front",
-              test_missing_input);
-  CU_add_test(s, "--list: overlong and missing paths refused by line",
-              test_list_refused);
-  CU_add_test(s, "--list: 4095-byte path, blank lines, rows aligned",
-              test_list_aligned);
-  CU_add_test(s, "identity guards resume; parts independent of ranks",
+  rc_add_case(s, "identity guards resume; parts independent of ranks",
               test_identity);
-  CU_add_test(s, "a signal while reading the inputs: exit 75, no output",
+  rc_add_case(s, "a missing input path is refused up front",
+              test_missing_input);
+  rc_add_case(s, "--list: overlong and missing paths refused by line",
+              test_list_refused);
+  rc_add_case(s, "--list: 4095-byte path, blank lines, rows aligned",
+              test_list_aligned);
+  rc_add_case(s, "a signal while reading the inputs: exit 75, no output",
               test_signal_before_job);
-  CU_add_test(s, "--list, one rank, gzip", test_list_single_rank);
-  CU_add_test(s, "empty input, bad list, unwritable output, bad options",
+  rc_add_case(s, "--list, one rank, gzip", test_list_single_rank);
+  rc_add_case(s, "empty input, bad list, unwritable output, bad options",
               test_bad_inputs);
   return rc_cunit_run(dir);
 }

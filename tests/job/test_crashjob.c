@@ -118,8 +118,9 @@ static int expect_fail;
 /* Runs a python checker of pydir with args; prints its output when it
  * fails (unless expect_fail). Returns its exit status. */
 static int py(const char *script, const char *args) {
-  char log[512];
-  at(log, sizeof log, "py.log");
+  char log[512], name[64];
+  snprintf(name, sizeof name, "py-%d.log", (int)getpid()); /* cases' own */
+  at(log, sizeof log, name);
   int rc = jt_py(pydir, script, args, log);
   if (rc != 0 && !expect_fail)
     fprintf(stderr, "%s %s: %s\n", script, args, rc_slurp(log));
@@ -243,15 +244,17 @@ static void kill_and_resume(double frac, int jitter_ms, int k) {
          frac, jitter_ms, st, claimed, PARTS, r.rc, r.computed, r.failed);
 }
 
-static void test_killed(void) {
-  /* the output created (before any crash); 12 inputs recorded (the
-   * segv, abort and exit among them: the commits stop at part 12 while
-   * it hangs, so the kill most likely comes during the hang); 24, past
-   * every crash */
-  const double fracs[] = {0, 0.3, 0.6};
+/* The kills: the output created (before any crash); 12 inputs recorded
+ * (the segv, abort and exit among them: the commits stop at part 12 while
+ * it hangs, so the kill most likely comes during the hang); 24, past
+ * every crash. Their jitters are drawn in main (from the printed seed):
+ * the cases run in processes of their own. */
+static const double fracs[] = {0, 0.3, 0.6};
+static int jitter_ms[3];
+
+static void test_killed(int i) {
   printf("\n");
-  for (int i = 0; i < 3; i++)
-    kill_and_resume(fracs[i], rand() % 31, i);
+  kill_and_resume(fracs[i], jitter_ms[i], i);
 }
 
 /* c. Retries: each listed part crashes once, then succeeds. */
@@ -383,13 +386,21 @@ int main(int argc, char **argv) {
   unsigned seed = (unsigned)time(NULL);
   printf("seed %u\n", seed);
   srand(seed);
+  for (int i = 0; i < 3; i++)
+    jitter_ms[i] = rand() % 31;
   CU_pSuite s = CU_add_suite("crashjob", NULL, NULL);
   CU_add_test(s, "isolated crashes recorded, the job goes on", test_recorded);
-  CU_add_test(s, "kill -9 at 3 moments, resume", test_killed);
-  CU_add_test(s, "--retries: crashes once, then succeeds", test_retries);
-  CU_add_test(s, "--retry-failed computes recorded failures again",
+  /* The rest side by side (three at a time): the runs mostly wait on
+   * mpirun's start and end and the rows' sleeps. */
+  for (int i = 0; i < 3; i++) {
+    char name[80];
+    snprintf(name, sizeof name, "kill -9 at %.2f, resume", fracs[i]);
+    rc_add_case_arg(s, name, test_killed, i);
+  }
+  rc_add_case(s, "--retries: crashes once, then succeeds", test_retries);
+  rc_add_case(s, "--retry-failed computes recorded failures again",
               test_retry_failed);
-  CU_add_test(s,
+  rc_add_case(s,
               "no isolation: the job dies, a resume with isolation "
               "finishes it",
               test_no_isolation);

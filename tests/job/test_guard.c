@@ -88,8 +88,9 @@ static int log_has(const char *log, const char *s) {
 /* Runs a script of tests/py; shows its output when show is set or it
  * fails. */
 static int py(const char *script, const char *args, int show) {
-  char log[512];
-  int rc = jt_py(pydir, script, args, at(log, sizeof log, "py.log"));
+  char log[512], name[64];
+  snprintf(name, sizeof name, "py-%d.log", (int)getpid()); /* cases' own */
+  int rc = jt_py(pydir, script, args, at(log, sizeof log, name));
   if (show || rc != 0)
     printf("%s", rc_slurp(log));
   return rc;
@@ -519,24 +520,31 @@ int main(int argc, char **argv) {
     return 2;
   CU_pSuite s = CU_add_suite("guard", NULL, NULL);
   CU_add_test(s, "uninterrupted reference run", test_reference);
-  CU_add_test(s, "identity: other refused, same resumed, overwrite",
-              test_identity);
-  CU_add_test(s, "identity: other --items, same --parts refused",
-              test_identity_items);
-  CU_add_test(s, "compression: other gzip refused, same resumed, /mpx/runs",
-              test_compression);
+  /* Alone, as ever: the second run must start while the first holds the
+   * lock; two runs started together must overlap. */
   CU_add_test(s, "lock: a second run while one runs", test_lock);
   CU_add_test(s, "lock: two runs started together", test_lock_race);
-  CU_add_test(s, "output directory removed mid-run", test_dir_removed);
-  CU_add_test(s, "commits on the interval while a slow part runs",
+  /* The rest side by side (three at a time): their runs mostly sleep, and
+   * what they assert does not hang on how fast a neighbour leaves them to
+   * run (a signal 0.3 s after a commit in a run of 4 s; a commit while a
+   * part sleeps 4 s). The identity and compression cases are a ctest
+   * entry of their own (job_guard_identity: MPX_TEST_ONLY), not run alone. */
+  rc_add_case(s, "identity: other refused, same resumed, overwrite",
+              test_identity);
+  rc_add_case(s, "identity: other --items, same --parts refused",
+              test_identity_items);
+  rc_add_case(s, "compression: other gzip refused, same resumed, /mpx/runs",
+              test_compression);
+  rc_add_case(s, "output directory removed mid-run", test_dir_removed);
+  rc_add_case(s, "commits on the interval while a slow part runs",
               test_commit_interval);
-  CU_add_test(s, "SIGTERM to every process, resume", test_sigterm);
-  CU_add_test(s, "SIGINT to every process, resume", test_sigint);
-  CU_add_test(s, "SIGUSR1 to every process, resume", test_sigusr1);
-  CU_add_test(s, "SIGUSR1 to mpirun alone (forwarded), resume",
+  rc_add_case(s, "SIGTERM to every process, resume", test_sigterm);
+  rc_add_case(s, "SIGINT to every process, resume", test_sigint);
+  rc_add_case(s, "SIGUSR1 to every process, resume", test_sigusr1);
+  rc_add_case(s, "SIGUSR1 to mpirun alone (forwarded), resume",
               test_sigusr1_mpirun);
-  CU_add_test(s, "SIGTERM to mpirun alone, resume", test_sigterm_mpirun);
-  CU_add_test(s, "SIGINT to mpirun alone, resume", test_sigint_mpirun);
+  rc_add_case(s, "SIGTERM to mpirun alone, resume", test_sigterm_mpirun);
+  rc_add_case(s, "SIGINT to mpirun alone, resume", test_sigint_mpirun);
   printf("\n");
   return rc_cunit_run(dir);
 }

@@ -87,8 +87,9 @@ static void run_job(const char *env, const char *out, const char *extra,
 
 /* Runs a shell command; 0 or its status (printing its log on failure). */
 static int sh(const char *cmd) {
-  char log[512];
-  at(log, sizeof log, "sh.log");
+  char log[512], name[64];
+  snprintf(name, sizeof name, "sh-%d.log", (int)getpid()); /* cases' own */
+  at(log, sizeof log, name);
   int rc = rc_run(cmd, log);
   if (rc != 0)
     fprintf(stderr, "'%s' exited %d: %s\n", cmd, rc, rc_slurp(log));
@@ -97,8 +98,9 @@ static int sh(const char *cmd) {
 
 /* Runs tests/py/NAME.py ARGS with Debian's python3 (h5py, numpy). */
 static int py(const char *script, const char *args) {
-  char log[512];
-  int rc = jt_py(pydir, script, args, at(log, sizeof log, "py.log"));
+  char log[512], name[64];
+  snprintf(name, sizeof name, "py-%d.log", (int)getpid()); /* cases' own */
+  int rc = jt_py(pydir, script, args, at(log, sizeof log, name));
   if (rc != 0)
     fprintf(stderr, "\n%s %s: exit %d: %s\n", script, args, rc, rc_slurp(log));
   return rc;
@@ -494,28 +496,30 @@ int main(int argc, char **argv) {
   CU_pSuite s = CU_add_suite("integrity", NULL, NULL);
   CU_add_test(s, "uninterrupted reference run", test_reference);
   CU_add_test(s, "a job killed at its second commit", test_killed);
-  CU_add_test(s, "finished job + user dataset: resume changes nothing",
+  /* The rest side by side (three at a time): the runs mostly wait on
+   * mpirun's start and end and the rows' sleeps. */
+  rc_add_case(s, "finished job + user dataset: resume changes nothing",
               test_finished_untouched);
-  CU_add_test(s, "killed job + user additions: resumed, additions kept",
+  rc_add_case(s, "killed job + user additions: resumed, additions kept",
               test_killed_user_additions);
-  CU_add_test(s, "empty record beside committed output: refused",
+  rc_add_case(s, "empty record beside committed output: refused",
               test_empty_record);
-  CU_add_test(s, "torn record beside committed output: refused",
+  rc_add_case(s, "torn record beside committed output: refused",
               test_torn_record);
-  CU_add_test(s, "empty record, nothing committed or no output: afresh",
+  rc_add_case(s, "empty record, nothing committed or no output: afresh",
               test_empty_record_nothing_committed);
-  CU_add_test(s, "no /mpx beside a record of no commit: moved aside",
+  rc_add_case(s, "no /mpx beside a record of no commit: moved aside",
               test_no_mpx_nothing_committed);
-  CU_add_test(s, "output missing beside record: starts over",
+  rc_add_case(s, "output missing beside record: starts over",
               test_output_missing);
-  CU_add_test(s, "output unreadable beside record: moved aside, twice",
+  rc_add_case(s, "output unreadable beside record: moved aside, twice",
               test_output_unreadable);
-  CU_add_test(s, "finished output changed in place: refused", test_tampered);
-  CU_add_test(s, "output open in h5py: busy, not unreadable",
+  rc_add_case(s, "finished output changed in place: refused", test_tampered);
+  rc_add_case(s, "output open in h5py: busy, not unreadable",
               test_open_elsewhere);
-  CU_add_test(s, "more than 64 added datasets (old overflow)",
+  rc_add_case(s, "more than 64 added datasets (old overflow)",
               test_many_datasets);
-  CU_add_test(s, "added chunked dataset (old zero-item rewrite)",
+  rc_add_case(s, "added chunked dataset (old zero-item rewrite)",
               test_chunked_dataset);
   return rc_cunit_run(dir);
 }

@@ -48,10 +48,11 @@ static void job_cmd(char *buf, size_t cap, const char *env, const char *out,
   jt_job_cmd(buf, cap, &w4, 400, env, out, extra);
 }
 
+/* h5same.py a b (its log beside b: cases run side by side). */
 static int same_h5(const char *a, const char *b) {
-  char args[1100], log[512];
+  char args[1100], log[600];
   snprintf(args, sizeof args, "%s %s", a, b);
-  snprintf(log, sizeof log, "%s/h5same.log", dir);
+  snprintf(log, sizeof log, "%s.h5same.log", b);
   int rc = jt_py(NULL, h5same, args, log);
   if (rc != 0)
     fprintf(stderr, "h5same %s %s: %s\n", a, b, rc_slurp(log));
@@ -143,15 +144,16 @@ static void kill_and_resume(const char *hook, double frac, int k) {
          computed);
 }
 
-static void test_kills(void) {
-  const char *hooks[] = {"created:1", "staged:7", "flushed:2", "recorded:3",
-                         "closing:1"};
-  const double fracs[] = {0, 0.15, 0.3, 0.45, 0.6};
-  int k = 0;
-  for (int i = 0; i < 5; i++)
-    kill_and_resume(hooks[i], 0, k++);
-  for (int i = 0; i < 5; i++)
-    kill_and_resume(NULL, fracs[i], k++);
+static const char *const hooks[] = {"created:1", "staged:7", "flushed:2",
+                                    "recorded:3", "closing:1"};
+static const double fracs[] = {0, 0.15, 0.3, 0.45, 0.6};
+
+/* Kill k: at a writer hook (k < 5), else at a point of progress. */
+static void test_kill(int k) {
+  if (k < 5)
+    kill_and_resume(hooks[k], 0, k);
+  else
+    kill_and_resume(NULL, fracs[k - 5], k);
 }
 
 static void test_existing_output(void) {
@@ -263,10 +265,20 @@ int main(int argc, char **argv) {
     return 2;
   CU_pSuite s = CU_add_suite("job", NULL, NULL);
   CU_add_test(s, "uninterrupted run, h5py/h5ls/h5dump", test_reference);
-  CU_add_test(s, "kill -9 at 10 moments, resume", test_kills);
-  CU_add_test(s, "existing, foreign and overwritten outputs",
+  /* The rest side by side (three at a time): the runs mostly wait on
+   * mpirun's start and end and the rows' sleeps. */
+  for (int k = 0; k < 10; k++) {
+    char name[80];
+    if (k < 5)
+      snprintf(name, sizeof name, "kill -9 at %s, resume", hooks[k]);
+    else
+      snprintf(name, sizeof name, "kill -9 at progress %.2f, resume",
+               fracs[k - 5]);
+    rc_add_case_arg(s, name, test_kill, k);
+  }
+  rc_add_case(s, "existing, foreign and overwritten outputs",
               test_existing_output);
-  CU_add_test(s, "bad paths and no inputs", test_bad_paths);
-  CU_add_test(s, "full disk (tmpfs)", test_full_disk);
+  rc_add_case(s, "bad paths and no inputs", test_bad_paths);
+  rc_add_case(s, "full disk (tmpfs)", test_full_disk);
   return rc_cunit_run(dir);
 }

@@ -4,6 +4,7 @@
  * only, a failure count reduced over all ranks, and a watchdog.
  */
 #include "mpx_test_mpi.h"
+#include "testsel.h"
 
 #include <CUnit/Basic.h>
 #include <signal.h>
@@ -77,7 +78,9 @@ int mt_allok(int ok, const char *what) {
   return res;
 }
 
-/* Registers the suites; returns 0 or 1 when CUnit failed. */
+/* Registers the suites' tests that MPX_TEST_ONLY and MPX_TEST_SKIP select
+ * (testsel.h; every rank sees the launcher's environment, so every rank
+ * registers the same); returns 0 or 1 when CUnit failed. */
 static int add_suites(const mt_suite *suites) {
   if (CU_initialize_registry() != CUE_SUCCESS)
     return 1;
@@ -86,7 +89,7 @@ static int add_suites(const mt_suite *suites) {
     if (!cs)
       return 1;
     for (const mt_test *t = s->tests; t->name; t++)
-      if (!CU_add_test(cs, t->name, t->fn))
+      if (ts_selected(t->name) && !CU_add_test(cs, t->name, t->fn))
         return 1;
   }
   return 0;

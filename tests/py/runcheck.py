@@ -5,10 +5,12 @@
       F holds one row per line of the commands file CMDS, in order: seq
       1..n, the command, and exitval, signal, stdout and stderr as
       /bin/sh -c gives them when this script runs the command itself (in
-      the current directory); outputs holding a NUL are stored %-escaped
-      (%00, %25) with bit 1 (stdout) or 2 (stderr) of `escaped` set, and
-      decode to the same bytes; host is this host, starttime within
-      [T0, T1] (epoch seconds), runtime >= 0, tries 1, /mpx/item_status 0.
+      the current directory; all at once: the commands of a list are
+      independent, as under mpx-run, and may sleep); outputs holding a
+      NUL are stored %-escaped (%00, %25) with bit 1 (stdout) or 2
+      (stderr) of `escaped` set, and decode to the same bytes; host is
+      this host, starttime within [T0, T1] (epoch seconds), runtime >= 0,
+      tries 1, /mpx/item_status 0.
       EXPECT (optional) also pins values: "SEQ:EXITVAL:SIGNAL,...".
   runcheck.py same A.h5 B.h5
       A and B hold the same seq, command, exitval, signal, stdout, stderr
@@ -54,15 +56,21 @@ def raw(v):
     return v if isinstance(v, bytes) else str(v).encode()
 
 
-def run(cmd):
-    """exitval, signal, stdout, stderr of /bin/sh -c cmd."""
+def start(cmd):
+    """/bin/sh -c cmd started, its outputs on pipes."""
     # argv[0] "sh", as mpx-run starts it: the shell names itself so in its
     # messages ("sh: 1: x: not found")
-    p = subprocess.run(["sh", "-c", cmd], executable="/bin/sh", stdin=subprocess.DEVNULL,
-                       capture_output=True,
-                       preexec_fn=lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL))
+    return subprocess.Popen(["sh", "-c", cmd], executable="/bin/sh",
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL))
+
+
+def finish(p):
+    """exitval, signal, stdout, stderr of a command start() started."""
+    out, err = p.communicate()
     rc = p.returncode
-    return (rc, 0, p.stdout, p.stderr) if rc >= 0 else (0, -rc, p.stdout, p.stderr)
+    return (rc, 0, out, err) if rc >= 0 else (0, -rc, out, err)
 
 
 def check(cmds, path, t0, t1, expect):
@@ -72,6 +80,7 @@ def check(cmds, path, t0, t1, expect):
         lines.pop()
     n = len(lines)
     host = socket.gethostname()
+    ran = [finish(p) for p in [start(cmd) for cmd in lines]]
     with h5py.File(path, "r") as f:
         col = {c: f[c][()] for c in COLUMNS + ["host", "starttime", "runtime", "tries"]}
         for c, v in col.items():
@@ -85,7 +94,7 @@ def check(cmds, path, t0, t1, expect):
                 return f"row {i}: seq {col['seq'][i]}"
             if raw(col["command"][i]).decode() != cmd:
                 return f"seq {seq}: command {col['command'][i]!r}, want {cmd!r}"
-            ev, sg, out, err = run(cmd)
+            ev, sg, out, err = ran[i]
             esc = int(col["escaped"][i])
             got_out, got_err = raw(col["stdout"][i]), raw(col["stderr"][i])
             nul = (NUL in out, NUL in err)

@@ -48,7 +48,8 @@
 #include "runcmd.h"
 
 static const char *mpxrun, *mpiexec, *flags, *pydir;
-static char dir[256];
+static char root[256]; /* the test's directory */
+static char dir[300];  /* the running case's: root/NAME */
 static int have_parallel;
 
 #define PARALLEL "PARALLEL_SHELL=/bin/sh parallel --will-cite"
@@ -97,6 +98,14 @@ static void addq(str *s, const char *a) {
     else
       addn(s, a, 1);
   addn(s, "'", 1);
+}
+
+/* The cases run side by side (rc_add_case), each in a directory of its
+ * own: root/name. */
+static void enter(const char *name) {
+  snprintf(dir, sizeof dir, "%s/%s", root, name);
+  if (mkdir(dir, 0755) != 0)
+    CU_FAIL_FATAL("mkdir of the case's directory");
 }
 
 /* dir/name in a static ring of buffers. */
@@ -263,7 +272,8 @@ static const char *const templates[] = {
     "'printf \"<%s>\" {//} {/.}; echo'",
     "echo {/} and {.}",
 };
-#define NTEMPLATES (int)(sizeof templates / sizeof templates[0])
+/* One case each (main). */
+_Static_assert(sizeof templates / sizeof templates[0] == 6, "six templates");
 
 /* Compares `parallel -k` with mpx-run at np ranks: how is "::: args",
  * "-a FILE", "< FILE" or "FILE"; tmpl the template (or ""). */
@@ -312,14 +322,10 @@ static void compare_output(const char *how, const char *tmpl, int np,
   CU_ASSERT(same_file(po, mo, tag));
 }
 
-static void test_replacements(void) {
-  if (!have_parallel)
-    CU_FAIL_FATAL(NO_PARALLEL);
-  memset(big, 'x', 5000);
-  memcpy(big + 2000, "/dir.d/", 7); /* something for {/} {//} {.} to cut */
-  /* -a FILE: the same arguments one a line (none holds a newline) */
+/* The inputs of case 1: the arguments one a line (none holds a newline)
+ * for -a FILE, and commands one a line with the shell's own quoting. */
+static void write_repl_inputs(void) {
   write_lines(at("args.txt"), args, NARGS);
-  /* commands, one a line, with the shell's own quoting */
   static const char *const cmds[] = {
       "echo one",
       "echo \"two  three\"",
@@ -332,13 +338,28 @@ static void test_replacements(void) {
       "echo \"$((6 * 7))\" | tr 4 X",
   };
   write_lines(at("cmds.txt"), cmds, sizeof cmds / sizeof cmds[0]);
-  char tag[600];
-  for (int t = 0; t < NTEMPLATES; t++) {
-    snprintf(tag, sizeof tag, "%s ::: (np 3)", templates[t]);
-    compare_output(":::", templates[t], 3, tag);
-    snprintf(tag, sizeof tag, "-a FILE %s (np 3)", templates[t]);
-    compare_output("-a", templates[t], 3, tag);
-  }
+}
+
+/* Case 1 for template t: its arguments from ::: and from -a FILE. */
+static void replacements(int t) {
+  if (!have_parallel)
+    CU_FAIL_FATAL(NO_PARALLEL);
+  char name[32], tag[600];
+  snprintf(name, sizeof name, "repl%d", t);
+  enter(name);
+  write_repl_inputs();
+  snprintf(tag, sizeof tag, "%s ::: (np 3)", templates[t]);
+  compare_output(":::", templates[t], 3, tag);
+  snprintf(tag, sizeof tag, "-a FILE %s (np 3)", templates[t]);
+  compare_output("-a", templates[t], 3, tag);
+}
+
+/* Case 1 at other rank counts, and commands rather than a template. */
+static void test_repl_more(void) {
+  if (!have_parallel)
+    CU_FAIL_FATAL(NO_PARALLEL);
+  enter("repl-more");
+  write_repl_inputs();
   compare_output(":::", templates[2], 1, "all strings ::: (np 1)");
   compare_output("-a", templates[2], 2, "all strings -a (np 2)");
   compare_output("<", "", 3, "commands on stdin (np 3)");
@@ -467,6 +488,7 @@ static void compare_joblogs(const char *p, const char *m, int want) {
 static void test_joblog(void) {
   if (!have_parallel)
     CU_FAIL_FATAL(NO_PARALLEL);
+  enter("joblog");
   static const char *const cmds[] = {
       "exit 0",
       "exit 1",
@@ -525,6 +547,7 @@ static void resume_round(const char *opts, const char *want) {
 static void test_resume(void) {
   if (!have_parallel)
     CU_FAIL_FATAL(NO_PARALLEL);
+  enter("resume");
   static const char *const cmds[] = {
       "echo 1 >> S", "echo 2 >> S; exit 1",     "echo 3 >> S; exit 3",
       "echo 4 >> S", "echo 5 >> S; kill -9 $$", "echo 6 >> S",
@@ -554,6 +577,7 @@ static void test_resume(void) {
  */
 
 static void test_output(void) {
+  enter("output");
   static const char *const cmds[] = {
       "echo hello",
       "printf 'a\\000b%%c\\n'",
@@ -634,6 +658,7 @@ static int run_alive(const char *out, const char *sig) {
 }
 
 static void test_kill(void) {
+  enter("kill");
   static char lines[KCMDS][80];
   const char *cmds[KCMDS];
   for (int k = 0; k < KCMDS; k++) {
@@ -648,6 +673,10 @@ static void test_kill(void) {
   add_mpx(&m, 3);
   addf(&m, " -q -o %s ../k.txt 2>../m.err", at("kref.h5"));
   CU_ASSERT_EQUAL_FATAL(run(&m), 0);
+  /* the commands and their uninterrupted output, for case 11 too */
+  FILE *ok = fopen(at("kref.ok"), "w");
+  if (ok)
+    fclose(ok);
   unsigned seed = (unsigned)time(NULL);
   srand(seed);
   printf("\n  seed %u", seed);
@@ -727,6 +756,7 @@ static void test_kill(void) {
  */
 
 static void test_timeout(void) {
+  enter("timeout");
   str m = {0};
   FILE *f = fopen(at("t.txt"), "w");
   CU_ASSERT_PTR_NOT_NULL_FATAL(f);
@@ -793,6 +823,7 @@ static int halt_run(const char *name, str *cmdline, char *ran, size_t cap,
 }
 
 static void test_halt(void) {
+  enter("halt");
   static char lines[HCMDS][64];
   const char *cmds[HCMDS];
   for (int k = 0; k < HCMDS; k++) {
@@ -876,11 +907,16 @@ static void bad(const char *name, int np, const char *args, const char *what) {
 }
 
 static void test_bad_input(void) {
+  enter("bad");
   bad("b1", 3, "--joblog j.log -o o.h5 ../empty.txt", "no commands to run");
   bad("b2", 3, "--joblog j.log -o o.h5 echo :::", "no commands to run");
   bad("b3", 1, "--joblog j.log ../empty.txt", "no commands to run");
   bad("b4", 3, "-a missing.txt --joblog j.log -o o.h5 echo", "missing.txt");
   bad("b5", 3, "--joblog nodir/j.log -o o.h5 echo ::: a", "nodir/j.log");
+}
+
+static void test_bad_input2(void) {
+  enter("bad2");
   bad("b6", 3, "-o nodir/o.h5 echo ::: a", "nodir/o.h5");
   bad("b7", 3, "--resume echo ::: a", "--resume needs --joblog or -o");
   bad("b8", 3, "--wd nodir --joblog j.log -o o.h5 echo ::: a", "nodir");
@@ -897,6 +933,7 @@ static void test_bad_input(void) {
  * which no file system takes as a name), contents byte for byte. */
 static void test_results(void) {
   CU_ASSERT_FATAL(have_parallel);
+  enter("results");
   str in = {0}, p = {0}, m = {0};
   for (int i = 0; i < NARGS - 1; i++) {
     addn(&in, " ", 1);
@@ -926,9 +963,15 @@ static void test_results(void) {
 /* SIGUSR1 mid-run (a SLURM time-limit warning): nothing more is
  * dispatched, the running commands finish within --grace and are
  * committed, exit 102; --resume then finishes, no command ran twice and
- * the output equals an uninterrupted run's (kref.h5 of case 5). */
+ * the output equals an uninterrupted run's (kref.h5 of case 5, whose
+ * commands k.txt it runs: it waits for them). */
 static void test_stop_signal(void) {
-  char wd[512], out[600], side[700];
+  enter("stop");
+  char wd[512], out[600], side[700], cmds[600], kref[600], mark[600];
+  snprintf(cmds, sizeof cmds, "%s/kill/k.txt", root);
+  snprintf(kref, sizeof kref, "%s/kill/kref.h5", root);
+  snprintf(mark, sizeof mark, "%s/kill/kref.ok", root);
+  CU_ASSERT_FATAL(rc_wait_file(mark, 120));
   snprintf(wd, sizeof wd, "%s", at("stop"));
   mkdir(wd, 0755);
   snprintf(out, sizeof out, "%s/k.h5", wd);
@@ -936,7 +979,7 @@ static void test_stop_signal(void) {
   str m = {0};
   addf(&m, "cd %s && exec ", wd);
   add_mpx(&m, 3);
-  addf(&m, " -q --grace 20 -o %s ../k.txt", out);
+  addf(&m, " -q --grace 20 -o %s %s", out, cmds);
   pid_t pid = rc_start(m.p, at("stop.log"));
   sfree(&m);
   int runs[KCMDS + 1], st = 0, ended = 0;
@@ -965,7 +1008,7 @@ static void test_stop_signal(void) {
   CU_ASSERT(n1 < KCMDS); /* it stopped before the end */
   addf(&m, "cd %s && ", wd);
   add_mpx(&m, 3);
-  addf(&m, " -q --resume -o %s ../k.txt", out);
+  addf(&m, " -q --resume -o %s %s", out, cmds);
   CU_ASSERT_EQUAL(run(&m), 0);
   count_runs(side, runs);
   int twice = 0, never = 0;
@@ -979,7 +1022,7 @@ static void test_stop_signal(void) {
   CU_ASSERT_EQUAL(never, 0);
   CU_ASSERT_EQUAL(twice, 0); /* the grace let every running one finish */
   char args[1400];
-  snprintf(args, sizeof args, "same %s %s", at("kref.h5"), out);
+  snprintf(args, sizeof args, "same %s %s", kref, out);
   CU_ASSERT_EQUAL(py(args), 0);
 }
 
@@ -988,6 +1031,7 @@ static void test_stop_signal(void) {
  * 4 s away; with --task-time 3 and 1 s commands the run stops after about a
  * second (exit 102), and --resume (end far away) finishes the rest. */
 static void test_task_time(void) {
+  enter("task-time");
   char wd[512], bin[600], out[600], sq[700];
   snprintf(wd, sizeof wd, "%s", at("tt"));
   mkdir(wd, 0755);
@@ -1034,6 +1078,7 @@ static void test_task_time(void) {
 }
 
 static void test_env_wd(void) {
+  enter("env");
   char wd[512];
   snprintf(wd, sizeof wd, "%s", at("work dir"));
   mkdir(wd, 0755);
@@ -1075,6 +1120,7 @@ static void test_env_wd(void) {
  * test's own found there), and from the current directory, entered
  * through a symbolic link. */
 static void test_plain(void) {
+  enter("plain");
   char wd[512], bin[512], path[1200];
   snprintf(wd, sizeof wd, "%s", at("plain dir"));
   snprintf(bin, sizeof bin, "%s", at("plain bin"));
@@ -1173,32 +1219,46 @@ int main(int argc, char **argv) {
   mpiexec = argv[2];
   flags = argv[3];
   pydir = argv[4];
-  if (rc_cunit_init(dir, sizeof dir, "/tmp/mpx-run-XXXXXX") != 0)
+  if (rc_cunit_init(root, sizeof root, "/tmp/mpx-run-XXXXXX") != 0)
     return 2;
+  snprintf(dir, sizeof dir, "%s", root);
   have_parallel = system("command -v parallel >/dev/null 2>&1") == 0;
   if (!have_parallel)
     fprintf(stderr, "%s\n", NO_PARALLEL);
   /* GNU parallel keeps its state here, not in the user's home */
   setenv("PARALLEL_HOME", at("parallel-home"), 1);
+  memset(big, 'x', 5000);
+  memcpy(big + 2000, "/dir.d/", 7); /* something for {/} {//} {.} to cut */
+  /* Two cases time a whole run (launch included): they run first, alone.
+   * Then every other case runs side by side with two others, the longest
+   * first: most of their time is mpirun's start and end, and sleeps. */
   CU_pSuite s = CU_add_suite("mpx-run", NULL, NULL);
-  CU_add_test(s, "1. replacement strings and quoting vs parallel -k",
-              test_replacements);
-  CU_add_test(s, "2. joblog vs parallel --joblog", test_joblog);
-  CU_add_test(s, "3. --resume, --resume-failed vs parallel", test_resume);
-  CU_add_test(s, "4. -o out.h5 (h5py), existing output, --overwrite",
-              test_output);
-  CU_add_test(s, "5. kill -9 at random moments, --resume -o", test_kill);
-  CU_add_test(s, "6. --timeout", test_timeout);
-  CU_add_test(s, "7. --halt now/soon vs parallel", test_halt);
-  CU_add_test(s, "8. bad input", test_bad_input);
-  CU_add_test(s, "9. --env and --wd", test_env_wd);
-  CU_add_test(s, "10. --results vs parallel --results", test_results);
-  CU_add_test(s, "11. SIGUSR1 mid-run: grace, 102, --resume", test_stop_signal);
   CU_add_test(s, "12. --task-time (a stand-in squeue)", test_task_time);
-  CU_add_test(s, "13. plain commands without the shell, as with it",
+  CU_add_test(s, "6. --timeout", test_timeout);
+  rc_add_case(s, "5. kill -9 at random moments, --resume -o", test_kill);
+  rc_add_case(s, "7. --halt now/soon vs parallel", test_halt);
+  rc_add_case(s, "3. --resume, --resume-failed vs parallel", test_resume);
+  for (int t = 0; t < 6; t++) {
+    char name[300];
+    snprintf(name, sizeof name,
+             "1. replacement strings and quoting vs parallel -k: %s",
+             templates[t]);
+    rc_add_case_arg(s, name, replacements, t);
+  }
+  rc_add_case(s, "1. ... 1 and 2 ranks, commands on stdin and in files",
+              test_repl_more);
+  rc_add_case(s, "11. SIGUSR1 mid-run: grace, 102, --resume", test_stop_signal);
+  rc_add_case(s, "4. -o out.h5 (h5py), existing output, --overwrite",
+              test_output);
+  rc_add_case(s, "8. bad input", test_bad_input);
+  rc_add_case(s, "8. bad input, more", test_bad_input2);
+  rc_add_case(s, "13. plain commands without the shell, as with it",
               test_plain);
+  rc_add_case(s, "10. --results vs parallel --results", test_results);
+  rc_add_case(s, "9. --env and --wd", test_env_wd);
+  rc_add_case(s, "2. joblog vs parallel --joblog", test_joblog);
   double t0 = rc_now();
-  int rc = rc_cunit_run(dir);
+  int rc = rc_cunit_run(root);
   printf("test_mpxrun: %.1f s\n", rc_now() - t0);
   return rc;
 }

@@ -119,11 +119,12 @@ JobRequeue=1
 # it starts again in about 12 s (docs/slurm-requeue.md).
 AuthInfo=cred_expire=10
 SchedulerParameters=sched_interval=2
-# 16 CPUs whatever the machine has, so that templates asking up to 16
-# tasks per node are accepted; config_overrides keeps the node from being
-# drained for it.
+# 64 CPUs whatever the machine has, so that templates asking up to 16
+# tasks per node are accepted and slurm_templates' jobs (46 tasks in all)
+# run side by side, as they mostly sleep; config_overrides keeps the node
+# from being drained for it.
 SlurmdParameters=config_overrides
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=16 State=UNKNOWN
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=64 State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 EOF
 

@@ -3,11 +3,11 @@
 #  (a) a trivial batch script,
 #  (b) slurm/mpx-seeds.sbatch verbatim with mpirun inside (only what one
 #      node cannot hold overridden: -N 1 instead of its --nodes=2; its
-#      --ntasks-per-node=4 fits the 16 CPUs the node advertises),
+#      --ntasks-per-node=4 fits the 64 CPUs the node advertises),
 #  (c) the same with MPX_LAUNCHER=srun (srun --mpi=pmix),
-# checks each sbatch --wait status and output, that nothing of a finished
-# job is left running, and always stops SLURM (slurm-down.sh), also when a
-# step fails or the test is interrupted.
+# all three side by side; checks each sbatch --wait status and output,
+# that nothing of a finished job is left running, and always stops SLURM
+# (slurm-down.sh), also when a step fails or the test is interrupted.
 # Usage: smoke.sh SOURCE_DIR BUILD_DIR WORK_DIR
 # Exit 77 (skip) when not root; a missing package is a failure.
 set -uo pipefail
@@ -100,19 +100,29 @@ job_procs() {
   done
 }
 
-# submit NAME TIMEOUT sbatch-args...: sbatch --wait; sets JOB and RC and
-# keeps scontrol show job in NAME.show.
-submit() {
-  local name=$1 limit=$2 out
+# start NAME TIMEOUT sbatch-args...: sbatch --wait in the background (the
+# three jobs run side by side: each mostly waits on SLURM and its polls);
+# collect NAME then sets JOB and RC and keeps scontrol show job in
+# NAME.show.
+declare -A PIDS LIMITS
+start() {
+  local name=$1 limit=$2
   shift 2
   log "$name: sbatch --wait $*"
-  out=$(timeout "$limit" sbatch --parsable --wait "$@" 2>"$name.sbatch.err")
+  timeout "$limit" sbatch --parsable --wait "$@" >"$name.sbatch.out" \
+    2>"$name.sbatch.err" &
+  PIDS[$name]=$!
+  LIMITS[$name]=$limit
+}
+collect() {
+  local name=$1
+  wait "${PIDS[$name]}"
   RC=$?
-  JOB=$(echo "$out" | head -n 1 | cut -d';' -f1)
+  JOB=$(head -n 1 "$name.sbatch.out" | cut -d';' -f1)
   timeout 5 scontrol show job "$JOB" >"$name.show" 2>&1
   log "$name: job ${JOB:-?} exited $RC"
   if [ "$RC" -eq 124 ]; then
-    fail "$name: sbatch --wait still waiting after $limit s"
+    fail "$name: sbatch --wait still waiting after ${LIMITS[$name]} s"
     [ -n "$JOB" ] && timeout 5 scancel "$JOB"
   fi
   [ -s "$name.sbatch.err" ] && { echo "--- sbatch stderr:"; cat "$name.sbatch.err"; }
@@ -152,11 +162,7 @@ cat >trivial.sh <<'EOF'
 #SBATCH --output=trivial-%j.out
 echo "hello from job $SLURM_JOB_ID on $(hostname -s), tasks $SLURM_NTASKS, conf $SLURM_CONF"
 EOF
-submit trivial 60 -n 1 trivial.sh
-[ "$RC" -eq 0 ] || fail "trivial: sbatch --wait returned $RC, not 0"
-expect trivial "trivial-$JOB.out" \
-  "^hello from job $JOB on $(hostname -s), tasks 1, conf $SLURM_CONF\$"
-no_leftovers trivial
+start trivial 60 -n 1 trivial.sh
 
 # (b) and (c): the template verbatim. It runs "$BUILD/apps/mpx-seeds" from
 # the submission directory and writes mpx-seeds-<job>.out there; mpirun
@@ -168,6 +174,17 @@ if [ ! -x "$BUILD/apps/mpx-seeds" ]; then
   fail "$BUILD/apps/mpx-seeds is missing: build the apps first"
   exit 1
 fi
+for launcher in mpirun srun; do
+  MPX_LAUNCHER=$launcher start "seeds-$launcher" 150 -N 1 \
+    "$SRC/slurm/mpx-seeds.sbatch"
+done
+
+collect trivial
+[ "$RC" -eq 0 ] || fail "trivial: sbatch --wait returned $RC, not 0"
+expect trivial "trivial-$JOB.out" \
+  "^hello from job $JOB on $(hostname -s), tasks 1, conf $SLURM_CONF\$"
+no_leftovers trivial
+
 seeds_checks=(
   '^mpx-seeds: 3 worker\(s\)'
   'result 4: 40'
@@ -176,8 +193,7 @@ seeds_checks=(
 )
 for launcher in mpirun srun; do
   name=seeds-$launcher
-  export MPX_LAUNCHER=$launcher
-  submit "$name" 150 -N 1 "$SRC/slurm/mpx-seeds.sbatch"
+  collect "$name"
   [ "$RC" -eq 0 ] || fail "$name: sbatch --wait returned $RC, not 0"
   expect "$name" "mpx-seeds-$JOB.out" "${seeds_checks[@]}"
   # srun makes a job step (slurmd launches its tasks); mpirun on the batch

@@ -28,19 +28,21 @@
  *     is warned again when it still runs 10-40 s after its start: each
  *     run ends by itself inside the minute);
  *     same output as an uninterrupted run (made once, with 15 workers), no
- *     command started twice; both launchers' jobs are submitted first and
- *     run beside cases 1, 2, 4 and 5, and are checked last (a minute of
- *     wall time each, not two in a row);
+ *     command started twice;
  *  4. a plain scancel mid-run (TERM to everything): the job ends CANCELLED
  *     and is not requeued; the same script submitted again resumes and
  *     finishes with the uninterrupted run's output.
  * mpx-features.sbatch (mpirun): 24 WAVs of scripts/make_dataset.sh, each
  *  padded to 48 MB with a sparse silent tail so that a part takes ~0.7 s:
- *  5. scancel --batch --signal=USR1 mid-run: interrupted (exit 75),
- *     requeued, finished; the output equals an uninterrupted run's
- *     (tests/py/h5same.py).
+ *  5. scancel --batch --signal=USR1 mid-run (once a commit holds some of
+ *     the parts, not all): interrupted (exit 75), requeued, finished; the
+ *     output equals an uninterrupted run's (tests/py/h5same.py).
  * After every job nothing of it may run on; after slurm-down.sh nothing
  * of this SLURM may run (its exit status).
+ * The cases run side by side (each in a process of its own, rc_add_case):
+ * they spend their time waiting on sleeps, requeues and SLURM's sweeps,
+ * and the time-limit jobs alone take a minute or more. A case that needs
+ * another's output as its reference waits for that case's mark.
  *
  * Usage: test_templates SOURCE_DIR BUILD_DIR WORK_DIR
  * Exit 77 (skip) when not root.
@@ -66,7 +68,6 @@ static char dir[400], jobs[500], cmdlog[600], downsh[600], upsh[600];
 static volatile sig_atomic_t slurm_running;
 static int down_failed, up_failed;
 static double t0;
-static int have_slow_ref;
 
 static void say(const char *fmt, ...) {
   va_list ap;
@@ -592,6 +593,49 @@ static int same_output(const char *out, const char *ref, int sig, int stops) {
 
 /* ---- cases --------------------------------------------------------- */
 
+/* Every case runs in a process of its own beside the others (rc_add_case:
+ * they mostly wait on SLURM, sleeps and requeues), its commands' output in
+ * a log of its own. A case that others compare with leaves NAME.ok in
+ * jobs/ once it passed; they wait for it (at most REF_WAIT s). */
+#define REF_WAIT 300
+
+static void case_begin(const char *name) {
+  snprintf(cmdlog, sizeof cmdlog, "%s/cmd-%s.log", dir, name);
+  slurm_running = 0; /* the parent stops SLURM, at its end or on a signal */
+}
+
+static void mark_ok(const char *name, unsigned f0) {
+  if (CU_get_number_of_failures() == f0)
+    sh("touch %s.ok", name);
+}
+
+/* The plain scancels (case 4) land while nothing else of this test runs,
+ * as when the cases ran one by one: slurmstepd signals a job's processes
+ * one by one, children first (proctrack/linuxproc), and on a busy machine
+ * a command's shell whose sleep was killed can end normally before its
+ * own turn comes (exit 0, "Terminated" on stderr), which the comparison
+ * with the uninterrupted run counts (seen with the cases run one by one
+ * too, under load). The other cases wait for both stops (at most 120 s:
+ * then they go on anyway). */
+static void after_scancels(void) {
+  for (int k = 0; k < 2; k++) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s-scancel.stopped", jobs,
+             k ? "srun" : "mpirun");
+    rc_wait_file(path, 120);
+  }
+}
+
+/* Waits for the reference ref (jobs/REF.ok); 1 once it is there. */
+static int have_ref(const char *ref) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/%s.ok", jobs, ref);
+  if (rc_wait_file(path, REF_WAIT))
+    return 1;
+  fprintf(stderr, "the reference %s did not pass (no %s)\n", ref, path);
+  return 0;
+}
+
 static const char *N3 = "-N 1 --ntasks-per-node=3";
 
 /* A case's job name (<launcher>-<kind>), output and side file in jobs/. */
@@ -616,6 +660,8 @@ static void case_normal(const char *L) {
   char name[80], vars[4096], out[700], side[700];
   job_t j;
   case_files(L, "normal", name, out, side);
+  case_begin(name);
+  after_scancels();
   run_vars(vars, sizeof vars, L, "cmds16.txt", out, side, 30);
   CU_ASSERT_EQUAL_FATAL(submit(&j, name, "mpx-run", vars, N3), 0);
   CU_ASSERT_EQUAL(finish(&j, 120), 0);
@@ -634,15 +680,19 @@ static void case_normal(const char *L) {
   CU_ASSERT(launched_by(&j, L));
   if (CU_get_number_of_failures() != f0)
     diagnostics(&j);
+  mark_ok(name, f0);
 }
 
 /* Case 2: scancel --batch --signal=USR1 once 4 commands started. */
 static void case_usr1(const char *L) {
   unsigned f0 = CU_get_number_of_failures();
-  char name[80], vars[4096], out[700], side[700], ref[700];
+  char name[80], vars[4096], out[700], side[700], ref[700], refname[80];
   job_t j;
   case_files(L, "usr1", name, out, side);
-  snprintf(ref, sizeof ref, "%s/%s-normal.h5", jobs, L);
+  case_begin(name);
+  after_scancels();
+  snprintf(refname, sizeof refname, "%s-normal", L);
+  snprintf(ref, sizeof ref, "%s/%s.h5", jobs, refname);
   run_vars(vars, sizeof vars, L, "cmds16.txt", out, side, 30);
   CU_ASSERT_EQUAL_FATAL(submit(&j, name, "mpx-run", vars, N3), 0);
   int started = wait_lines(side, 4, 60);
@@ -661,6 +711,7 @@ static void case_usr1(const char *L) {
   CU_ASSERT(!file_has(j.out, "run 2 started"));
   CU_ASSERT(file_has(j.out, "every command succeeded"));
   /* srun passes SIGUSR1 on to every process of the step. */
+  CU_ASSERT_FATAL(have_ref(refname));
   CU_ASSERT(same_output(out, ref, strcmp(L, "srun") ? 0 : 10, 1));
   CU_ASSERT(side_ok(side, 16, 1));
   CU_ASSERT_EQUAL(lines_in(side), 16);
@@ -673,19 +724,16 @@ static void case_usr1(const char *L) {
 }
 
 /* Case 3: the time-limit warning itself (--time=1 --signal=B:USR1@50).
- * Its jobs run for a minute of wall time each (SLURM's warning at
- * 10 s, a requeue, the rest): both launchers' are submitted together at
- * the start of the suite, run while the other cases run (the node has 16
- * CPUs), and are checked at its end. */
-static job_t tl_job[2];
-static const char *const tl_launcher[2] = {"mpirun", "srun"};
-static double tl_start;
-
-static void timelimit_start(void) {
-  char name[80], vars[4096], out[700], side[700], ref[700], args[300];
+ * A minute of wall time or more (SLURM's warning 10-40 s into a run, a
+ * requeue, the rest, sometimes warned again); checked against the
+ * uninterrupted run "slow-ref" (15 workers, 6 s), a case of its own. */
+static void case_slow_ref(void) {
+  unsigned f0 = CU_get_number_of_failures();
+  char vars[4096], ref[700];
   job_t j;
+  case_begin("slow-ref");
+  after_scancels();
   snprintf(ref, sizeof ref, "%s/slow-ref.h5", jobs);
-  /* The uninterrupted reference: 15 workers, 6 s. */
   snprintf(vars, sizeof vars,
            "CMDS=%s/cmds30.txt OUT=%s SIDE=%s/slow-ref.side GRACE=30", jobs,
            ref, jobs);
@@ -694,55 +742,54 @@ static void timelimit_start(void) {
   CU_ASSERT_EQUAL_FATAL(finish(&j, 120), 0);
   CU_ASSERT(no_leftovers(&j));
   CU_ASSERT_EQUAL_FATAL(sh(PY " rows.py %s 30 slow", ref), 0);
-  have_slow_ref = 1;
-  tl_start = rc_now();
-  for (int k = 0; k < 2; k++) {
-    const char *L = tl_launcher[k];
-    case_files(L, "timelimit", name, out, side);
-    run_vars(vars, sizeof vars, L, "cmds30.txt", out, side, 20);
-    snprintf(args, sizeof args, "%s --time=1 --signal=B:USR1@50", N3);
-    CU_ASSERT_EQUAL(submit(&tl_job[k], name, "mpx-run", vars, args), 0);
-  }
+  mark_ok("slow-ref", f0);
 }
 
-static void case_timelimit(int k) {
+static void case_timelimit(const char *L) {
   unsigned f0 = CU_get_number_of_failures();
-  const char *L = tl_launcher[k];
-  char name[80], out[700], side[700], ref[700];
-  job_t *j = &tl_job[k];
-  CU_ASSERT_FATAL(have_slow_ref);
-  snprintf(ref, sizeof ref, "%s/slow-ref.h5", jobs);
+  char name[80], vars[4096], out[700], side[700], ref[700], args[300];
+  job_t j;
   case_files(L, "timelimit", name, out, side);
-  CU_ASSERT_EQUAL(finish(j, 240), 0);
-  say("%s: done %.0f s after its submission", name, rc_now() - tl_start);
-  CU_ASSERT(no_leftovers(j));
-  CU_ASSERT(file_has(j->out, "run 0 started"));
-  CU_ASSERT(file_has(j->out, "stopped before the time limit"));
-  CU_ASSERT(file_has(j->out, "run 1 started"));
-  CU_ASSERT(file_has(j->out, "every command succeeded"));
-  CU_ASSERT(!file_has(j->out, "DUE TO TIME LIMIT"));
+  case_begin(name);
+  after_scancels();
+  run_vars(vars, sizeof vars, L, "cmds30.txt", out, side, 20);
+  snprintf(args, sizeof args, "%s --time=1 --signal=B:USR1@50", N3);
+  double start = rc_now();
+  CU_ASSERT_EQUAL_FATAL(submit(&j, name, "mpx-run", vars, args), 0);
+  CU_ASSERT_EQUAL(finish(&j, 240), 0);
+  say("%s: done %.0f s after its submission", name, rc_now() - start);
+  CU_ASSERT(no_leftovers(&j));
+  CU_ASSERT(file_has(j.out, "run 0 started"));
+  CU_ASSERT(file_has(j.out, "stopped before the time limit"));
+  CU_ASSERT(file_has(j.out, "run 1 started"));
+  CU_ASSERT(file_has(j.out, "every command succeeded"));
+  CU_ASSERT(!file_has(j.out, "DUE TO TIME LIMIT"));
   /* A requeued run is warned again (seen: 2 stops) when it is still
    * running 10-40 s after its start. */
-  int stops = sh("grep -c 'stopped before the time limit' '%s'", j->out) == 0
+  int stops = sh("grep -c 'stopped before the time limit' '%s'", j.out) == 0
                   ? atoi(logged())
                   : 0;
   say("%s: stopped %d time(s) by the warning", name, stops);
+  CU_ASSERT_FATAL(have_ref("slow-ref"));
+  snprintf(ref, sizeof ref, "%s/slow-ref.h5", jobs);
   CU_ASSERT(same_output(out, ref, strcmp(L, "srun") ? 0 : 10, stops));
   CU_ASSERT(side_ok(side, 30, 1));
   CU_ASSERT_EQUAL(lines_in(side), 30);
-  CU_ASSERT(launched_by(j, L));
+  CU_ASSERT(launched_by(&j, L));
   if (CU_get_number_of_failures() != f0)
-    diagnostics(j);
+    diagnostics(&j);
 }
 
 /* Case 4: a plain scancel (TERM to every process; CANCELLED, no requeue),
  * then the same script again resumes and finishes. */
 static void case_scancel(const char *L) {
   unsigned f0 = CU_get_number_of_failures();
-  char name[80], vars[4096], out[700], side[700], ref[700], first_out[700];
+  char name[80], vars[4096], out[700], side[700], ref[700], refname[80];
   job_t j;
   case_files(L, "scancel", name, out, side);
-  snprintf(ref, sizeof ref, "%s/%s-normal.h5", jobs, L);
+  case_begin(name);
+  snprintf(refname, sizeof refname, "%s-normal", L);
+  snprintf(ref, sizeof ref, "%s/%s.h5", jobs, refname);
   run_vars(vars, sizeof vars, L, "cmds16.txt", out, side, 30);
   CU_ASSERT_EQUAL_FATAL(submit(&j, name, "mpx-run", vars, N3), 0);
   int started = wait_lines(side, 4, 60);
@@ -771,11 +818,11 @@ static void case_scancel(const char *L) {
   CU_ASSERT(file_has(j.out, "run 0 started"));
   CU_ASSERT(!file_has(j.out, "run 1 started"));
   CU_ASSERT(!file_has(j.out, "every command succeeded"));
-  snprintf(first_out, sizeof first_out, "%s", j.out);
   int before = lines_in(side);
   long committed = committed_items(out);
   if (CU_get_number_of_failures() != f0)
     diagnostics(&j);
+  sh("touch %s.stopped", name); /* after_scancels() */
 
   f0 = CU_get_number_of_failures();
   snprintf(name, sizeof name, "%s-resubmit", L);
@@ -786,6 +833,7 @@ static void case_scancel(const char *L) {
   CU_ASSERT(!file_has(j.out, "run 1 started"));
   CU_ASSERT(file_has(j.out, "every command succeeded"));
   /* scancel sends SIGTERM to every process of the job. */
+  CU_ASSERT_FATAL(have_ref(refname));
   CU_ASSERT(same_output(out, ref, 15, 1));
   /* Each command ran at least once; only those running at the scancel
    * (2 workers) may have started again. */
@@ -799,16 +847,19 @@ static void case_scancel(const char *L) {
    * hold) may run again; a committed one never does. */
   CU_ASSERT(committed >= 0);
   CU_ASSERT(total >= 16 && total <= 16 + before - committed);
-  (void)first_out;
   if (CU_get_number_of_failures() != f0)
     diagnostics(&j);
 }
 
-/* Case 5: mpx-features.sbatch, scancel --batch --signal=USR1 mid-run. */
+/* Case 5: mpx-features.sbatch, scancel --batch --signal=USR1 mid-run (once
+ * the run has committed some of its 24 parts, not all), beside the
+ * uninterrupted run it is compared with. */
 static void case_features(void) {
   unsigned f0 = CU_get_number_of_failures();
   char vars[4096], ref[700], out[700], data[700];
-  job_t j;
+  job_t j, r;
+  case_begin("features");
+  after_scancels();
   snprintf(data, sizeof data, "%s/wavs", jobs);
   CU_ASSERT_EQUAL_FATAL(sh("bash '%s/scripts/make_dataset.sh' %s 24 && " PY
                            " pad.py %s",
@@ -817,26 +868,23 @@ static void case_features(void) {
   snprintf(ref, sizeof ref, "%s/features-ref.h5", jobs);
   snprintf(out, sizeof out, "%s/features-usr1.h5", jobs);
   snprintf(vars, sizeof vars, "DATA=%s OUT=%s GRACE=30", data, ref);
-  double t = rc_now();
-  CU_ASSERT_EQUAL_FATAL(submit(&j, "features-ref", "mpx-features", vars, N3),
+  CU_ASSERT_EQUAL_FATAL(submit(&r, "features-ref", "mpx-features", vars, N3),
                         0);
-  CU_ASSERT_EQUAL(finish(&j, 120), 0);
-  CU_ASSERT(no_leftovers(&j));
-  CU_ASSERT(file_has(j.out, "24 computed now"));
-  double uninterrupted = rc_now() - t;
-  if (CU_get_number_of_failures() != f0) {
-    diagnostics(&j);
-    return;
-  }
   snprintf(vars, sizeof vars, "DATA=%s OUT=%s GRACE=30", data, out);
   CU_ASSERT_EQUAL_FATAL(submit(&j, "features-usr1", "mpx-features", vars, N3),
                         0);
-  /* mid-run: a third of the uninterrupted run's time after its start. */
-  int ok = wait_lines(j.out, 1, 30);
-  CU_ASSERT(ok);
-  usleep((useconds_t)(uninterrupted / 3 * 1e6));
-  say("features-usr1: scancel --batch --signal=USR1 %ld", j.id);
+  /* mid-run: the first commit holds some parts; the rest still run */
+  long done = 0;
+  for (double end = rc_now() + 120; rc_now() < end && done <= 0; usleep(100000))
+    done = committed_items(out);
+  CU_ASSERT(done > 0 && done < 24);
+  say("features-usr1: %ld of 24 parts committed: scancel --batch "
+      "--signal=USR1 %ld",
+      done, j.id);
   CU_ASSERT_EQUAL(sh("timeout 10 scancel --batch --signal=USR1 %ld", j.id), 0);
+  CU_ASSERT_EQUAL(finish(&r, 150), 0);
+  CU_ASSERT(no_leftovers(&r));
+  CU_ASSERT(file_has(r.out, "24 computed now"));
   CU_ASSERT_EQUAL(finish(&j, 150), 0);
   CU_ASSERT(no_leftovers(&j));
   CU_ASSERT(file_has(j.out, "run 0 started"));
@@ -846,33 +894,33 @@ static void case_features(void) {
   CU_ASSERT_EQUAL(sh(PY " '%s/tests/py/h5same.py' %s %s", src, out, ref), 0);
   if (CU_get_number_of_failures() != f0) {
     fprintf(stderr, "%s\n", logged());
+    diagnostics(&r);
     diagnostics(&j);
   }
 }
 
-static void t_mpirun_normal(void) {
-  case_normal("mpirun");
+static const char *const launcher[2] = {"mpirun", "srun"};
+
+static void t_normal(int k) {
+  case_normal(launcher[k]);
 }
-static void t_mpirun_usr1(void) {
-  case_usr1("mpirun");
+static void t_usr1(int k) {
+  case_usr1(launcher[k]);
 }
-static void t_mpirun_timelimit(void) {
-  case_timelimit(0);
+static void t_timelimit(int k) {
+  case_timelimit(launcher[k]);
 }
-static void t_mpirun_scancel(void) {
-  case_scancel("mpirun");
+static void t_scancel(int k) {
+  case_scancel(launcher[k]);
 }
-static void t_srun_normal(void) {
-  case_normal("srun");
-}
-static void t_srun_usr1(void) {
-  case_usr1("srun");
-}
-static void t_srun_timelimit(void) {
-  case_timelimit(1);
-}
-static void t_srun_scancel(void) {
-  case_scancel("srun");
+
+/* The case fn of mpx-run.sbatch with mpirun, and with srun. */
+static void add_both(CU_pSuite s, const char *what, void (*fn)(int)) {
+  for (int k = 0; k < 2; k++) {
+    char name[200];
+    snprintf(name, sizeof name, "mpx-run.sbatch, %s: %s", launcher[k], what);
+    rc_add_case_arg(s, name, fn, k);
+  }
 }
 
 int main(int argc, char **argv) {
@@ -919,19 +967,18 @@ int main(int argc, char **argv) {
 
   CU_pSuite s = CU_add_suite("sbatch templates on a private SLURM", suite_init,
                              suite_cleanup);
-  CU_add_test(s, "mpx-run.sbatch, mpirun and srun: time-limit jobs started",
-              timelimit_start);
-  CU_add_test(s, "mpx-run.sbatch, mpirun: a normal run", t_mpirun_normal);
-  CU_add_test(s, "mpx-run.sbatch, mpirun: USR1, requeue, done", t_mpirun_usr1);
-  CU_add_test(s, "mpx-run.sbatch, srun: a normal run", t_srun_normal);
-  CU_add_test(s, "mpx-run.sbatch, srun: USR1, requeue, done", t_srun_usr1);
-  CU_add_test(s, "mpx-features.sbatch: USR1, requeue, done", case_features);
-  CU_add_test(s, "mpx-run.sbatch, mpirun: scancel, resubmit", t_mpirun_scancel);
-  CU_add_test(s, "mpx-run.sbatch, srun: scancel, resubmit", t_srun_scancel);
-  CU_add_test(s, "mpx-run.sbatch, mpirun: time-limit warning, requeue",
-              t_mpirun_timelimit);
-  CU_add_test(s, "mpx-run.sbatch, srun: time-limit warning, requeue",
-              t_srun_timelimit);
+  /* All at once (the node advertises enough CPUs for every job together,
+   * slurm-up.sh), the longest first: the time-limit jobs (a minute or
+   * more each) bound the suite. But the plain scancels go first, alone:
+   * the rest waits for their stops (after_scancels()). */
+  rc_cases_at_once = 10;
+  add_both(s, "time-limit warning, requeue", t_timelimit);
+  rc_add_case(s, "mpx-features.sbatch: USR1, requeue, done", case_features);
+  rc_add_case(s, "mpx-run.sbatch: the uninterrupted time-limit reference",
+              case_slow_ref);
+  add_both(s, "a normal run", t_normal);
+  add_both(s, "scancel, resubmit", t_scancel);
+  add_both(s, "USR1, requeue, done", t_usr1);
   int rc = rc_cunit_run(dir);
   if (down() != 0 || down_failed || up_failed)
     rc = 1;
