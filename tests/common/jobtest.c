@@ -103,7 +103,7 @@ int jt_signal_job(const char *out, const char *sig) {
 }
 
 void jt_md5(const char *path, char sum[33]) {
-  char cmd[1200];
+  char cmd[1300]; /* paths of up to 1200 bytes and the command */
   sum[0] = '\0';
   if (access(path, R_OK) != 0)
     return;

@@ -142,7 +142,7 @@ typedef struct {
 } job_t;
 
 static void tail_file(const char *path, int n) {
-  char cmd[1000];
+  char cmd[1300]; /* paths of up to 1200 bytes and the command */
   fprintf(stderr, "----- %s (last %d lines)\n", path, n);
   fflush(stderr);
   snprintf(cmd, sizeof cmd, "tail -n %d '%s' >&2", n, path);
