@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench_ab.sh -- two builds of mpx-bench (before/after a change) side by side
-# at 3 ranks: tiny, latency and 1 ms spin, each with the manager thread and
+# at 3 ranks: tiny, latency, 1 ms spin and an ordered map of x*x in chunks
+# of 256 (MAP inputs, 0 to leave it out), each with the manager thread and
 # with caller progress, the builds alternating in every round so that the
 # machine's drift hits them alike. Prints each case's median [min-max] and
 # the ratio after/before (> 1: after is better).
@@ -19,6 +20,7 @@ R=${R:-5}
 TINY=${TINY:-200000}
 LAT=${LAT:-3000}
 SPIN=${SPIN:-1000}
+MAP=${MAP:-2000000}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 out=$(mktemp /tmp/mpx-bench-ab-XXXXXX)
 trap 'rm -f "$out"' EXIT
@@ -48,6 +50,9 @@ for r in $(seq "$R"); do
       one "$d" $side $prog tiny --tasks "$TINY"
       one "$d" $side $prog latency --tasks "$LAT"
       one "$d" $side $prog spin --tasks "$SPIN" --us 1000
+      if [ "$MAP" -gt 0 ]; then
+        one "$d" $side $prog map --tasks "$MAP" --chunksize 256
+      fi
     done
   done
 done
@@ -57,17 +62,19 @@ runs = {}
 for line in open(sys.argv[1]):
     side, prog, wl, js = line.rstrip("\n").split("|", 3)
     j = json.loads(js)
-    key = {"tiny": "tasks_per_s", "latency": "p50_us", "spin": "efficiency"}[wl]
+    key = {"tiny": "tasks_per_s", "latency": "p50_us", "spin": "efficiency",
+           "map": "tasks_per_s"}[wl]
     runs.setdefault((wl, prog), {}).setdefault(side, []).append(j[key])
 print(f"A = {sys.argv[2]} ({sys.argv[4]}), B = {sys.argv[3]} ({sys.argv[5]})")
 for (wl, prog), by in sorted(runs.items()):
     a, b = by.get("A", []), by.get("B", [])
     ma, mb = statistics.median(a), statistics.median(b)
     better = ma / mb if wl == "latency" else mb / ma
-    unit = {"tiny": "tasks/s", "latency": "us p50", "spin": "efficiency"}[wl]
+    unit = {"tiny": "tasks/s", "latency": "us p50", "spin": "efficiency",
+            "map": "inputs/s"}[wl]
     print(f"{wl:8s} {prog:7s} A {ma:12.4g} [{min(a):.4g}-{max(a):.4g}]"
           f"  B {mb:12.4g} [{min(b):.4g}-{max(b):.4g}] {unit:10s} B/A {better:.3f}")
-for wl in ("tiny", "latency", "spin"):
+for wl in ("tiny", "latency", "spin", "map"):
     t, c = runs.get((wl, "thread"), {}).get("B"), runs.get((wl, "caller"), {}).get("B")
     if t and c:
         mt, mc = statistics.median(t), statistics.median(c)
