@@ -323,7 +323,7 @@ static const char *const sim_names[MPX__SIM_N] = {
 static double sim_base[MPX__SIM_N] = {1.2e-6, 1.1e-6, 0.15e-6, 0, 1.0e-6,
                                       0.8e-6, 0.1e-6, 0.9e-6,  0, 1.0e-6};
 static double sim_per[MPX__SIM_N] = {0.08e-6, 0.23e-6, 0, 5e-9, 0.25e-6,
-                                     0.02e-6, 0,       0, 5e-8, 0.05e-6};
+                                     0.02e-6, 0,       0, 4e-8, 0.05e-6};
 static int sim_relay; /* this rank is a sub-manager */
 
 void mpx__sim_relay(void) {

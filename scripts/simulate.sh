@@ -114,7 +114,7 @@ run() { # workload ranks us tasks dispatcher
   [ "$wl" = map ] && args+=(--chunksize "$chunksize")
   t0=$(date +%s.%N)
   line=$(cd "$tmp" && MPX_GROUP=$disp smpirun -np "$r" -platform "$plat" -hostfile "$tmp/hostfile-$r" \
-           "${opts[@]}" "$bench" "${args[@]}" 2>"$tmp/err" | tee /tmp/sim-out.txt | grep '^{' | tail -1) || true
+           "${opts[@]}" "$bench" "${args[@]}" 2>"$tmp/err" | grep '^{' | tail -1) || true
   t1=$(date +%s.%N)
   if [ -z "$line" ]; then
     echo "simulate.sh: $wl at $r ranks produced no result:" >&2
