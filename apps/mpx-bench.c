@@ -221,24 +221,42 @@ static long maxrss_kib(void) {
 static mpx_executor *g_ex;
 
 /* The root process's CPU seconds when the measured run began (its
- * manager thread's included), for root_busy's root_cpu_s. */
+ * manager thread's included), for root_busy's root_cpu_s, and the root's
+ * call messages and their tasks then, for its tasks_per_call. */
 static double g_cpu0;
+static uint64_t g_calls0, g_ctasks0;
 
-/* ",\"root_busy\":B,\"root_cpu_s\":C" for a run of dt seconds that started
- * when the pool's idle time was idle0: the share of the root's time spent
- * working the pool (mpx_executor_idle_seconds), and the CPU time the root
- * process used since g_cpu0 (null under SMPI, where every simulated rank
- * is a thread of one process), for report_x's extra. Static storage. */
+/* Notes where the measured run begins (for root_busy()). */
+static void root_mark(void) {
+  g_cpu0 = cpu_seconds();
+  mpx_executor_calls_sent(g_ex, &g_calls0, &g_ctasks0);
+}
+
+/* ",\"root_busy\":B,\"root_cpu_s\":C,\"tasks_per_call\":T" for a run of
+ * dt seconds that started when the pool's idle time was idle0: the share
+ * of the root's time spent working the pool (mpx_executor_idle_seconds),
+ * the CPU time the root process used since root_mark() (null under SMPI,
+ * where every simulated rank is a thread of one process), and the tasks
+ * per call message the root sent since then (null when it sent none), for
+ * report_x's extra. Static storage. */
 static const char *root_busy(double dt, double idle0) {
-  static char buf[96];
+  static char buf[160];
   double idle = mpx_executor_idle_seconds(g_ex) - idle0;
   double b = dt > 0 ? 1.0 - idle / dt : 0.0;
+  uint64_t calls = 0, tasks = 0;
+  mpx_executor_calls_sent(g_ex, &calls, &tasks);
+  char per[32] = "null";
+  if (calls > g_calls0)
+    snprintf(per, sizeof per, "%.2f",
+             (double)(tasks - g_ctasks0) / (double)(calls - g_calls0));
 #ifdef MPX_SMPI
-  snprintf(buf, sizeof buf, ",\"root_busy\":%.4f,\"root_cpu_s\":null",
-           b < 0 ? 0.0 : b);
+  snprintf(buf, sizeof buf,
+           ",\"root_busy\":%.4f,\"root_cpu_s\":null,\"tasks_per_call\":%s",
+           b < 0 ? 0.0 : b, per);
 #else
-  snprintf(buf, sizeof buf, ",\"root_busy\":%.4f,\"root_cpu_s\":%.4f",
-           b < 0 ? 0.0 : b, cpu_seconds() - g_cpu0);
+  snprintf(buf, sizeof buf,
+           ",\"root_busy\":%.4f,\"root_cpu_s\":%.4f,\"tasks_per_call\":%s",
+           b < 0 ? 0.0 : b, cpu_seconds() - g_cpu0, per);
 #endif
   return buf;
 }
@@ -258,7 +276,7 @@ static void run_tiny(mpx_executor *ex, int ranks, long n) {
   mpx_future **fs = malloc((size_t)n * sizeof *fs);
   warm_up(ex);
   double t = now(), idle = mpx_executor_idle_seconds(ex);
-  g_cpu0 = cpu_seconds();
+  root_mark();
   for (long i = 0; i < n; i++)
     fs[i] = submit_u64(ex, "square", (uint64_t)i);
   mpx_as_completed *it;
@@ -319,7 +337,7 @@ static void run_spin(mpx_executor *ex, int ranks, long n, long us) {
   mpx_future **fs = malloc((size_t)n * sizeof *fs);
   warm_up(ex);
   double t = now(), idle = mpx_executor_idle_seconds(ex);
-  g_cpu0 = cpu_seconds();
+  root_mark();
   for (long i = 0; i < n; i++)
     fs[i] = submit_u64(ex, "spin", (uint64_t)us);
   mpx_wait(fs, (size_t)n, MPX_ALL_COMPLETED, MPX_FOREVER, NULL, NULL);
@@ -389,7 +407,7 @@ static void run_map(mpx_executor *ex, int ranks, long n, long chunksize,
   mpx_map_options_init(&mo);
   mo.chunksize = (uint64_t)chunksize;
   double t = now(), idle = mpx_executor_idle_seconds(ex);
-  g_cpu0 = cpu_seconds();
+  root_mark();
   mpx_map *m;
   int rc =
       mpx_map_create(ex, us > 0 ? "spin" : "square", (const void *const *)args,

@@ -770,6 +770,17 @@ double mpx_executor_idle_seconds(const mpx_executor *ex) {
   return 1e-9 * (double)atomic_load(&ex->sync->idle_ns);
 }
 
+int mpx_executor_calls_sent(const mpx_executor *ex, uint64_t *calls,
+                            uint64_t *tasks) {
+  if (!ex)
+    return mpx__fail(MPX_EINVAL, "mpx_executor_calls_sent: NULL executor");
+  if (calls)
+    *calls = atomic_load(&ex->sync->calls_sent);
+  if (tasks)
+    *tasks = atomic_load(&ex->sync->call_tasks);
+  return 0;
+}
+
 long mpx__executor_turn(mpx_executor *ex) {
   return ex->caller ? mpx__manager_caller_turn(ex) : -1;
 }

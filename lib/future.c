@@ -49,6 +49,8 @@ int mpx__sync_create(mpx__sync **out) {
   mpx__cond_init(&s->cv);
   atomic_init(&s->refs, 1);
   atomic_init(&s->idle_ns, 0);
+  atomic_init(&s->calls_sent, 0);
+  atomic_init(&s->call_tasks, 0);
   s->spin_us = (unsigned)mpx__env_long("MPX_SPIN_US", 50);
   *out = s;
   return 0;

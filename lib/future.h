@@ -39,6 +39,9 @@ typedef struct mpx__sync {
   /* Nanoseconds the pool's mover spent idle: back-off sleeps and turns
    * that moved nothing (mpx_executor_idle_seconds). */
   atomic_ullong idle_ns;
+  /* Call messages the root sent, and the tasks in them
+   * (mpx_executor_calls_sent). */
+  atomic_ullong calls_sent, call_tasks;
 } mpx__sync;
 
 /* Adds seconds (> 0) to the sync's idle time. Any thread, lock-free. */

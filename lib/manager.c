@@ -213,6 +213,8 @@ static int send_batch(mpx_executor *ex, int w, mpx_future **batch, size_t n) {
   if (rc)
     return mpx__fail(rc, "cannot encode a call item");
   mpx__msgbuf_finish(&ex->mb);
+  atomic_fetch_add(&ex->sync->calls_sent, 1);
+  atomic_fetch_add(&ex->sync->call_tasks, ex->mb.nitems);
   if (tailf)
     mpx__future_ref(tailf);
   rc = mpx__send_start(ex->comm, w, &ex->mb, tailf ? release_arg : NULL, tailf,

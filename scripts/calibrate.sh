@@ -10,7 +10,8 @@
 #
 # Figures compared: tasks/s (tiny, map), efficiency (spin), and the root's
 # cost per task: real, the root process's CPU seconds over the run
-# (root_cpu_s) per task; simulated, root_busy x seconds per task.
+# (root_cpu_s) per task; simulated, root_busy x seconds per task; and the
+# tasks per call message the root sent (tasks_per_call), its batching.
 # Where there are more ranks than cores (16 on 2), idle workers sleep at
 # once (MPX_WORKER_SPIN_US=0) in both: a spinning worker would take CPU
 # from the ones that compute, which SimGrid does not model (it charges
@@ -88,8 +89,9 @@ def fmt(v, wl):
 
 print()
 print("| ranks | case | real: median [min–max] | simulated | sim/real "
-      "| root µs per task: real CPU median [min–max] | simulated |")
-print("|---:|---|---|---|---|---|---|")
+      "| root µs per task: real CPU median [min–max] | simulated "
+      "| tasks per call message: real median | simulated |")
+print("|---:|---|---|---|---|---|---|---|---|")
 for key in sorted(real):
     np, wl, us = key
     rs = real[key]
@@ -102,6 +104,9 @@ for key in sorted(real):
     rus = f"{statistics.median(ru):.2f} [{ru[0]:.2f}–{ru[-1]:.2f}]" if ru else "–"
     su = f"{root_us(s, 'sim'):.2f}" if s else "–"
     ratio = f"{sv / med:.2f}" if sv and med else "–"
+    tp = [d["tasks_per_call"] for d in rs if d.get("tasks_per_call") is not None]
+    tpr = f"{statistics.median(tp):.1f}" if tp else "–"
+    tps = f"{s['tasks_per_call']:.1f}" if s and s.get("tasks_per_call") is not None else "–"
     print(f"| {np} | {name} | {fmt(med, wl)} [{fmt(vals[0], wl)}–{fmt(vals[-1], wl)}] "
-          f"| {fmt(sv, wl)} | {ratio} | {rus} | {su} |")
+          f"| {fmt(sv, wl)} | {ratio} | {rus} | {su} | {tpr} | {tps} |")
 PY

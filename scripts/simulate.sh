@@ -129,6 +129,7 @@ out = {k: d.get(k) for k in ("workload", "ranks", "workers", "tasks",
 out["us"] = int(sys.argv[2]) if d["workload"] == "spin" or d.get("us") else None
 if d.get("chunksize"):
     out["chunksize"] = d["chunksize"]
+out["tasks_per_call"] = d.get("tasks_per_call")
 out["seconds"] = d.get("seconds")
 out["platform"] = sys.argv[5]
 out["sim_wall_s"] = round(float(sys.argv[4]) - float(sys.argv[3]), 1)

@@ -353,6 +353,14 @@ MPX_API int mpx_executor_progress_mode(const mpx_executor *ex);
  * root_busy). -1 for NULL. Root only, thread-safe. */
 MPX_API double mpx_executor_idle_seconds(const mpx_executor *ex);
 
+/* The call messages the root has sent since creation (to workers, or to
+ * sub-managers) and the tasks they carried: *tasks / *calls is how many
+ * tasks a message takes on average, the batching that makes small tasks
+ * cheap (mpx-bench's tasks_per_call). Either pointer may be NULL. Root
+ * only, thread-safe. Returns 0, or MPX_EINVAL for a NULL executor. */
+MPX_API int mpx_executor_calls_sent(const mpx_executor *ex, uint64_t *calls,
+                                    uint64_t *tasks);
+
 /* Number of worker ranks, the ranks that run tasks (size of comm - 1 -
  * the sub-managers), or 1 in single-rank mode; 0 for NULL. Root only,
  * thread-safe. */

@@ -315,6 +315,34 @@ static void test_invalid_options(void) {
 
 /* ---- submit and results ---------------------------------------------- */
 
+/* mpx_executor_calls_sent counts every task sent once, in at least one
+ * and at most one message per task (none with tasks on the root). */
+static void test_calls_sent(void) {
+  int ok;
+  MT_ASSERT(mpx_executor_calls_sent(NULL, NULL, NULL) == MPX_EINVAL);
+  mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
+  if (ex) {
+    uint64_t c0 = 99, t0 = 99, c1 = 0, t1 = 0;
+    MT_ASSERT(mpx_executor_calls_sent(ex, &c0, &t0) == 0);
+    MT_ASSERT(mpx_executor_calls_sent(ex, NULL, NULL) == 0);
+    enum { N = 200 };
+    mpx_future *fs[N];
+    for (uint64_t i = 0; i < N; i++)
+      MT_ASSERT(mpx_submit(ex, "square", &i, sizeof i, &fs[i]) == 0);
+    MT_ASSERT(mpx_wait(fs, N, MPX_ALL_COMPLETED, MPX_FOREVER, NULL, NULL) == 0);
+    MT_ASSERT(mpx_executor_calls_sent(ex, &c1, &t1) == 0);
+    if (mt_size() == 1) {
+      MT_ASSERT(c1 == 0 && t1 == 0);
+    } else {
+      MT_ASSERT(t1 - t0 == N);
+      MT_ASSERT(c1 - c0 >= 1 && c1 - c0 <= N);
+    }
+    for (int i = 0; i < N; i++)
+      mpx_future_destroy(&fs[i]);
+  }
+  mt_pool_end(&ex, ok);
+}
+
 static void test_square(void) {
   int ok;
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
@@ -1522,6 +1550,7 @@ static const mt_test basics[] = {
     {NULL, NULL}};
 
 static const mt_test submit[] = {{"square", test_square},
+                                 {"calls_sent", test_calls_sent},
                                  {"submit_errors", test_submit_errors},
                                  {"zero_length", test_zero_length},
                                  {"args_copied", test_args_copied},
