@@ -809,6 +809,8 @@ int mpx_as_completed_next(mpx_as_completed *it, mpx_future **fut) {
     rc = 0;
   }
   pthread_mutex_unlock(&s->mu);
+  if (*fut)
+    mpx__sim_charge(MPX__SIM_TAKE, 1); /* (under SMPI) */
   if (rc == MPX_ETIMEDOUT)
     return mpx__fail(rc, "mpx_as_completed_next: the iterator's deadline "
                          "passed");

@@ -318,12 +318,13 @@ int mpx__write_all(int fd, const void *buf, size_t len) {
 #ifdef MPX_SMPI
 /* The costs, measured on the real machine (docs/simulation.md). */
 static const char *const sim_names[MPX__SIM_N] = {
-    "send_call",   "recv_result", "submit", "scan", "recv_call",
-    "send_result", "poll",        "yield",  "map",  "relay"};
-static double sim_base[MPX__SIM_N] = {1.2e-6, 1.1e-6, 0.15e-6, 0, 1.0e-6,
-                                      0.8e-6, 0.1e-6, 0.9e-6,  0, 1.0e-6};
-static double sim_per[MPX__SIM_N] = {0.08e-6, 0.23e-6, 0, 5e-9, 0.25e-6,
-                                     0.02e-6, 0,       0, 4e-8, 0.05e-6};
+    "send_call", "recv_result", "submit", "scan",  "recv_call", "send_result",
+    "poll",      "yield",       "map",    "relay", "take"};
+static double sim_base[MPX__SIM_N] = {1.2e-6, 1.1e-6, 0.46e-6, 0,
+                                      1.0e-6, 0.8e-6, 0.1e-6,  0.9e-6,
+                                      0,      1.0e-6, 0.58e-6};
+static double sim_per[MPX__SIM_N] = {
+    0.26e-6, 0.29e-6, 0, 5e-9, 0.25e-6, 0.02e-6, 0, 0, 4e-8, 0.05e-6, 0};
 static int sim_relay; /* this rank is a sub-manager */
 
 void mpx__sim_relay(void) {

@@ -136,8 +136,8 @@ uint64_t mpx__env_bytes(const char *name, uint64_t def);
  * poll=2e-7"). Without MPX_SMPI nothing is charged and nothing is built. */
 enum {
   MPX__SIM_SEND_CALL,   /* root: encode and send a call item of n tasks */
-  MPX__SIM_RECV_RESULT, /* root: receive n results, finish their futures
-                           and hand them to the program */
+  MPX__SIM_RECV_RESULT, /* root: receive n results and finish their
+                           futures */
   MPX__SIM_SUBMIT,      /* root: one submit */
   MPX__SIM_SCAN,        /* root: n worker slots visited by a dispatch */
   MPX__SIM_RECV_CALL,   /* worker: receive a call item, run its n tasks
@@ -151,6 +151,9 @@ enum {
                            queue or gather them (it runs no task and owns
                            no future: charged instead of recv_call and
                            recv_result there) */
+  MPX__SIM_TAKE,        /* root: the program takes a finished future from
+                           mpx_as_completed_next (with its result, its
+                           destroy and its share of the iterator's set-up) */
   MPX__SIM_N
 };
 #ifdef MPX_SMPI
