@@ -130,6 +130,10 @@ out["us"] = int(sys.argv[2]) if d["workload"] == "spin" or d.get("us") else None
 if d.get("chunksize"):
     out["chunksize"] = d["chunksize"]
 out["tasks_per_call"] = d.get("tasks_per_call")
+# Idle workers' spin before they sleep (MPX_WORKER_SPIN_US; 0 runs the
+# simulation 2-3 times faster, docs/simulation.md).
+import os
+out["worker_spin_us"] = int(os.environ.get("MPX_WORKER_SPIN_US", "200"))
 out["seconds"] = d.get("seconds")
 out["platform"] = sys.argv[5]
 out["sim_wall_s"] = round(float(sys.argv[4]) - float(sys.argv[3]), 1)
