@@ -98,6 +98,10 @@ opts=(
   --cfg=smpi/wtime:0 --cfg=smpi/grow-injected-times:no
   --cfg=smpi/lat-factor:0:1 --cfg=smpi/bw-factor:0:1
   --cfg=smpi/privatization:dlopen         # a copy of libmpx's globals per rank
+  # Trees for the start-up's collectives: SMPI's default reduce is linear,
+  # an O(ranks^2) waitany at the root (40 minutes at 16,384 ranks).
+  --cfg=smpi/allreduce:rdb --cfg=smpi/reduce:binomial
+  --cfg=smpi/bcast:binomial_tree --cfg=smpi/gather:ompi_binomial
   --cfg=contexts/stack-size:256
   --cfg=maxmin/precision:1e-4             # SimGrid 3.32 aborts on a rounding at 1e-5 (see docs)
   --cfg=smpi/tmpdir:"$tmp"
