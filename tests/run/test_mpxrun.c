@@ -1062,8 +1062,11 @@ static void test_task_time(void) {
   double t0 = rc_now();
   int rc = run(&m);
   double took = rc_now() - t0;
-  CU_ASSERT_EQUAL(rc, 102);
-  CU_ASSERT(took < 8);
+  CU_ASSERT_EQUAL(rc, 102); /* stopped for the time limit */
+  /* Only a bound against a hang: exit 102 is what shows the stop. Under
+   * ASan, with other tests beside it, MPI's start-up alone took over 8 s
+   * once (the bound was 8). */
+  CU_ASSERT(took < 60);
   if (rc != 102)
     fprintf(stderr, "\n  --task-time: exit %d\n", rc);
   addf(&m, "cd %s && MPX_RUN_SQUEUE=%s SLURM_JOB_ID=42 END_IN=3600 ", wd, sq);
