@@ -249,15 +249,14 @@ static const char *root_busy(double dt, double idle0) {
   if (calls > g_calls0)
     snprintf(per, sizeof per, "%.2f",
              (double)(tasks - g_ctasks0) / (double)(calls - g_calls0));
-#ifdef MPX_SMPI
-  snprintf(buf, sizeof buf,
-           ",\"root_busy\":%.4f,\"root_cpu_s\":null,\"tasks_per_call\":%s",
-           b < 0 ? 0.0 : b, per);
-#else
-  snprintf(buf, sizeof buf,
-           ",\"root_busy\":%.4f,\"root_cpu_s\":%.4f,\"tasks_per_call\":%s",
-           b < 0 ? 0.0 : b, cpu_seconds() - g_cpu0, per);
+  char cpu[32] = "null"; /* under SMPI, every rank is a thread of one
+                            process: no CPU time of the root's own */
+#ifndef MPX_SMPI
+  snprintf(cpu, sizeof cpu, "%.4f", cpu_seconds() - g_cpu0);
 #endif
+  snprintf(buf, sizeof buf,
+           ",\"root_busy\":%.4f,\"root_cpu_s\":%s,\"tasks_per_call\":%s",
+           b < 0 ? 0.0 : b, cpu, per);
   return buf;
 }
 

@@ -584,6 +584,13 @@ int mpx__map_next_chunk(mpx_map *m, double timeout, mpx__chunk **c) {
   return 0;
 }
 
+/* Yields the next input of the chunk in hand (m->cur has one left). */
+static int yield_cur(mpx_map *m, mpx_map_item *item) {
+  mpx__chunk_item(m->cur, m->cur_pos++, item);
+  m->yielded++;
+  return 0;
+}
+
 /* Yields the next result of the map into *item (see mpx_map_next). */
 static int map_next(mpx_map *m, double timeout, mpx_map_item *item) {
   if (!m || !item)
@@ -608,20 +615,15 @@ static int map_next(mpx_map *m, double timeout, mpx_map_item *item) {
       return rc;
     m->cur_pos = 0;
   }
-  mpx__chunk_item(m->cur, m->cur_pos++, item);
-  m->yielded++;
-  return 0;
+  return yield_cur(m, item);
 }
 
 /* Yields the next result of the map; failures' messages name the call. */
 int mpx_map_next(mpx_map *m, double timeout, mpx_map_item *item) {
   /* The common case, an input of the chunk being yielded: no error state
    * to keep, no wait (most of a map's per-input cost on the root). */
-  if (m && item && m->cur && m->cur_pos < m->cur->count && !isnan(timeout)) {
-    mpx__chunk_item(m->cur, m->cur_pos++, item);
-    m->yielded++;
-    return 0;
-  }
+  if (m && item && m->cur && m->cur_pos < m->cur->count && !isnan(timeout))
+    return yield_cur(m, item);
   unsigned long seq = mpx__error_seq();
   return mpx__fail_call(map_next(m, timeout, item), "mpx_map_next", seq);
 }

@@ -126,7 +126,7 @@ run() { # workload ranks us tasks dispatcher
     return 1
   fi
   /usr/bin/python3 - "$line" "$u" "$t0" "$t1" "$platform" "$disp" <<'PY'
-import json, sys
+import json, os, sys
 d = json.loads(sys.argv[1])
 out = {k: d.get(k) for k in ("workload", "ranks", "workers", "tasks",
                              "tasks_per_s", "efficiency", "root_busy")}
@@ -136,7 +136,6 @@ if d.get("chunksize"):
 out["tasks_per_call"] = d.get("tasks_per_call")
 # Idle workers' spin before they sleep (MPX_WORKER_SPIN_US; 0 runs the
 # simulation 2-3 times faster, docs/simulation.md).
-import os
 out["worker_spin_us"] = int(os.environ.get("MPX_WORKER_SPIN_US", "200"))
 out["seconds"] = d.get("seconds")
 out["platform"] = sys.argv[5]
