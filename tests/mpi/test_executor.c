@@ -1056,12 +1056,14 @@ static void test_wait_cancelled(void) {
     mpx_future **bl = calloc((size_t)nb, sizeof *bl);
     int sub = bl != NULL;
     for (int i = 0; sub && i < nb; i++)
-      sub &= submit_sleep(ex, 400, 0, (uint64_t)i, &bl[i]) == 0;
+      sub &= submit_sleep(ex, 2000, 0, (uint64_t)i, &bl[i]) == 0;
     mpx_future *t = NULL;
     sub &= submit_sleep(ex, 0, 1, 99, &t) == 0;
     MT_ASSERT(sub);
     if (sub) {
-      /* every worker is busy for 400 ms, so t is still pending */
+      /* every worker is busy for 2 s, so t is still pending and bl[0]
+       * still running at the 0.1 s wait below (with 400 ms, a fresh-clone
+       * run with other tests beside it saw bl[0] finish first) */
       MT_ASSERT(mpx_future_state(t) == MPX_PENDING);
       MT_ASSERT(mpx_future_worker(t) == -1);
       MT_ASSERT(mpx_future_cancel(t) == 0);
