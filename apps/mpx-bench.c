@@ -23,10 +23,14 @@
  *           --task zero_rows (w4, h5write) the parts run "zero_rows"
  *                            instead of "w4_rows": the same arrays, all
  *                            zeros, nothing computed (the write path alone)
- *   map     --tasks N --chunksize C [--us U]   N calls of x*x through
- *                            mpx_map_create (ordered, every result read
- *                            with mpx_map_next); with --us, of spin U us
- *                            (efficiency as spin's)
+ *   map     --tasks N --chunksize C [--us U] [--inputs list|array]
+ *                            N calls of x*x through mpx_map_create
+ *                            (ordered, every result read with
+ *                            mpx_map_next); with --us, of spin U us
+ *                            (efficiency as spin's); --inputs array maps
+ *                            the values as one array of uint64
+ *                            (mpx_map_create_array) instead of a list of
+ *                            args[] and lens[]
  *   rss     --tasks N --chunksize C   as map, the inputs from a producer
  *                            (mpx_map_create_producer, C default 256);
  *                            reports the root's peak RSS (ru_maxrss)
@@ -388,7 +392,7 @@ static void drain_map(const char *what, mpx_map *m, long n, uint64_t us) {
 }
 
 static void run_map(mpx_executor *ex, int ranks, long n, long chunksize,
-                    long us) {
+                    long us, int array) {
   uint64_t *vals = malloc((size_t)n * sizeof *vals);
   const void **args = malloc((size_t)n * sizeof *args);
   size_t *lens = malloc((size_t)n * sizeof *lens);
@@ -408,9 +412,11 @@ static void run_map(mpx_executor *ex, int ranks, long n, long chunksize,
   double t = now(), idle = mpx_executor_idle_seconds(ex);
   root_mark();
   mpx_map *m;
-  int rc =
-      mpx_map_create(ex, us > 0 ? "spin" : "square", (const void *const *)args,
-                     lens, (uint64_t)n, &mo, &m);
+  const char *task = us > 0 ? "spin" : "square";
+  int rc = array ? mpx_map_create_array(ex, task, vals, (uint64_t)n,
+                                        sizeof vals[0], &mo, &m)
+                 : mpx_map_create(ex, task, (const void *const *)args, lens,
+                                  (uint64_t)n, &mo, &m);
   if (rc)
     die("map_create", rc);
   drain_map("map", m, n, us > 0 ? (uint64_t)us : 0);
@@ -419,9 +425,10 @@ static void run_map(mpx_executor *ex, int ranks, long n, long chunksize,
   free(vals);
   free(args);
   free(lens);
-  char extra[128];
-  snprintf(extra, sizeof extra, ",\"chunksize\":%ld,\"us\":%ld%s", chunksize,
-           us > 0 ? us : 0, root_busy(dt, idle));
+  char extra[256];
+  snprintf(extra, sizeof extra,
+           ",\"chunksize\":%ld,\"us\":%ld,\"inputs\":\"%s\"%s", chunksize,
+           us > 0 ? us : 0, array ? "array" : "list", root_busy(dt, idle));
   /* With spin tasks, efficiency as spin's (every rank but the root). */
   int w = mpx_executor_workers(ex), cores = w + mpx_executor_groups(ex);
   report_x("map", ranks, w, n, dt, -1, -1,
@@ -947,7 +954,8 @@ static void usage(void) {
           "       mpx-bench w4|h5write --out DIR [--rows N] [--parts K]\n"
           "                 [--sync 0|1] [--mode job|map] [--keep]\n"
           "                 [--task w4_rows|zero_rows]\n"
-          "       mpx-bench map [--tasks N] [--chunksize C]\n"
+          "       mpx-bench map [--tasks N] [--chunksize C] [--us U]\n"
+          "                 [--inputs list|array]\n"
           "       mpx-bench rss [--tasks N] [--chunksize C]\n"
           "       mpx-bench faults --isolation process [--tasks N]\n"
           "                 [--crash-rate P] [--task-timeout S] [--retries R]\n"
@@ -964,7 +972,7 @@ int main(int argc, char **argv) {
   const char *wl = argv[1];
   long tasks = 0, us = -1, chunksize = 0, rows = 0, parts = 0;
   long sync = 1;
-  int map_mode = 0, keep = 0;
+  int map_mode = 0, keep = 0, array = 0;
   const char *out = NULL, *task = W4_TASK;
   double seconds = 2.0;
   const char *isolation = NULL; /* NULL: the default (MPX_ISOLATION) */
@@ -998,6 +1006,11 @@ int main(int argc, char **argv) {
       task = argv[++i];
       if (strcmp(task, W4_TASK) && strcmp(task, "zero_rows"))
         usage();
+    } else if (strcmp(argv[i], "--inputs") == 0 && i + 1 < argc) {
+      const char *v = argv[++i];
+      if (strcmp(v, "list") != 0 && strcmp(v, "array") != 0)
+        usage();
+      array = strcmp(v, "array") == 0;
     } else if (strcmp(argv[i], "--keep") == 0)
       keep = 1;
     else if (strcmp(argv[i], "--isolation") == 0 && i + 1 < argc) {
@@ -1107,7 +1120,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(wl, "spin")) {
       run_spin(ex, ranks, tasks, us);
     } else if (!strcmp(wl, "map")) {
-      run_map(ex, ranks, tasks, chunksize, us);
+      run_map(ex, ranks, tasks, chunksize, us, array);
     } else if (!strcmp(wl, "rss")) {
       run_rss(ex, ranks, tasks, chunksize);
     } else if (!strcmp(wl, "faults")) {

@@ -35,7 +35,9 @@ typedef struct mpx__map_rq {
   mpx__chunk *head, *tail;
 } mpx__map_rq;
 
-enum src_kind { SRC_PRODUCER, SRC_ARRAY };
+/* Where inputs come from: a producer, args[]/lens[], or one array of
+ * fixed-size elements (copied a chunk at a time, no call per input). */
+enum src_kind { SRC_PRODUCER, SRC_ARRAY, SRC_ELEMENTS };
 
 struct mpx_map {
   mpx_executor *ex;
@@ -229,7 +231,24 @@ static void refill(mpx_map *m) {
     mpx__chunkbuf cb = {0};
     uint64_t first = m->next_index;
     int rc = 1;
-    while (cb.count < m->o.chunksize) {
+    if (m->src == SRC_ELEMENTS) {
+      uint64_t k =
+          m->next_index < m->end_index ? m->end_index - m->next_index : 0;
+      if (k > m->o.chunksize)
+        k = m->o.chunksize;
+      const char *base = m->elems.base;
+      if (k && mpx__chunkbuf_add_fixed(
+                   &cb, base + (size_t)m->next_index * m->elems.size, k,
+                   m->elems.size) != 0)
+        rc = mpx__fail(MPX_ENOMEM, "out of memory for inputs %llu to %llu",
+                       (unsigned long long)m->next_index,
+                       (unsigned long long)(m->next_index + k - 1));
+      else
+        m->next_index += k;
+      if (rc > 0 && m->next_index >= m->end_index)
+        rc = 0;
+    }
+    while (m->src != SRC_ELEMENTS && cb.count < m->o.chunksize) {
       const void *d = NULL;
       size_t l = 0;
       rc = produce(m, m->next_index, &d, &l);
@@ -248,6 +267,9 @@ static void refill(mpx_map *m) {
       end_producing(m, rc);
     size_t len;
     uint64_t count = cb.count;
+    mpx__sim_charge(m->src == SRC_ELEMENTS ? MPX__SIM_PACK_FIXED
+                                           : MPX__SIM_PACK,
+                    (double)count); /* (under SMPI) */
     void *arg = mpx__chunkbuf_finish(&cb, &len);
     if (!arg)
       return;
@@ -439,9 +461,8 @@ static int map_create_stock(mpx_executor *ex, const char *name,
     m->parg = &m->split;
     m->end_index = split->k;
   } else {
+    m->src = SRC_ELEMENTS;
     m->elems = *elems;
-    m->fn = mpx_elements_producer;
-    m->parg = &m->elems;
     m->end_index = elems->n;
   }
   return map_start(m, out, call);

@@ -165,6 +165,37 @@ int mpx__chunkbuf_add(mpx__chunkbuf *b, const void *data, size_t len) {
   return 0;
 }
 
+int mpx__chunkbuf_add_fixed(mpx__chunkbuf *b, const void *base, uint64_t count,
+                            size_t size) {
+  size_t at = b->len ? b->len : 8, pad = mpx__pad8(size), per = 8 + pad;
+  if (count > (SIZE_MAX - at) / per)
+    return mpx__fail(MPX_ENOMEM,
+                     "a chunk of %llu inputs of %zu bytes does not "
+                     "fit the address space",
+                     (unsigned long long)count, size);
+  size_t need = at + (size_t)count * per;
+  if (need > b->cap && mpx__grow(&b->buf, &b->cap, need, 1, need) != 0)
+    return mpx__fail(MPX_ENOMEM, "out of memory for a %zu-byte chunk", need);
+  unsigned char *p = b->buf + at;
+  const unsigned char *src = base;
+  uint64_t l = size;
+  if (size == 8) /* the common int64/double element, without a call each */
+    for (uint64_t i = 0; i < count; i++, p += 16, src += 8) {
+      memcpy(p, &l, 8);
+      memcpy(p + 8, src, 8);
+    }
+  else
+    for (uint64_t i = 0; i < count; i++, p += per, src += size) {
+      memcpy(p, &l, 8);
+      memcpy(p + 8, src, size);
+      if (pad != size)
+        memset(p + 8 + size, 0, pad - size);
+    }
+  b->len = need;
+  b->count += count;
+  return 0;
+}
+
 void mpx__chunkbuf_reserve(mpx__chunkbuf *b, uint64_t count, size_t len) {
   size_t cap = (size_t)16 << 20; /* at most */
   if (len > cap)

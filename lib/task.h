@@ -68,6 +68,12 @@ typedef struct mpx__chunkbuf {
 /* Appends one input (copied). Returns 0 or MPX_ENOMEM. */
 int mpx__chunkbuf_add(mpx__chunkbuf *b, const void *data, size_t len);
 
+/* Appends count inputs of size bytes each, input i the size bytes at
+ * base + i * size (copied): mpx__chunkbuf_add() in one pass for an array
+ * of fixed-size items. Returns 0 or MPX_ENOMEM (then b is unchanged). */
+int mpx__chunkbuf_add_fixed(mpx__chunkbuf *b, const void *base, uint64_t count,
+                            size_t size);
+
 /* Makes room, when it can, for count inputs of len bytes each, up to
  * 16 MiB (a hint: a failure is left to mpx__chunkbuf_add). */
 void mpx__chunkbuf_reserve(mpx__chunkbuf *b, uint64_t count, size_t len);

@@ -145,8 +145,8 @@ enum {
   MPX__SIM_SEND_RESULT, /* worker: encode and send n results */
   MPX__SIM_POLL,        /* any rank: a poll that found nothing */
   MPX__SIM_YIELD,       /* any rank: a spin step's yield (mpx__cpu_relax) */
-  MPX__SIM_MAP,         /* root: n inputs of a map chunk packed, their
-                           results parsed and yielded by mpx_map_next */
+  MPX__SIM_MAP,         /* root: n results of a map chunk parsed and
+                           yielded by mpx_map_next */
   MPX__SIM_RELAY,       /* sub-manager: receive a message of n items and
                            queue or gather them (it runs no task and owns
                            no future: charged instead of recv_call and
@@ -154,6 +154,10 @@ enum {
   MPX__SIM_TAKE,        /* root: the program takes a finished future from
                            mpx_as_completed_next (with its result, its
                            destroy and its share of the iterator's set-up) */
+  MPX__SIM_PACK,        /* root: n inputs of a map chunk produced and
+                           packed one by one (a producer, args[]) */
+  MPX__SIM_PACK_FIXED,  /* root: n fixed-size elements of an array map
+                           packed in one pass */
   MPX__SIM_N
 };
 #ifdef MPX_SMPI

@@ -5,10 +5,12 @@
 #                                           spin 10 ms at 64, 256, 1024,
 #                                           4096 and 16384 ranks
 #   scripts/simulate.sh --ranks R --workload tiny|spin|map [--us U]
-#                       [--tasks N] [--chunksize C]
-#                                           one run (map: tiny tasks
-#                                           through an ordered mpx_map of
-#                                           chunks of C, default 64)
+#                       [--tasks N] [--chunksize C] [--inputs list|array]
+#                                           one run (map: tiny tasks, or
+#                                           spin U us, through an ordered
+#                                           mpx_map of chunks of C, default
+#                                           64; inputs from args[] or, with
+#                                           array, mpx_map_create_array)
 #   scripts/simulate.sh --plot PNG [--from SWEEP.jsonl...]
 #                                           the sweep (or the JSON lines of
 #                                           earlier ones) drawn with
@@ -30,7 +32,7 @@
 # SimGrid (smpicc, smpirun) is not installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
- chunksize=64 ranks="" workload="" us="" tasks="" platform=cluster progress=caller dispatchers="flat node"
+ chunksize=64 inputs=list ranks="" workload="" us="" tasks="" platform=cluster progress=caller dispatchers="flat node"
 sizes="64 256 1024 4096 16384" bdir=build-smpi keep=0 plot="" from=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
     --us) us=$2; shift 2 ;;
     --tasks) tasks=$2; shift 2 ;;
     --chunksize) chunksize=$2; shift 2 ;;
+    --inputs) inputs=$2; shift 2 ;;
     --platform) platform=$2; shift 2 ;;
     --progress) progress=$2; shift 2 ;;
     --dispatcher) dispatchers=$2; shift 2 ;;
@@ -54,6 +57,7 @@ if [ -n "$plot" ] && [ ${#from[@]} -gt 0 ]; then
   exec /usr/bin/python3 scripts/smpi/plot.py "${from[@]}" --out "$plot"
 fi
 case "$workload" in ""|tiny|spin|map) ;; *) echo "simulate.sh: workload tiny, spin or map" >&2; exit 2 ;; esac
+case "$inputs" in list|array) ;; *) echo "simulate.sh: inputs list or array" >&2; exit 2 ;; esac
 case "$platform" in cluster|here) ;; *) echo "simulate.sh: platform cluster or here" >&2; exit 2 ;; esac
 if ! command -v smpicc >/dev/null || ! command -v smpirun >/dev/null; then
   echo "simulate.sh: SimGrid's smpicc/smpirun not found (Debian: libsimgrid-dev)" >&2
@@ -100,7 +104,12 @@ opts=(
   --cfg=smpi/privatization:dlopen         # a copy of libmpx's globals per rank
   # Trees for the start-up's collectives: SMPI's default reduce is linear,
   # an O(ranks^2) waitany at the root (40 minutes at 16,384 ranks).
-  --cfg=smpi/allreduce:rdb --cfg=smpi/reduce:binomial
+  # Allreduce as a binomial reduce then bcast (redbcast), not recursive
+  # doubling: SimGrid 3.32 keeps every small (detached) send in flight in
+  # one list it scans as each ends, and rdb has all ranks sending at once
+  # in each of its log2(ranks) rounds, O(ranks^2 log ranks) in all (half
+  # the start-up's time at 4,096 ranks).
+  --cfg=smpi/allreduce:redbcast --cfg=smpi/reduce:binomial
   --cfg=smpi/bcast:binomial_tree --cfg=smpi/gather:ompi_binomial
   --cfg=contexts/stack-size:256
   --cfg=maxmin/precision:1e-4             # SimGrid 3.32 aborts on a rounding at 1e-5 (see docs)
@@ -115,7 +124,7 @@ run() { # workload ranks us tasks dispatcher
   args=("$wl" --tasks "$n" --progress "$progress")
   [ "$wl" = spin ] && args+=(--us "$u")
   [ "$wl" = map ] && [ "$u" -gt 0 ] && args+=(--us "$u")
-  [ "$wl" = map ] && args+=(--chunksize "$chunksize")
+  [ "$wl" = map ] && args+=(--chunksize "$chunksize" --inputs "$inputs")
   t0=$(date +%s.%N)
   line=$(cd "$tmp" && MPX_GROUP=$disp smpirun -np "$r" -platform "$plat" -hostfile "$tmp/hostfile-$r" \
            "${opts[@]}" "$bench" "${args[@]}" 2>"$tmp/err" | grep '^{' | tail -1) || true
@@ -133,6 +142,7 @@ out = {k: d.get(k) for k in ("workload", "ranks", "workers", "tasks",
 out["us"] = int(sys.argv[2]) if d["workload"] == "spin" or d.get("us") else None
 if d.get("chunksize"):
     out["chunksize"] = d["chunksize"]
+    out["inputs"] = d.get("inputs", "list")
 out["tasks_per_call"] = d.get("tasks_per_call")
 # Idle workers' spin before they sleep (MPX_WORKER_SPIN_US; 0 runs the
 # simulation 2-3 times faster, docs/simulation.md).

@@ -402,6 +402,35 @@ static void test_map_array(void) {
         CU_ASSERT_EQUAL(bad, 0);
         mpx_map_destroy(&m);
       }
+    /* Elements of 1 to 13 bytes (padded in the chunk), from a first
+     * index (as a resumed job's map), past the end, and a window smaller
+     * than two chunks. */
+    static unsigned char bytes[N * 13];
+    for (size_t i = 0; i < sizeof bytes; i++)
+      bytes[i] = (unsigned char)(i * 131 + 7);
+    for (size_t size = 1; size <= 13; size += 3)
+      for (int f = 0; f < 5; f++) {
+        const uint64_t firsts[] = {0, 388, N - 1, N, N + 5}, first = firsts[f];
+        mpx_map_options o;
+        mpx_map_options_init(&o);
+        o.chunksize = 10;
+        o.window = 15;
+        o.first = first;
+        mpx_map *m = NULL;
+        CU_ASSERT_EQUAL_FATAL(
+            mpx_map_create_array(ex, "echo", bytes, N, size, &o, &m), 0);
+        mpx_map_item it;
+        uint64_t want = first, bad = 0;
+        while (mpx_map_next(m, 30.0, &it) == 0) {
+          if (it.status != 0 || it.index != want || it.len != size ||
+              memcmp(it.data, bytes + want * size, size) != 0)
+            bad++;
+          want++;
+        }
+        CU_ASSERT_EQUAL(bad, 0);
+        CU_ASSERT_EQUAL(want, first > N ? first : N);
+        mpx_map_destroy(&m);
+      }
     mpx_map *m = NULL;
     mpx_map_item it;
     CU_ASSERT_EQUAL_FATAL(

@@ -101,6 +101,44 @@ static void test_chunk_lengths(void) {
   }
 }
 
+/* mpx__chunkbuf_add_fixed() writes, byte for byte, what one
+ * mpx__chunkbuf_add() per element writes, for elements of 0 to 40 bytes,
+ * appended after inputs already in the chunk; a count whose size wraps
+ * fails with MPX_ENOMEM and leaves the chunk as it was. */
+static void test_chunk_fixed(void) {
+  unsigned char src[7 * 40];
+  for (size_t i = 0; i < sizeof src; i++)
+    src[i] = (unsigned char)(i * 37 + 1);
+  for (size_t size = 0; size <= 40; size++) {
+    mpx__chunkbuf a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    CU_ASSERT_EQUAL_FATAL(mpx__chunkbuf_add(&a, src, 3), 0);
+    CU_ASSERT_EQUAL_FATAL(mpx__chunkbuf_add(&b, src, 3), 0);
+    for (size_t i = 0; i < 7; i++)
+      CU_ASSERT_EQUAL_FATAL(mpx__chunkbuf_add(&a, src + i * size, size), 0);
+    CU_ASSERT_EQUAL_FATAL(mpx__chunkbuf_add_fixed(&b, src, 7, size), 0);
+    CU_ASSERT_EQUAL(b.count, 8);
+    CU_ASSERT_EQUAL_FATAL(a.len, b.len);
+    CU_ASSERT(memcmp(a.buf + 8, b.buf + 8, a.len - 8) == 0);
+    size_t la, lb;
+    void *pa = mpx__chunkbuf_finish(&a, &la),
+         *pb = mpx__chunkbuf_finish(&b, &lb);
+    CU_ASSERT(la == lb && memcmp(pa, pb, la) == 0);
+    free(pa);
+    free(pb);
+  }
+  mpx__chunkbuf c;
+  memset(&c, 0, sizeof c);
+  CU_ASSERT_EQUAL_FATAL(mpx__chunkbuf_add_fixed(&c, src, 2, 8), 0);
+  size_t len = c.len;
+  CU_ASSERT_EQUAL(mpx__chunkbuf_add_fixed(&c, src, UINT64_MAX / 8, 8),
+                  MPX_ENOMEM);
+  CU_ASSERT_EQUAL(c.count, 2);
+  CU_ASSERT_EQUAL(c.len, len);
+  free(mpx__chunkbuf_finish(&c, &len));
+}
+
 /* Records a failure, then returns 0 anyway. */
 static int fail_then_zero(mpx_task_ctx *ctx, const void *arg, size_t len) {
   (void)arg;
@@ -204,6 +242,7 @@ static void test_alloc_extremes(void) {
 static const unit_test task_tests[] = {
     {"chunk of inputs, one failing in place", test_chunk_roundtrip},
     {"chunk inputs of 0 to 40 bytes, padded with zeros", test_chunk_lengths},
+    {"a chunk of fixed-size elements in one pass", test_chunk_fixed},
     {"truncated and lying chunks", test_malformed_chunks},
     {"array names and overflowing shapes", test_array_names_and_shapes},
     {"allocation sizes that would wrap", test_alloc_extremes},
