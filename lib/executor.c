@@ -293,12 +293,14 @@ static int agree_initializer(MPI_Comm comm, int rank, int root,
   return 0;
 }
 
-/* Checks that every rank registered the same tasks. Collective over comm.
- * On a mismatch every rank returns MPX_EMISMATCH with the root's sentence
- * naming the difference. Local failures (memory) are agreed on before each
- * collective step so that no rank is left waiting in one; a failed MPI
- * call returns MPX_EMPI with MPI's text. */
-static int check_registry(MPI_Comm comm, int root) {
+/* Finds which rank registered other tasks than the root, by gathering
+ * every rank's table on the root (after the digests differed: O(ranks)
+ * messages and bytes at the root, so not on the common path). Collective
+ * over comm. On a mismatch every rank returns MPX_EMISMATCH with the
+ * root's sentence naming the difference. Local failures (memory) are
+ * agreed on before each collective step so that no rank is left waiting
+ * in one; a failed MPI call returns MPX_EMPI with MPI's text. */
+static int registry_differences(MPI_Comm comm, int root) {
   int rank, size, mrc;
   if ((mrc = MPI_Comm_rank(comm, &rank)) != MPI_SUCCESS ||
       (mrc = MPI_Comm_size(comm, &size)) != MPI_SUCCESS)
@@ -366,6 +368,46 @@ out:
   free(lens);
   free(displs);
   return rc;
+}
+
+/* FNV-1a, 64 bits, of len bytes, then of len itself. */
+static uint64_t table_digest(const char *p, size_t len) {
+  uint64_t h = 0xcbf29ce484222325u;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (unsigned char)p[i]) * 0x100000001b3u;
+  for (int i = 0; i < 8; i++)
+    h = (h ^ ((uint64_t)len >> (8 * i) & 0xff)) * 0x100000001b3u;
+  return h;
+}
+
+/* Checks that every rank registered the same tasks: one allreduce of each
+ * rank's failure code and the least and greatest digest of its task table
+ * (equal when every table is); only when they differ are the tables
+ * gathered to name the difference (registry_differences). Collective over
+ * comm; returns 0 or the same error on every rank. */
+static int check_registry(MPI_Comm comm, int root) {
+  char *tab = NULL;
+  size_t len = 0;
+  int rc = mpx__registry_serialize(&tab, &len);
+  uint64_t d = rc == 0 ? table_digest(tab, len) : 0;
+  free(tab);
+  /* Signed order as unsigned: the sign bit flipped. */
+  const uint64_t flip = (uint64_t)1 << 63;
+  uint64_t in[3] = {(uint64_t)(int64_t)rc ^ flip, d, ~d}, all[3];
+  int mrc = MPI_Allreduce(in, all, 3, MPI_UINT64_T, MPI_MIN, comm);
+  if (mrc != MPI_SUCCESS)
+    return mpx__mpi_fail(mrc, "MPI_Allreduce of the task table digests");
+  int worst = (int)(int64_t)(all[0] ^ flip);
+  if (worst != 0 && rc == 0)
+    return mpx__fail(worst,
+                     "another rank failed while serialising the task table "
+                     "with %s",
+                     mpx_err_name(worst));
+  if (worst != 0)
+    return worst;
+  if (all[1] == ~all[2])
+    return 0; /* least == greatest: one table everywhere */
+  return registry_differences(comm, root);
 }
 
 /* A process that sees itself as the only MPI process while its launcher

@@ -838,7 +838,7 @@ static void test_future_timeouts(void) {
   mpx_executor *ex = mt_pool_begin(MPI_COMM_WORLD, NULL, &ok);
   if (ex) {
     mpx_future *f = NULL;
-    MT_ASSERT(submit_sleep(ex, 700, 0, 8, &f) == 0);
+    MT_ASSERT(submit_sleep(ex, 2000, 0, 8, &f) == 0);
     if (f) {
       double t0 = mt_now();
       MT_ASSERT(mpx_future_wait(f, 0.05) == MPX_ETIMEDOUT);
