@@ -714,11 +714,9 @@ struct mpx_as_completed {
   mpx__waiter w;
 };
 
-static int cmp_ptr(const void *a, const void *b) {
-  uintptr_t x = (uintptr_t) * (mpx_future *const *)a;
-  uintptr_t y = (uintptr_t) * (mpx_future *const *)b;
-  return x < y ? -1 : x > y;
-}
+/* Numbers the as_completed sets, so that a future can carry the last set
+ * that took it in (mpx_future.seen) and a repeat is dropped in O(1). */
+static _Atomic uint64_t as_completed_sets;
 
 /* Creates an iterator yielding the futures in completion order. */
 int mpx_as_completed_create(mpx_future *const *fs, size_t n, double timeout,
@@ -745,24 +743,25 @@ int mpx_as_completed_create(mpx_future *const *fs, size_t n, double timeout,
                      "%zu futures",
                      n);
   }
-  if (n)
-    memcpy(uniq, fs, n * sizeof *uniq);
-  qsort(uniq, n, sizeof *uniq, cmp_ptr);
-  size_t m = 0;
-  for (size_t i = 0; i < n; i++)
-    if (m == 0 || uniq[m - 1] != uniq[i])
-      uniq[m++] = uniq[i];
   it->fs = uniq;
-  it->n = m;
   it->deadline = deadline_of(timeout);
   it->w.queue = queue;
   it->w.links = links;
-  if (m) {
-    it->sync = uniq[0]->sync;
+  if (n) {
+    it->sync = fs[0]->sync;
     mpx__sync_ref(it->sync);
+    uint64_t set = atomic_fetch_add(&as_completed_sets, 1) + 1;
     pthread_mutex_lock(&it->sync->mu);
-    /* Futures already done are queued first; the rest register a link. */
-    size_t nl = 0;
+    /* Each future once, in the order given (a repeat is dropped); those
+     * already done are queued first, the rest register a link. */
+    size_t m = 0, nl = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (fs[i]->seen == set)
+        continue;
+      fs[i]->seen = set;
+      uniq[m++] = fs[i];
+    }
+    it->n = m;
     for (size_t i = 0; i < m; i++) {
       mpx__future_ref(uniq[i]);
       if (is_done_state(atomic_load(&uniq[i]->state))) {

@@ -89,6 +89,8 @@ struct mpx_future {
   mpx__wlink *waiters;     /* waiters to notify at completion */
   struct mpx_future *next; /* pending FIFO / manager lists */
   void *_Atomic data;      /* the user's pointer (mpx_future_set_data) */
+  uint64_t seen; /* the last as_completed set that took it in, to drop a
+                    repeat (under sync->mu) */
   /* Manager only: retries of tasks that crashed or hit a limit. */
   int retries;           /* how many times it may run again */
   int tries;             /* how many times it ran again so far */

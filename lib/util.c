@@ -323,7 +323,7 @@ static const char *const sim_names[MPX__SIM_N] = {
     "take",        "pack",        "pack_fixed"};
 static double sim_base[MPX__SIM_N] = {1.2e-6,  1.1e-6, 0.46e-6, 0, 1.0e-6,
                                       0.8e-6,  0.1e-6, 0.9e-6,  0, 1.0e-6,
-                                      0.58e-6, 0,      0};
+                                      0.39e-6, 0,      0};
 /* A map input costs 0.04 us on the root, half packing it and half
  * yielding its result; an element of an array map packs in a tenth of
  * that (callgrind's instructions per input, docs/simulation.md). */

@@ -557,8 +557,9 @@ typedef struct mpx_as_completed mpx_as_completed;
 
 /* Creates an as-completed iterator over n futures of one executor. Like
  * Python, the timeout counts from this call for the whole iteration;
- * duplicates are yielded once; futures already done are yielded first.
- * Root only, thread-safe. Ownership: the iterator holds references, so the
+ * duplicates are yielded once; futures already done are yielded first,
+ * in the order given (as Python's as_completed does). The set is taken in
+ * O(n). Root only, thread-safe. Ownership: the iterator holds references, so the
  * caller may destroy its futures while iterating; *it is freed with
  * mpx_as_completed_destroy(). Errors: MPX_EINVAL, MPX_ENOMEM. */
 MPX_API int mpx_as_completed_create(mpx_future *const *fs, size_t n,

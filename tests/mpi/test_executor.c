@@ -1208,6 +1208,34 @@ static void test_as_completed_misc(void) {
       MT_ASSERT(it && mpx_as_completed_next(it, &y) == MPX_EOF);
       mpx_as_completed_destroy(&it);
     }
+    /* futures already done come in the order given, each once, and a
+     * second iterator over the same futures, made while the first is
+     * alive, yields them all again */
+    mpx_future *c = NULL, *d = NULL;
+    MT_ASSERT(submit_sleep(ex, 0, 0, 3, &c) == 0);
+    MT_ASSERT(submit_sleep(ex, 0, 0, 4, &d) == 0);
+    if (a && c && d && mpx_future_wait(c, MPX_FOREVER) == 0 &&
+        mpx_future_wait(d, MPX_FOREVER) == 0) {
+      mpx_as_completed *it2 = NULL;
+      for (int order = 0; order < 2; order++) {
+        mpx_future *x = order ? c : d, *z = order ? d : c;
+        mpx_future *fs[5] = {x, a, z, x, a};
+        MT_ASSERT(mpx_as_completed_create(fs, 5, MPX_FOREVER, &it) == 0);
+        MT_ASSERT(mpx_as_completed_create(fs + 2, 3, MPX_FOREVER, &it2) == 0);
+        MT_ASSERT(it && mpx_as_completed_next(it, &y) == 0 && y == x);
+        MT_ASSERT(it && mpx_as_completed_next(it, &y) == 0 && y == a);
+        MT_ASSERT(it && mpx_as_completed_next(it, &y) == 0 && y == z);
+        MT_ASSERT(it && mpx_as_completed_next(it, &y) == MPX_EOF);
+        MT_ASSERT(it2 && mpx_as_completed_next(it2, &y) == 0 && y == z);
+        MT_ASSERT(it2 && mpx_as_completed_next(it2, &y) == 0 && y == x);
+        MT_ASSERT(it2 && mpx_as_completed_next(it2, &y) == 0 && y == a);
+        MT_ASSERT(it2 && mpx_as_completed_next(it2, &y) == MPX_EOF);
+        mpx_as_completed_destroy(&it);
+        mpx_as_completed_destroy(&it2);
+      }
+    }
+    mpx_future_destroy(&c);
+    mpx_future_destroy(&d);
     mpx_future_destroy(&a);
     mpx_future_destroy(&b);
 
