@@ -440,6 +440,14 @@ int mpx_map_create_producer(mpx_executor *ex, const char *name, mpx_producer fn,
   m->fn = fn;
   m->parg = arg;
   m->end_index = n;
+  if (fn == mpx_elements_producer && mpx__elements_check(arg, NULL) == 0) {
+    /* The stock producer over an array (as a job over one takes it):
+     * packed a chunk at a time, ending where the producer would. */
+    m->src = SRC_ELEMENTS;
+    m->elems = *(const mpx_elements *)arg;
+    if (m->elems.n < n)
+      m->end_index = m->elems.n;
+  }
   return map_start(m, out, "mpx_map_create_producer");
 }
 

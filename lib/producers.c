@@ -44,22 +44,26 @@ int mpx_split_producer(void *arg, uint64_t index, const void **data,
 
 /* Checks an array's base, size and extent (see producers.h). */
 int mpx__elements_check(const mpx_elements *e, const char *call) {
+  int rc = 0;
+  if (!e || (e->n && (!e->base || e->size == 0)))
+    rc = MPX_EINVAL;
+  else if (e->n &&
+           (e->n > SIZE_MAX / e->size ||
+            (uintptr_t)e->base > UINTPTR_MAX - (uintptr_t)(e->n * e->size)))
+    rc = MPX_E2BIG;
+  if (rc == 0 || !call)
+    return rc;
   if (!e)
-    return mpx__fail(MPX_EINVAL, "%s: NULL elements", call);
-  if (e->n == 0)
-    return 0;
-  if (!e->base || e->size == 0)
-    return mpx__fail(MPX_EINVAL,
+    return mpx__fail(rc, "%s: NULL elements", call);
+  if (rc == MPX_EINVAL)
+    return mpx__fail(rc,
                      "%s: %llu elements need a base and a size > 0 (base %p, "
                      "size %zu)",
                      call, (unsigned long long)e->n, e->base, e->size);
-  if (e->n > SIZE_MAX / e->size ||
-      (uintptr_t)e->base > UINTPTR_MAX - (uintptr_t)(e->n * e->size))
-    return mpx__fail(MPX_E2BIG,
-                     "%s: %llu elements of %zu bytes do not fit the address "
-                     "space",
-                     call, (unsigned long long)e->n, e->size);
-  return 0;
+  return mpx__fail(rc,
+                   "%s: %llu elements of %zu bytes do not fit the address "
+                   "space",
+                   call, (unsigned long long)e->n, e->size);
 }
 
 /* Produces element index: the size bytes at base + index * size, lent

@@ -14,7 +14,7 @@ int mpx__split_check(const mpx_split *s, const char *call);
 
 /* 0 when e describes a valid array (n == 0, or a base and a size > 0 whose
  * n elements fit the address space), else MPX_EINVAL or MPX_E2BIG with a
- * message naming call. */
+ * message naming call (a NULL call: no message, the code only). */
 int mpx__elements_check(const mpx_elements *e, const char *call);
 
 #endif

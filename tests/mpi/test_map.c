@@ -431,6 +431,45 @@ static void test_map_array(void) {
         CU_ASSERT_EQUAL(want, first > N ? first : N);
         mpx_map_destroy(&m);
       }
+    /* The stock producer over an array (as a job takes it), with a count
+     * equal to, below and above the array's, and unknown: the map ends
+     * where the producer would; a bad array ends it with the producer's
+     * error once what was submitted has been yielded. */
+    mpx_elements e = {bytes, N, 5};
+    const uint64_t ns[] = {N, 100, N + 50, MPX_MAP_UNKNOWN};
+    for (int k = 0; k < 4; k++) {
+      mpx_map_options o;
+      mpx_map_options_init(&o);
+      o.chunksize = 16;
+      mpx_map *m = NULL;
+      CU_ASSERT_EQUAL_FATAL(mpx_map_create_producer(ex, "echo",
+                                                    mpx_elements_producer, &e,
+                                                    ns[k], &o, &m),
+                            0);
+      mpx_map_item it;
+      uint64_t want = 0, bad = 0;
+      int rc;
+      while ((rc = mpx_map_next(m, 30.0, &it)) == 0) {
+        if (it.status != 0 || it.index != want || it.len != 5 ||
+            memcmp(it.data, bytes + want * 5, 5) != 0)
+          bad++;
+        want++;
+      }
+      CU_ASSERT_EQUAL(rc, MPX_EOF);
+      CU_ASSERT_EQUAL(bad, 0);
+      CU_ASSERT_EQUAL(want, ns[k] < N ? ns[k] : N);
+      mpx_map_destroy(&m);
+    }
+    mpx_elements nosize = {bytes, N, 0};
+    mpx_map *bm = NULL;
+    CU_ASSERT_EQUAL_FATAL(mpx_map_create_producer(ex, "echo",
+                                                  mpx_elements_producer,
+                                                  &nosize, N, NULL, &bm),
+                          0);
+    mpx_map_item bit;
+    CU_ASSERT_EQUAL(mpx_map_next(bm, 30.0, &bit), MPX_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(mpx_last_error(), "mpx_elements_producer"));
+    mpx_map_destroy(&bm);
     mpx_map *m = NULL;
     mpx_map_item it;
     CU_ASSERT_EQUAL_FATAL(
