@@ -354,6 +354,18 @@ static void test_range(void) {
   mt_pool_end(&ex, ok);
 }
 
+/* A map of "echo" over the inputs of fn(arg), n of them, in chunks of
+ * chunksize; NULL if it could not be created. */
+static mpx_map *producer_map(mpx_executor *ex, mpx_producer fn, void *arg,
+                             uint64_t n, uint64_t chunksize) {
+  mpx_map_options o;
+  mpx_map_options_init(&o);
+  o.chunksize = chunksize;
+  mpx_map *m = NULL;
+  return mpx_map_create_producer(ex, "echo", fn, arg, n, &o, &m) == 0 ? m
+                                                                      : NULL;
+}
+
 /* One element of the arrays mapped below: 24 bytes, echoed back. */
 typedef struct elem {
   uint64_t i;
@@ -438,14 +450,8 @@ static void test_map_array(void) {
     mpx_elements e = {bytes, N, 5};
     const uint64_t ns[] = {N, 100, N + 50, MPX_MAP_UNKNOWN};
     for (int k = 0; k < 4; k++) {
-      mpx_map_options o;
-      mpx_map_options_init(&o);
-      o.chunksize = 16;
-      mpx_map *m = NULL;
-      CU_ASSERT_EQUAL_FATAL(mpx_map_create_producer(ex, "echo",
-                                                    mpx_elements_producer, &e,
-                                                    ns[k], &o, &m),
-                            0);
+      mpx_map *m = producer_map(ex, mpx_elements_producer, &e, ns[k], 16);
+      CU_ASSERT_PTR_NOT_NULL_FATAL(m);
       mpx_map_item it;
       uint64_t want = 0, bad = 0;
       int rc;
@@ -506,14 +512,8 @@ static void test_map_split_producer(void) {
       for (size_t b = 0; b < 4; b++) {
         uint64_t n = ns[a], k = ks[b];
         mpx_split sp = {-3, -3 + (int64_t)n, k, {0, 0}};
-        mpx_map_options o;
-        mpx_map_options_init(&o);
-        o.chunksize = 2;
-        mpx_map *m = NULL;
-        CU_ASSERT_EQUAL_FATAL(mpx_map_create_producer(ex, "echo",
-                                                      mpx_split_producer, &sp,
-                                                      k, &o, &m),
-                              0);
+        mpx_map *m = producer_map(ex, mpx_split_producer, &sp, k, 2);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(m);
         mpx_map_item it;
         uint64_t i = 0, bad = 0;
         int64_t start = -3;
