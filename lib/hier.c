@@ -43,83 +43,112 @@ void mpx__plan_free(mpx__plan *p) {
   *p = (mpx__plan){0};
 }
 
-/* This rank's place, from communicators of its node and its group only
- * (no collective over all ranks moves more than one int per rank: an
- * all-to-all exchange of the plan would cost O(ranks^2) messages, which
- * SMPI's MPI_Allgather really sends). Every rank but the root: *up is
- * the rank it serves; a sub-manager also gets its workers. Collective
- * over comm. */
-static int plan_local(MPI_Comm comm, int root, int group, int rank,
-                      mpx__plan *p, int *flat) {
-  MPI_Comm nc = MPI_COMM_NULL, nw = MPI_COMM_NULL, gc = MPI_COMM_NULL;
-  int mrc, first = 0, nnodes = 0, nr = 0;
-  if ((mrc = MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank,
-                                 MPI_INFO_NULL, &nc)) != MPI_SUCCESS)
-    return mpx__mpi_fail(mrc, "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)");
-  MPI_Comm_rank(nc, &nr);
-  first = nr == 0;
-  mrc = MPI_Allreduce(&first, &nnodes, 1, MPI_INT, MPI_SUM, comm);
+/* The root's part of the plan: from the node leader of every rank (the
+ * lowest rank of its node), the rank each rank serves (parent, -1 for the
+ * root) and the workers of each sub-manager (fan), exactly as the header
+ * describes: nodes numbered by their lowest ranks; groups of k ranks in
+ * ascending order within a node, or whole runs of m nodes when k exceeds
+ * the largest node. Sets *flat for MPX_GROUP_AUTO on one node. Returns 0
+ * or MPX_ENOMEM. */
+static int plan_root(const int *leader, int size, int root, int group,
+                     mpx__plan *p, int *flat) {
+  int *node = malloc((size_t)size * sizeof *node);  /* per leader rank */
+  int *nsize = calloc((size_t)size, sizeof *nsize); /* per node */
+  int *lead = malloc((size_t)size * sizeof *lead);  /* per rank */
+  int *glen = calloc((size_t)size, sizeof *glen);   /* per lead */
+  int *pos = calloc((size_t)size, sizeof *pos);     /* per colour */
+  int *cur = malloc((size_t)size * sizeof *cur);    /* per colour */
+  p->parent = malloc((size_t)size * sizeof *p->parent);
+  p->fan = calloc((size_t)size, sizeof *p->fan);
+  int rc = 0;
+  if (!node || !nsize || !lead || !glen || !pos || !cur || !p->parent ||
+      !p->fan) {
+    rc = mpx__fail(MPX_ENOMEM, "out of memory planning %d ranks", size);
+    goto out;
+  }
+  int nnodes = 0, most = 0;
+  for (int r = 0; r < size; r++) /* a node's lowest rank comes first */
+    if (leader[r] == r)
+      node[r] = nnodes++;
+  for (int r = 0; r < size; r++)
+    if (++nsize[node[leader[r]]] > most)
+      most = nsize[node[leader[r]]];
   *flat = group == MPX_GROUP_AUTO && nnodes < 2;
-  /* Groups of k larger than the largest node join whole nodes: m
-   * consecutive nodes (numbered by their lowest ranks) per group. */
-  int m = 1, node = 0, ns = 0, most = 0;
-  MPI_Comm_size(nc, &ns);
-  if (mrc == MPI_SUCCESS && group >= 2)
-    mrc = MPI_Allreduce(&ns, &most, 1, MPI_INT, MPI_MAX, comm);
-  if (mrc == MPI_SUCCESS && group > most && most > 0)
-    m = group / most + (group % most != 0);
-  if (mrc == MPI_SUCCESS && m > 1) {
-    /* A node's number is its lowest rank's among the nodes' lowest ranks
-     * (a split: SMPI's MPI_Exscan sends O(ranks^2) messages, minutes at
-     * 256 ranks). */
-    MPI_Comm lc = MPI_COMM_NULL;
-    mrc = MPI_Comm_split(comm, first ? 0 : MPI_UNDEFINED, rank, &lc);
-    if (mrc == MPI_SUCCESS && lc != MPI_COMM_NULL) {
-      MPI_Comm_rank(lc, &node);
-      MPI_Comm_free(&lc);
-    }
-    if (mrc == MPI_SUCCESS)
-      mrc = MPI_Bcast(&node, 1, MPI_INT, 0, nc);
+  if (*flat)
+    goto out;
+  int m = group >= 2 && group > most ? group / most + (group % most != 0) : 1;
+  int k = group >= 2 && m == 1 ? group : INT_MAX;
+  /* Each colour (a node, or m nodes) but the root, in ascending order, cut
+   * into groups of k; a group's first rank leads it. */
+  for (int r = 0; r < size; r++) {
+    if (r == root)
+      continue;
+    int c = node[leader[r]] / m;
+    if (pos[c]++ % k == 0)
+      cur[c] = r;
+    lead[r] = cur[c];
+    glen[cur[c]]++;
   }
-  /* The node's (or the m nodes') ranks but the root, cut into groups of
-   * k in rank order. */
-  if (mrc == MPI_SUCCESS && !*flat)
-    mrc = MPI_Comm_split(m > 1 ? comm : nc,
-                         rank == root ? MPI_UNDEFINED : node / m, rank, &nw);
-  int rc = mrc == MPI_SUCCESS ? 0 : mpx__mpi_fail(mrc, "splitting a node");
-  if (rc == 0 && nw != MPI_COMM_NULL) {
-    int wr, ws, k = group >= 2 && m == 1 ? group : INT_MAX;
-    MPI_Comm_rank(nw, &wr);
-    MPI_Comm_size(nw, &ws);
-    int g = wr / k, len = ws - g * k < k ? ws - g * k : k, lead = rank;
-    if ((mrc = MPI_Comm_split(nw, g, wr, &gc)) == MPI_SUCCESS)
-      mrc = MPI_Allreduce(&rank, &lead, 1, MPI_INT, MPI_MIN, gc);
-    int *all =
-        rank == lead && len > 1 ? malloc((size_t)len * sizeof *all) : NULL;
-    int ok = !(rank == lead && len > 1 && !all), all_ok = 0;
-    if (mrc == MPI_SUCCESS) /* the gather needs the sub-manager's memory */
-      mrc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, gc);
-    if (mrc == MPI_SUCCESS && !all_ok)
-      rc = mpx__fail(MPX_ENOMEM, "out of memory planning a group");
-    if (mrc == MPI_SUCCESS && all_ok && len > 1) /* (len: the group's) */
-      mrc = MPI_Gather(&rank, 1, MPI_INT, all, 1, MPI_INT, 0, gc);
-    if (mrc != MPI_SUCCESS && rc == 0)
-      rc = mpx__mpi_fail(mrc, "planning a group");
-    p->up = len == 1 || rank == lead ? root : lead;
-    if (all && rc == 0) { /* the group's ranks but its first, ascending */
-      memmove(all, all + 1, (size_t)(len - 1) * sizeof *all);
-      p->members = all;
-      p->nmembers = len - 1;
-    } else {
-      free(all);
+  for (int r = 0; r < size; r++) {
+    if (r == root) {
+      p->parent[r] = -1;
+      continue;
     }
+    int l = lead[r];
+    p->parent[r] = glen[l] == 1 || l == r ? root : l;
+    if (p->parent[r] != root)
+      p->fan[l]++;
   }
-  if (gc != MPI_COMM_NULL)
-    MPI_Comm_free(&gc);
-  if (nw != MPI_COMM_NULL)
-    MPI_Comm_free(&nw);
-  MPI_Comm_free(&nc);
+  for (int r = 0; r < size; r++)
+    p->ngroups += p->fan[r] > 0;
+out:
+  free(node);
+  free(nsize);
+  free(lead);
+  free(glen);
+  free(pos);
+  free(cur);
+  if (rc != 0 || *flat) {
+    free(p->parent);
+    free(p->fan);
+    p->parent = p->fan = NULL;
+    p->ngroups = 0;
+  }
   return rc;
+}
+
+/* The root's buffers for handing out the plan: each rank's {parent, fan}
+ * (pf) and each sub-manager's workers, ascending (members, counts[r] of
+ * them from displs[r]). Returns 0 or MPX_ENOMEM. */
+static int plan_pack(const mpx__plan *p, int size, int root, int **pfp,
+                     int **countsp, int **displsp, int **membersp) {
+  int *pf = malloc((size_t)size * 2 * sizeof *pf);
+  int *counts = malloc((size_t)size * sizeof *counts);
+  int *displs = malloc((size_t)size * sizeof *displs);
+  int *members = malloc((size_t)size * sizeof *members);
+  int *next = calloc((size_t)size, sizeof *next);
+  *pfp = pf;
+  *countsp = counts;
+  *displsp = displs;
+  *membersp = members;
+  if (!pf || !counts || !displs || !members || !next) {
+    free(next);
+    return mpx__fail(MPX_ENOMEM, "out of memory planning %d ranks", size);
+  }
+  for (int r = 0, at = 0; r < size; r++) {
+    pf[2 * r] = p->parent[r];
+    pf[2 * r + 1] = p->fan[r];
+    counts[r] = p->fan[r];
+    displs[r] = at;
+    at += counts[r];
+  }
+  for (int r = 0; r < size; r++) {
+    int l = p->parent[r];
+    if (l >= 0 && l != root)
+      members[displs[l] + next[l]++] = r;
+  }
+  free(next);
+  return 0;
 }
 
 int mpx__plan_make(MPI_Comm comm, int root, int group, mpx__plan *p) {
@@ -131,30 +160,67 @@ int mpx__plan_make(MPI_Comm comm, int root, int group, mpx__plan *p) {
   if (group == MPX_GROUP_FLAT || size < 3 ||
       (group == MPX_GROUP_AUTO && size < AUTO_MIN_RANKS))
     return 0; /* the same on every rank: no collective */
-  int flat = 0;
-  int rc = plan_local(comm, root, group, rank, p, &flat);
-  if (flat || rc != 0)
-    return rc; /* (a failure is agreed on by the caller) */
-  /* The root learns whom every rank serves. */
-  if (rank == root) {
-    p->parent = malloc((size_t)size * sizeof *p->parent);
-    p->fan = calloc((size_t)size, sizeof *p->fan);
-    if (!p->parent || !p->fan)
-      rc = mpx__fail(MPX_ENOMEM, "out of memory planning %d ranks", size);
+  /* Every rank's node, named by its lowest rank, is gathered on the root,
+   * which plans alone and hands each rank its part: over all ranks only
+   * broadcasts, a gather, scatters and one allreduce, O(ranks) ints at
+   * the root (an MPI_Comm_split over all ranks is an all-gather: at
+   * 16,384 simulated ranks, minutes in SMPI). */
+  MPI_Comm nc = MPI_COMM_NULL;
+  int mrc =
+      MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &nc);
+  if (mrc != MPI_SUCCESS)
+    return mpx__mpi_fail(mrc, "MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)");
+  int leader = rank;
+  mrc = MPI_Bcast(&leader, 1, MPI_INT, 0, nc); /* nc is in rank order */
+  MPI_Comm_free(&nc);
+  int *leaders = NULL, rc = 0;
+  if (rank == root && !(leaders = malloc((size_t)size * sizeof *leaders)))
+    rc = mpx__fail(MPX_ENOMEM, "out of memory planning %d ranks", size);
+  /* The root's verdict, twice: {its code, flat}. */
+  int verdict[2] = {rc, 0};
+  if (mrc == MPI_SUCCESS)
+    mrc = MPI_Bcast(verdict, 2, MPI_INT, root, comm);
+  if (mrc == MPI_SUCCESS && verdict[0] == 0)
+    mrc = MPI_Gather(&leader, 1, MPI_INT, leaders, 1, MPI_INT, root, comm);
+  int *pf = NULL, *counts = NULL, *displs = NULL, *members = NULL;
+  if (mrc == MPI_SUCCESS && rank == root && rc == 0) {
+    rc = plan_root(leaders, size, root, group, p, &verdict[1]);
+    if (rc == 0 && !verdict[1])
+      rc = plan_pack(p, size, root, &pf, &counts, &displs, &members);
+    verdict[0] = rc;
+    if (mrc == MPI_SUCCESS)
+      mrc = MPI_Bcast(verdict, 2, MPI_INT, root, comm);
+  } else if (mrc == MPI_SUCCESS && verdict[0] == 0) {
+    mrc = MPI_Bcast(verdict, 2, MPI_INT, root, comm);
   }
-  int up = rank == root ? -1 : p->up;
-  int mrc = MPI_Gather(&up, 1, MPI_INT, rc ? NULL : p->parent, 1, MPI_INT, root,
-                       comm);
+  free(leaders);
+  if (mrc == MPI_SUCCESS && verdict[0] == 0 && !verdict[1]) {
+    int mine[2] = {root, 0}, ok, all_ok = 0;
+    mrc = MPI_Scatter(pf, 2, MPI_INT, mine, 2, MPI_INT, root, comm);
+    if (mrc == MPI_SUCCESS && rank != root) {
+      p->up = mine[0];
+      if (mine[1] > 0 &&
+          !(p->members = malloc((size_t)(unsigned)mine[1] * sizeof(int))))
+        rc = mpx__fail(MPX_ENOMEM, "out of memory planning a group");
+      else
+        p->nmembers = mine[1];
+    }
+    ok = rc == 0;
+    if (mrc == MPI_SUCCESS) /* the scatter needs every buffer */
+      mrc = MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, comm);
+    if (mrc == MPI_SUCCESS && all_ok)
+      mrc = MPI_Scatterv(members, counts, displs, MPI_INT, p->members,
+                         p->nmembers, MPI_INT, root, comm);
+  }
+  free(pf);
+  free(counts);
+  free(displs);
+  free(members);
   if (mrc != MPI_SUCCESS && rc == 0)
-    rc = mpx__mpi_fail(mrc, "MPI_Gather of the plan");
-  if (rank == root && rc == 0) {
-    for (int w = 0; w < size; w++)
-      if (p->parent[w] >= 0 && p->parent[w] != root)
-        p->fan[p->parent[w]]++;
-    for (int w = 0; w < size; w++)
-      p->ngroups += p->fan[w] > 0;
-  }
-  return rc;
+    rc = mpx__mpi_fail(mrc, "planning the sub-managers");
+  /* A failure elsewhere (the root's verdict, another rank's memory) is
+   * agreed on by the caller; this rank's plan is then dropped. */
+  return rank == root && verdict[0] != 0 ? verdict[0] : rc;
 }
 
 /* ---- a queue of fixed-size elements (a ring) ------------------------ */

@@ -111,6 +111,7 @@ opts=(
   # the start-up's time at 4,096 ranks).
   --cfg=smpi/allreduce:redbcast --cfg=smpi/reduce:binomial
   --cfg=smpi/bcast:binomial_tree --cfg=smpi/gather:ompi_binomial
+  --cfg=smpi/scatter:ompi_binomial
   --cfg=contexts/stack-size:256
   --cfg=maxmin/precision:1e-4             # SimGrid 3.32 aborts on a rounding at 1e-5 (see docs)
   --cfg=smpi/tmpdir:"$tmp"
