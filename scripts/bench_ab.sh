@@ -12,6 +12,11 @@
 # mpiexec.mpich, else "mpirun --oversubscribe --bind-to none -n 3"), so two
 # MPIs can be set side by side (B=build-mpich); A_LAUNCH and B_LAUNCH
 # override it.
+#
+# PROGRESS lists the progress modes to run (default "thread caller");
+# "default" passes no --progress at all, so that a build from before
+# caller progress existed (ca85a51 and older) runs its only mode against
+# the other build's default: PROGRESS=default.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=${A:?A=build dir before}
@@ -21,6 +26,7 @@ TINY=${TINY:-200000}
 LAT=${LAT:-3000}
 SPIN=${SPIN:-1000}
 MAP=${MAP:-2000000}
+PROGRESS=${PROGRESS:-thread caller}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 out=$(mktemp /tmp/mpx-bench-ab-XXXXXX)
 trap 'rm -f "$out"' EXIT
@@ -37,13 +43,15 @@ one() { # build label progress workload args...
   shift 3
   local line launch=$A_LAUNCH
   [ "$label" = B ] && launch=$B_LAUNCH
-  line=$(timeout 300 $launch "$d/apps/mpx-bench" "$@" --progress "$prog" |
+  local flags=(--progress "$prog")
+  [ "$prog" = default ] && flags=()
+  line=$(timeout 300 $launch "$d/apps/mpx-bench" "$@" "${flags[@]}" |
     tail -n 1)
   echo "$label|$prog|$1|$line" >> "$out"
 }
 for r in $(seq "$R"); do
   echo "round $r of $R" >&2
-  for prog in thread caller; do
+  for prog in $PROGRESS; do
     for side in A B; do
       d=$A
       [ $side = B ] && d=$B
